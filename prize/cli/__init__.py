@@ -1,0 +1,55 @@
+"""The `prize` command line: a thin click layer over the library.
+
+Exit codes: 0 success, 2 bad usage or bad input (the message names file, line and fix),
+1 anything else.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from prize import __version__
+from prize.cli.data import data
+from prize.errors import PrizeError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="prize")
+@click.option("--home", type=click.Path(file_okay=False), envvar="PRIZE_HOME",
+              help="Where datasets, probes and reports live (default $PRIZE_HOME or ./prize_home).")
+@click.option("-v", "--verbose", count=True, help="More output; -vv shows tracebacks.")
+@click.option("-q", "--quiet", is_flag=True, help="Only results and errors.")
+@click.pass_context
+def cli(ctx: click.Context, home, verbose, quiet):
+    """prize: the Netflix Prize, end to end, on one machine."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(home=home, verbose=verbose, quiet=quiet)
+
+
+cli.add_command(data)
+
+
+def main(argv=None) -> None:
+    try:
+        rc = cli.main(args=argv, prog_name="prize", standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(2 if isinstance(e, click.UsageError | click.BadParameter) else e.exit_code)
+    except PrizeError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - the CLI reports, then exits 1
+        if "-vv" in (argv or sys.argv):
+            raise
+        click.echo(f"error: {type(e).__name__}: {e} (run with -vv for the traceback)", err=True)
+        sys.exit(1)

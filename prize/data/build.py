@@ -1,0 +1,117 @@
+"""From raw parsed rows to a dataset folder: dense ids, (user, day) order, atomic write."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prize.data.dataset import Split, write_dataset
+from prize.errors import DataError
+
+
+def dense(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted unique raw ids, dense index of every row)."""
+    ids, index = np.unique(raw, return_inverse=True)
+    return ids, index.astype(np.int32)
+
+
+def lookup(ids: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """Dense index of each raw id in sorted ``ids``, -1 where absent."""
+    pos = np.searchsorted(ids, raw)
+    pos = np.minimum(pos, max(len(ids) - 1, 0))
+    found = (len(ids) > 0) & (ids[pos] == raw) if len(ids) else np.zeros(len(raw), bool)
+    return np.where(found, pos, -1).astype(np.int64)
+
+
+def pair_keys(item: np.ndarray, user: np.ndarray, n_users: int) -> np.ndarray:
+    return item.astype(np.int64) * n_users + user.astype(np.int64)
+
+
+def first_duplicate(keys: np.ndarray) -> tuple[int, int] | None:
+    """Rows (first, second) of the first repeated key in row order, or None."""
+    if len(keys) < 2:
+        return None
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    rep = np.flatnonzero(sk[1:] == sk[:-1])
+    if not len(rep):
+        return None
+    second = order[rep + 1]
+    j = int(np.argmin(second))
+    return int(order[rep[j]]), int(second[j])
+
+
+def user_day_order(user: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Stable permutation that sorts rows by (user, day)."""
+    if len(user) == 0:
+        return np.zeros(0, np.int64)
+    d0 = int(day.min())
+    span = int(day.max()) - d0 + 1
+    key = user.astype(np.int64) * span + (day.astype(np.int64) - d0)
+    return np.argsort(key, kind="stable")
+
+
+def finish(
+    target,
+    *,
+    user: np.ndarray,
+    item: np.ndarray,
+    rating: np.ndarray,
+    day: np.ndarray,
+    split: np.ndarray,
+    user_ids: np.ndarray,
+    item_ids: np.ndarray,
+    qualifying_rows: np.ndarray,
+    meta: dict,
+    items_csv: str | None,
+    overwrite: bool,
+    extra: dict[str, np.ndarray] | None = None,
+) -> dict:
+    """Sort rows by (user, day), map qualifying rows to their new positions, and write."""
+    order = user_day_order(user, day)
+    position = np.empty(len(order), np.int64)
+    position[order] = np.arange(len(order))
+    columns = {
+        "user": user[order], "item": item[order], "rating": rating[order], "day": day[order],
+        "split": split[order],
+    }
+    if extra:
+        extra = {k: v[order] for k, v in extra.items()}
+    try:
+        return write_dataset(
+            target, columns, user_ids=user_ids, item_ids=item_ids,
+            qualifying_order=position[qualifying_rows], meta=meta, items_csv=items_csv,
+            overwrite=overwrite, extra=extra,
+        )
+    except FileExistsError:
+        raise DataError(
+            "a dataset of this name exists already", path=str(target),
+            fix="Pass --force to replace it, or choose another --name",
+        ) from None
+
+
+def items_table(item_ids: np.ndarray, titles: dict[int, tuple] | None,
+                genres: dict[int, str] | None = None) -> str:
+    """items.csv: dense index, raw id, year, title (quoted CSV), and genres where known."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    header = ["index", "id", "year", "title"] + (["genres"] if genres else [])
+    w.writerow(header)
+    for k, raw in enumerate(item_ids.tolist()):
+        year, title = (titles or {}).get(raw, (None, ""))
+        row = [k, raw, "" if year is None else year, title]
+        if genres:
+            row.append(genres.get(raw, ""))
+        w.writerow(row)
+    return buf.getvalue()
+
+
+SPLIT_CODES = {
+    "train": int(Split.TRAIN),
+    "probe": int(Split.PROBE),
+    "quiz": int(Split.QUALIFYING | Split.QUIZ),
+    "test": int(Split.QUALIFYING | Split.TEST),
+    "qualifying": int(Split.QUALIFYING),
+}

@@ -1,0 +1,69 @@
+"""The Netflix hold-out protocol, for any data set.
+
+Netflix built its probe, quiz and test sets from each user's most recent ratings: nine
+at most, fewer for users with fewer than 18 ratings (at most half of a user's ratings),
+then shuffled the hold-out into three equal parts. We do the same:
+
+- ``netflix``: hold-out = the last ``min(9, n_u // 2)`` ratings of each user by date, ties
+  in date broken by the seed; a random third each becomes PROBE, QUIZ and TEST (the last
+  two also QUALIFYING, with their truth kept for scoring).
+- ``given``: a data set with a fixed test file (MovieLens 100K's u1..u5, ua, ub) keeps it
+  as the qualifying set (all TEST), and probe is carved out of its training part by the
+  same rule.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prize.data.build import SPLIT_CODES
+
+MAX_HOLDOUT = 9
+PROTOCOLS = ("netflix", "given")
+
+
+def holdout_mask(user: np.ndarray, day: np.ndarray, rng: np.random.Generator,
+                 eligible: np.ndarray | None = None, max_holdout: int = MAX_HOLDOUT) -> np.ndarray:
+    """True for the most recent ``min(max_holdout, n_u // 2)`` eligible ratings of each user.
+
+    ``n_u`` counts the user's eligible ratings; dates tie-break in a random order drawn from
+    ``rng``, so the hold-out never predates a rating the user keeps for training.
+    """
+    n = len(user)
+    idx = np.arange(n) if eligible is None else np.flatnonzero(eligible)
+    out = np.zeros(n, bool)
+    if len(idx) == 0:
+        return out
+    u = np.asarray(user[idx], np.int64)
+    d = np.asarray(day[idx], np.int64)
+    tie = rng.random(len(idx))
+    order = np.lexsort((tie, d, u))  # by user, then day, then the random tie-break
+    su = u[order]
+    starts = np.flatnonzero(np.r_[True, su[1:] != su[:-1]])
+    counts = np.diff(np.r_[starts, len(su)])
+    k = np.minimum(max_holdout, counts // 2)
+    rank = np.arange(len(su)) - np.repeat(starts, counts)  # position within the user
+    held = rank >= np.repeat(counts - k, counts)
+    out[idx[order[held]]] = True
+    return out
+
+
+def netflix_split(user: np.ndarray, day: np.ndarray, seed: int) -> np.ndarray:
+    """Split codes: hold-out in random probe / quiz / test thirds, the rest TRAIN."""
+    rng = np.random.default_rng(seed)
+    held = np.flatnonzero(holdout_mask(user, day, rng))
+    split = np.full(len(user), SPLIT_CODES["train"], np.uint8)
+    shuffled = rng.permutation(held)
+    thirds = np.array_split(shuffled, 3)
+    for part, code in zip(thirds, ("probe", "quiz", "test"), strict=True):
+        split[part] = SPLIT_CODES[code]
+    return split
+
+
+def given_split(user: np.ndarray, day: np.ndarray, given_test: np.ndarray, seed: int) -> np.ndarray:
+    """Split codes: the given test rows become TEST (qualifying); probe is carved from the rest."""
+    rng = np.random.default_rng(seed)
+    split = np.full(len(user), SPLIT_CODES["train"], np.uint8)
+    split[given_test] = SPLIT_CODES["test"]
+    split[holdout_mask(user, day, rng, eligible=~given_test)] = SPLIT_CODES["probe"]
+    return split
