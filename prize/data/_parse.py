@@ -353,8 +353,6 @@ def _parse_batch(batch: list[Piece], fmt: BlockFormat, bad: BadLines, rating_ran
     lengths = ends - starts
     last_char = buf[np.maximum(ends - 1, 0)]
     is_header = (lengths > 0) & (last_char == _COLON)
-    first_of_piece = np.zeros(total, bool)
-    first_of_piece[piece_line0] = True
 
     def where(i):
         return batch[line_piece[i]].source.label, int(line_no[i])
@@ -376,8 +374,12 @@ def _parse_batch(batch: list[Piece], fmt: BlockFormat, bad: BadLines, rating_ran
                               expected="MovieID: (digits then a colon)"))
             header_movie[k] = -1
             drop[i] = True
+    for i in np.flatnonzero(lengths == 0):
+        path, line = where(i)
+        bad.add(DataError("empty line", path=path, line=line, expected=fmt.expected))
+        drop[i] = True
     # Which header each data line falls under; a data line before any header is an error.
-    data_idx = np.flatnonzero(~is_header)
+    data_idx = np.flatnonzero(~is_header & (lengths > 0))
     owner = np.searchsorted(header_idx, data_idx, side="right") - 1
     if len(header_idx):
         crossing = (owner >= 0) & (line_piece[header_idx[np.maximum(owner, 0)]]
@@ -474,9 +476,10 @@ def _cut(data: bytes, starts, ends, keep_idx: np.ndarray) -> bytes:
     return b"".join(data[s:e + 1] for s, e in zip(starts[run_first], ends[run_last], strict=True))
 
 
-def chunk_file(src: SourceFile, data: bytes, chunk: int = BATCH_BYTES) -> Iterator[Piece]:
+def chunk_file(src: SourceFile, data: bytes, chunk: int | None = None) -> Iterator[Piece]:
     """Cut one big movie-block file (combined_data_*.txt) into pieces at line boundaries,
     carrying the current movie id into each next piece."""
+    chunk = chunk or BATCH_BYTES
     data = _normalise(data)
     pos, line = 0, 1
     movie = None

@@ -263,12 +263,15 @@ def _simulate_one(u, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, g
                  + xs[j])
         s32 = np.float32(score)
         state, z = next_normal(state)
-        rating = math.floor(np.float64(s32) + sig * z + 0.5)
-        rating = min(max(rating, 1.0), 5.0)
+        rating = int(math.floor(np.float64(s32) + sig * z + 0.5))
+        if rating < 1:
+            rating = 1
+        elif rating > 5:
+            rating = 5
         item_out[off + r] = i
         day_out[off + r] = t
         score_out[off + r] = s32
-        rating_out[off + r] = int(rating)
+        rating_out[off + r] = rating
 
 
 @njit(cache=True, parallel=True)

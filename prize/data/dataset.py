@@ -10,8 +10,8 @@ item.npy               int32      dense item index 0..n_items-1
 rating.npy             float32    stars; NaN where unknown (Netflix's qualifying set)
 day.npy                int32      days since 1970-01-01
 split.npy              uint8      :class:`Split` flags
-user_ids.npy           int64      raw user id of each dense index
-item_ids.npy           int64      raw item id of each dense index
+user_ids.npy           int64/str  raw user id of each dense index
+item_ids.npy           int64/str  raw item id of each dense index
 qualifying_order.npy   int64      row index of each qualifying pair, in file order
 items.csv              text       id, year, title (and genres where known)
 meta.json              json       provenance, counts, scale, references, fingerprint
@@ -236,8 +236,10 @@ def write_dataset(
     with atomic_dir(target, overwrite=overwrite) as tmp:
         for name, a in cols.items():
             np.save(tmp / f"{name}.npy", a, allow_pickle=False)
-        np.save(tmp / "user_ids.npy", np.asarray(user_ids, dtype=np.int64), allow_pickle=False)
-        np.save(tmp / "item_ids.npy", np.asarray(item_ids, dtype=np.int64), allow_pickle=False)
+        for which, ids in (("user", user_ids), ("item", item_ids)):
+            ids = np.asarray(ids)  # int64, or unicode strings for arbitrary CSV ids
+            np.save(tmp / f"{which}_ids.npy", ids if ids.dtype.kind == "U" else
+                    ids.astype(np.int64), allow_pickle=False)
         np.save(tmp / "qualifying_order.npy", np.asarray(qualifying_order, dtype=np.int64),
                 allow_pickle=False)
         for name, a in (extra or {}).items():

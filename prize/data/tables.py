@@ -195,13 +195,17 @@ def _build(tables: list[TableResult], target, *, name, seed, scale, given, title
     order = user_day_order(user, day)
     user, item, rating, day = user[order], item[order], rating[order], day[order]
     if given is not None:
+        # The given test file is the qualifying set, kept in the file's order.
+        position = np.empty(len(order), np.int64)
+        position[order] = np.arange(len(order))
+        qualifying_rows = position[np.flatnonzero(given)]
         given = given[order]
         split = given_split(user, day, given, seed)
         protocol = {"name": "given", "seed": seed}
     else:
         split = netflix_split(user, day, seed)
+        qualifying_rows = np.flatnonzero(split & np.uint8(Split.QUALIFYING))
         protocol = {"name": "netflix", "seed": seed}
-    qualifying_rows = np.flatnonzero(split & np.uint8(Split.QUALIFYING))
     source = dict(source)
     source["files"] = {t.source.name: t.source.sha256 for t in tables}
     meta = {
@@ -247,8 +251,11 @@ def resplit(dataset, target, *, protocol: str, seed: int) -> dict:
         given = np.load(given_path, allow_pickle=False)
         cols["split"] = given_split(cols["user"], cols["day"], given, seed)
         extra = {"given_test": given}
+        # The given test rows do not move: keep the test file's order.
+        qualifying_order = dataset.qualifying_order
     elif protocol == "netflix":
         cols["split"] = netflix_split(cols["user"], cols["day"], seed)
+        qualifying_order = np.flatnonzero(cols["split"] & np.uint8(Split.QUALIFYING))
     else:
         raise DataError(f"unknown protocol {protocol!r}", expected="netflix or given")
     meta = {k: v for k, v in dataset.meta.items()
@@ -257,8 +264,7 @@ def resplit(dataset, target, *, protocol: str, seed: int) -> dict:
     meta["has_truth"] = True
     meta = write_dataset(
         target, cols, user_ids=dataset.ids("user"), item_ids=dataset.ids("item"),
-        qualifying_order=np.flatnonzero(cols["split"] & np.uint8(Split.QUALIFYING)),
-        meta=meta, items_csv=(Path(dataset.path) / "items.csv").read_text()
+        qualifying_order=qualifying_order, meta=meta, items_csv=(Path(dataset.path) / "items.csv").read_text()
         if (Path(dataset.path) / "items.csv").is_file() else None, extra=extra, overwrite=True,
     )
     return meta

@@ -1,0 +1,3 @@
+from prize.cli import main
+
+main()

@@ -1,0 +1,710 @@
+r"""Synthetic Netflix-shaped ratings, written in the original Netflix Prize file layout.
+
+The real importer reads the output exactly like the 2006 download (``training_set/``,
+``probe.txt``, ``qualifying.txt``, ``movie_titles.txt``), plus ``qualifying_truth.txt``
+(the answers Netflix kept) and ``synth.json`` (counts, parameters, the oracle RMSE).
+
+The generating model
+--------------------
+It carries every effect the Prize algorithms exploited (notation of Koren 2009/2010).
+
+*Who rates what* (the implicit signal of SVD++/NSVD, "who rated what is informative"):
+user ``u`` takes ``n_u`` distinct films, sequentially without replacement, with weights
+
+.. math:: w_{ui} = \mathrm{pop}_i \exp(\gamma \min(p_u^T q_i, c_u)),
+          \qquad c_u = \kappa \, \mathrm{SD}_i(p_u^T q_i)
+
+(``kappa = tilt_cap`` caps the tilt so that rejection sampling from ``pop`` accepts
+often). ``log pop_i ~ N(0, popularity_sigma^2)``; ``n_u`` is a shifted log-normal,
+heavy-tailed like Netflix's (median 93, some users above 10,000).
+
+*When*: a user is active over ``[start_u, stop_u]`` (joins skewed towards 2004-2005 as
+Netflix grew), rates on ``m_u ~ n_u^{0.8}`` distinct session days with Dirichlet
+session sizes (a big first session), so the number of ratings per user-day (Koren's
+"frequency") varies.
+
+*The latent score* (timeSVD++ without the scaling terms):
+
+.. math:: s_{ui}(t) = \mu + b_u + \alpha_u \mathrm{dev}_u(t) + b_{u,t} + b_i
+          + b_{i,\mathrm{Bin}(t)} + p_u^T q_i,
+          \qquad \mathrm{dev}_u(t) = \mathrm{sign}(t - t_u) |t - t_u|^{\beta}
+
+with ``t_u`` the user's mean rating day, 30 day bins, ``b_{i,Bin}`` a random walk over
+the bins, and ``b_{u,t}`` one offset per (user, day) session.
+
+*The stars*: :math:`r = \mathrm{clip}(\lfloor s + \sigma_u \nu \varepsilon + 1/2
+\rfloor, 1, 5)`, ``eps ~ N(0, 1)``, ``sigma_u`` log-normal per user and ``nu`` the
+``noise_scale``.
+
+*The hold-out* follows Netflix: each user's most recent ``min(9, n_u // 2)`` ratings,
+shuffled into probe / quiz / test thirds. Probe stays in ``training_set/`` (probe is a
+subset of training, as in 2006); quiz and test form ``qualifying.txt``.
+
+The oracle (the data set's magic barrier)
+-----------------------------------------
+The generator knows ``s`` and ``sigma = sigma_u nu`` of every pair, so the best possible
+prediction is :math:`E[r | s, \sigma]`, in closed form from the normal CDF at the
+rounding cuts ``j + 1/2`` (:func:`rounded_clipped_moments`). ``oracle_rmse`` is the
+RMSE of that prediction against the realised stars; ``expected_oracle_rmse`` is
+:math:`\sqrt{\mathrm{mean}\, \mathrm{Var}[r | s, \sigma]}`, what it tends to.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from prize.data import _synth_kernels as K
+
+# Split codes of the in-memory rows (Synthesis.split).
+TRAIN, PROBE, QUIZ, TEST = K.TRAIN, K.PROBE, K.QUIZ, K.TEST
+SET_CODES = {"probe": PROBE, "quiz": QUIZ, "test": TEST}
+
+FIRST_DAY = np.datetime64("1999-12-31")
+LAST_DAY = np.datetime64("2005-12-31")
+N_DAYS = int((LAST_DAY - FIRST_DAY).astype(int)) + 1  # 2,193 days, two of them leap days
+NETFLIX_MAX_CUSTOMER_ID = 2_649_429
+HOLDOUT_PER_USER = 9
+
+
+@dataclass(frozen=True)
+class SynthModel:
+    """Generating parameters shared by the presets (calibrated on ``small``/``netflix``)."""
+
+    mu: float = 3.35
+    """Offset of the latent score; the realised global mean is about 3.60 because the
+    implicit tilt makes users pick films they like."""
+    sigma_bu: float = 0.42
+    """SD of the user biases ``b_u``."""
+    sigma_bi: float = 0.45
+    """SD of the movie biases ``b_i``."""
+    rho_pop_bias: float = 0.3
+    """Correlation of ``b_i`` with ``log pop_i``: popular films are rated higher."""
+    n_factors: int = 12
+    """Rank ``f`` of the tastes ``p_u``, ``q_i``."""
+    sd_interaction: float = 0.45
+    """SD of ``p_u^T q_i`` over random pairs."""
+    factor_decay: float = 1.0
+    """Factor ``k`` carries a share of the variance of ``p_u^T q_i`` proportional to
+    ``(k + 1)^-factor_decay`` (later factors are weaker and harder to learn)."""
+    gamma: float = 1.5
+    """Implicit tilt: selection weight ``pop_i exp(gamma min(p_u^T q_i, c_u))``."""
+    tilt_cap: float = 2.5
+    """``c_u`` in SDs of ``p_u^T q_i`` for user ``u``."""
+    sigma_day: float = 0.25
+    """SD of the day-specific user offsets ``b_{u,t}``."""
+    sd_alpha: float = 0.012
+    """SD of the drift slopes ``alpha_u`` (rating scale per ``day^beta``)."""
+    beta: float = 0.4
+    """Exponent of ``dev_u(t)`` (timeSVD++ uses 0.4)."""
+    n_bins: int = 30
+    """Number of time bins of ``b_{i,Bin(t)}`` over the six years (Koren used 30)."""
+    sd_bin_step: float = 0.025
+    """SD of one step of the random walk ``b_{i,Bin}`` from bin to bin."""
+    noise_median: float = 0.85
+    """Median of the per-user noise SD ``sigma_u`` (log-normal)."""
+    noise_log_sd: float = 0.25
+    """SD of ``log sigma_u``."""
+    join_power: float = 0.35
+    """Join day ``= (T - duration) V^join_power``, ``V`` uniform: most users join late."""
+    duration_median: float = 150.0
+    """Median active period (days) of a user with the median activity."""
+    duration_activity_exp: float = 0.5
+    """Active period grows as ``(n_u / median n)^duration_activity_exp``."""
+    duration_log_sd: float = 1.0
+    """SD of the log active period."""
+    sessions_coef: float = 0.5
+    """Session days ``m_u = sessions_coef n_u^sessions_exp`` (times a log-normal)."""
+    sessions_exp: float = 0.8
+    sessions_log_sd: float = 0.4
+    first_session_weight: float = 5.0
+    """The first session (sign-up) is this many times bigger on average."""
+    exact_sampling_fraction: float = 0.125
+    """Users taking more than this fraction of the films use the exact key sampler."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Size and shape of a synthetic data set."""
+
+    name: str
+    n_users: int
+    n_movies: int
+    n_ratings: int
+    """All simulated ratings: ``training_set`` lines (probe included) plus qualifying."""
+    activity_sigma: float
+    """SD of the log-normal part of the user activity ``n_u``."""
+    activity_min: int
+    """Smallest ``n_u`` (the log-normal is shifted by it)."""
+    popularity_sigma: float
+    """SD of ``log pop_i``."""
+    n_probe: int | None = None
+    n_quiz: int | None = None
+    n_test: int | None = None
+    """Exact hold-out sizes (netflix); ``None`` keeps every user's full hold-out in thirds."""
+    max_user_fraction: float = 0.95
+    """No user rates more than this fraction of the films."""
+    model: SynthModel = field(default_factory=SynthModel)
+
+    @property
+    def n_training(self) -> int | None:
+        """Lines of ``training_set/`` when the hold-out sizes are fixed."""
+        if self.n_quiz is None or self.n_test is None:
+            return None
+        return self.n_ratings - self.n_quiz - self.n_test
+
+
+PRESETS: dict[str, Preset] = {
+    # ~100k ratings: 2,000 users x 500 films; most tests use it.
+    "tiny": Preset("tiny", n_users=2_000, n_movies=500, n_ratings=100_000,
+                   activity_sigma=1.3, activity_min=3, popularity_sigma=1.5),
+    # ~2M ratings: the demo.
+    "small": Preset("small", n_users=20_000, n_movies=3_000, n_ratings=2_000_000,
+                    activity_sigma=1.3, activity_min=5, popularity_sigma=1.7),
+    # ~20M ratings.
+    "medium": Preset("medium", n_users=100_000, n_movies=8_000, n_ratings=20_000_000,
+                     activity_sigma=1.3, activity_min=8, popularity_sigma=1.8),
+    # The 2006 sizes: 100,480,507 training lines (probe included) + 2,817,131 qualifying;
+    # quiz/test sizes are the Prize's own.
+    "netflix": Preset("netflix", n_users=480_189, n_movies=17_770,
+                      n_ratings=100_480_507 + 2_817_131, activity_sigma=1.3, activity_min=10,
+                      popularity_sigma=1.9, n_probe=1_408_395, n_quiz=1_408_342,
+                      n_test=1_408_789),
+}
+
+
+# ---------------------------------------------------------------- the oracle
+def rounded_clipped_pmf(s, sigma) -> np.ndarray:
+    r"""Law of ``r = clip(floor(s + sigma eps + 1/2), 1, 5)``, ``eps ~ N(0, 1)``.
+
+    With the cuts :math:`c_j = j + 1/2` and :math:`T_j = P(r > j) = \Phi((s - c_j) /
+    \sigma)` for ``j = 1..4`` (``T_0 = 1``, ``T_5 = 0``), :math:`P(r = k) = T_{k-1} - T_k`.
+    ``sigma = 0`` gives the deterministic rounding (``s`` on a cut rounds up).
+
+    Returns an array of shape ``broadcast(s, sigma).shape + (5,)``: ``P(r = 1..5)``.
+    """
+    s, sigma = np.broadcast_arrays(np.asarray(s, np.float64), np.asarray(sigma, np.float64))
+    if np.any(sigma < 0) or np.any(np.isnan(sigma)):
+        raise ValueError("sigma must be >= 0 (the SD of the rating noise)")
+    cuts = np.array([1.5, 2.5, 3.5, 4.5])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (s[..., None] - cuts) / sigma[..., None]
+    z = np.where(np.isnan(z), np.inf, z)  # 0/0: s exactly on a cut with sigma 0 rounds up
+    T = K.normal_cdf(np.ascontiguousarray(z))
+    shape = T.shape[:-1] + (1,)
+    T = np.concatenate([np.ones(shape), T, np.zeros(shape)], axis=-1)
+    return np.clip(T[..., :-1] - T[..., 1:], 0.0, 1.0)
+
+
+def rounded_clipped_moments(s, sigma) -> tuple[np.ndarray, np.ndarray]:
+    r"""Mean and variance of the rounded, clipped rating given the latent ``s``, ``sigma``.
+
+    .. math:: E[r | s, \sigma] = 1 + \sum_{j=1}^{4} \Phi\left(\frac{s - j - 1/2}{\sigma}
+              \right), \qquad \mathrm{Var}[r | s, \sigma] = \sum_{k=1}^{5} P(r = k)
+              (k - E[r])^2.
+
+    ``E[r | s, sigma]`` is the oracle prediction (the best possible in squared error);
+    the mean of ``Var`` over a set is the oracle's expected MSE on it.
+    """
+    pmf = rounded_clipped_pmf(s, sigma)
+    k = np.arange(1.0, 6.0)
+    mean = pmf @ k
+    var = np.einsum("...k,...k->...", pmf, (k - mean[..., None]) ** 2)
+    return mean, var
+
+
+def sample_ratings(s, sigma, rng: np.random.Generator) -> np.ndarray:
+    """Fresh stars for the same latent scores: ``clip(floor(s + sigma eps + 1/2), 1, 5)``."""
+    s = np.asarray(s, np.float64)
+    eps = rng.standard_normal(np.broadcast_shapes(s.shape, np.shape(sigma)))
+    return np.clip(np.floor(s + sigma * eps + 0.5), 1, 5).astype(np.int8)
+
+
+def oracle_rmse(rating, s, sigma) -> tuple[float, float]:
+    """``(sqrt(mean((r - E[r|s,sigma])^2)), sqrt(mean(Var[r|s,sigma])))`` over the pairs."""
+    mean, var = rounded_clipped_moments(s, sigma)
+    err = np.asarray(rating, np.float64) - mean
+    return float(np.sqrt(np.mean(err * err))), float(np.sqrt(np.mean(var)))
+
+
+# ---------------------------------------------------------------- the simulation
+@dataclass
+class Synthesis:
+    """A simulated data set in memory, rows sorted by (user, day).
+
+    ``user``/``item``/``day`` are dense indices (``day`` counts from 1999-12-31);
+    ``score`` is the latent ``s_ui(t)`` (float32, exactly what the stars were drawn
+    from), ``split`` one of TRAIN/PROBE/QUIZ/TEST, ``sigma_u`` the noise SD of each
+    user before ``noise_scale``.
+    """
+
+    preset: Preset
+    seed: int
+    noise_scale: float
+    offsets: np.ndarray
+    user: np.ndarray
+    item: np.ndarray
+    day: np.ndarray
+    score: np.ndarray
+    rating: np.ndarray
+    split: np.ndarray
+    sigma_u: np.ndarray
+    customer_id: np.ndarray
+    years: np.ndarray
+    titles: list[str]
+
+    @property
+    def n_users(self) -> int:
+        return self.preset.n_users
+
+    @property
+    def n_movies(self) -> int:
+        return self.preset.n_movies
+
+    def rows(self, which: str) -> np.ndarray:
+        """Row indices of ``"training"`` (training_set lines), ``"train"`` (training
+        minus probe), ``"probe"``, ``"quiz"``, ``"test"`` or ``"qualifying"``."""
+        if which == "training":
+            return np.flatnonzero(self.split <= PROBE)
+        if which == "train":
+            return np.flatnonzero(self.split == TRAIN)
+        if which == "qualifying":
+            return np.flatnonzero(self.split >= QUIZ)
+        return np.flatnonzero(self.split == SET_CODES[which])
+
+    def latent(self, which: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(s, sigma, rating)`` of a set: what the oracle and Monte-Carlo checks need."""
+        r = self.rows(which)
+        sigma = self.sigma_u[self.user[r]] * self.noise_scale
+        return self.score[r].astype(np.float64), sigma, self.rating[r]
+
+    def counts(self) -> dict[str, int]:
+        training = self.split <= PROBE
+        n_q = int(np.count_nonzero(self.split == QUIZ))
+        n_t = int(np.count_nonzero(self.split == TEST))
+        return {
+            "ratings": int(np.count_nonzero(training)),
+            "users": int(np.count_nonzero(np.bincount(self.user[training],
+                                                      minlength=self.n_users))),
+            "movies": int(np.count_nonzero(np.bincount(self.item[training],
+                                                       minlength=self.n_movies))),
+            "probe": int(np.count_nonzero(self.split == PROBE)),
+            "qualifying": n_q + n_t,
+            "quiz": n_q,
+            "test": n_t,
+        }
+
+    def oracle(self) -> tuple[dict[str, float], dict[str, float]]:
+        """``(oracle_rmse, expected_oracle_rmse)`` per set (probe, quiz, test)."""
+        got, expected = {}, {}
+        for name in SET_CODES:
+            s, sigma, r = self.latent(name)
+            got[name], expected[name] = oracle_rmse(r, s, sigma) if len(r) else (math.nan,) * 2
+        return got, expected
+
+
+def _preset(preset: str | Preset) -> Preset:
+    if isinstance(preset, Preset):
+        return preset
+    try:
+        return PRESETS[preset]
+    except KeyError:
+        raise ValueError(f"unknown preset {preset!r}; choose one of "
+                         f"{', '.join(PRESETS)}") from None
+
+
+def _activity(rng: np.random.Generator, p: Preset) -> np.ndarray:
+    """Ratings per user: ``min(cap, n_min + floor(c exp(activity_sigma Z)))``, ``c`` set so
+    that the total is exactly ``n_ratings`` (the remainder goes one by one to random users)."""
+    cap = max(p.activity_min + 1, int(p.max_user_fraction * p.n_movies))
+    if not p.n_users * p.activity_min <= p.n_ratings <= p.n_users * cap:
+        raise ValueError(f"preset {p.name!r}: {p.n_ratings:,} ratings cannot be spread over "
+                         f"{p.n_users:,} users with {p.activity_min}..{cap} ratings each")
+    a = np.exp(p.activity_sigma * rng.standard_normal(p.n_users))
+
+    def total(c):
+        return np.minimum(cap, p.activity_min + np.floor(c * a)).sum()
+
+    lo, hi = 0.0, float(p.n_ratings)
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if total(mid) <= p.n_ratings else (lo, mid)
+    n = np.minimum(cap, p.activity_min + np.floor(lo * a)).astype(np.int64)
+    short = p.n_ratings - int(n.sum())
+    while short > 0:  # a few hundred at most: each user below the cap takes one more
+        room = np.flatnonzero(n < cap)
+        take = rng.choice(room, size=min(short, len(room)), replace=False)
+        n[take] += 1
+        short -= len(take)
+    return n
+
+
+def _holdout(rng: np.random.Generator, p: Preset, n: np.ndarray):
+    """Hold-out size per user and the probe/quiz/test sizes.
+
+    Netflix's rule: each user's ``min(9, n_u // 2)`` most recent ratings. With fixed set
+    sizes (netflix) the surplus is taken off random hold-out slots, one each, so that
+    probe and qualifying come out exact.
+    """
+    h = np.minimum(HOLDOUT_PER_USER, n // 2)
+    if p.n_probe is None:
+        total = int(h.sum())
+        n_probe = round(total / 3)
+        n_quiz = round((total - n_probe) / 2)
+        return h, (n_probe, n_quiz, total - n_probe - n_quiz)
+    want = p.n_probe + p.n_quiz + p.n_test
+    surplus = int(h.sum()) - want
+    if surplus < 0:
+        raise ValueError(f"preset {p.name!r}: the users hold out {int(h.sum()):,} ratings at "
+                         f"most, fewer than the {want:,} asked for; raise activity_min")
+    slots = np.repeat(np.arange(len(n)), h)
+    np.subtract.at(h, rng.choice(slots, size=surplus, replace=False), 1)
+    return h, (p.n_probe, p.n_quiz, p.n_test)
+
+
+def _factor_scales(m: SynthModel) -> np.ndarray:
+    """``a_k`` with ``p_uk, q_ik ~ N(0, a_k^2)``: ``Var(p^T q) = sum_k a_k^4 =
+    sd_interaction^2`` and ``a_k^4 proportional to (k + 1)^-factor_decay``."""
+    share = np.arange(1, m.n_factors + 1) ** -m.factor_decay
+    return (m.sd_interaction ** 2 * share / share.sum()) ** 0.25
+
+
+_TITLE_ADJ = ("Silent", "Last", "Broken", "Golden", "Hidden", "Dark", "Little", "Wild", "Lost",
+              "Secret", "Final", "Crimson", "Endless", "Frozen", "Midnight", "Electric",
+              "Savage", "Quiet", "Burning", "Distant", "Forgotten", "Iron", "Paper", "Blue")
+_TITLE_NOUN = ("Harbor", "Road", "Kingdom", "River", "Summer", "Witness", "Empire", "Garden",
+               "Frontier", "Promise", "Detective", "Island", "Season", "Journey", "Mirror",
+               "Station", "Valley", "Letter", "Circus", "Storm", "Planet", "Hotel", "Legacy",
+               "Orchard")
+# Latin-1 (not ASCII) on purpose, like "Amélie" in the real movie_titles.txt.
+_TITLE_ACCENTED = ("Café", "Amélie", "Señor", "Mädchen", "Über", "Noël", "Déjà Vu", "Garçon",
+                   "Fräulein", "Niño")
+
+
+def _titles(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[str]]:
+    """Invented titles and release years (0 for ``NULL``), a few with commas, accents, NULL.
+
+    Netflix's file has 7 NULL years in 17,770 lines, commas in titles ("Paris, Texas")
+    and latin-1 letters; every preset has at least a few of each for the importer.
+    """
+    years = 2005 - np.minimum(90, np.floor(rng.exponential(12.0, n))).astype(np.int64)
+    kind = rng.choice(6, size=n, p=[0.35, 0.25, 0.15, 0.1, 0.1, 0.05])
+    special = rng.permutation(n)[: max(9, 3 * round(7 * n / 17_770))]
+    k = len(special) // 3
+    kind[special[:k]] = 4  # comma
+    kind[special[k:2 * k]] = 5  # accented
+    years[special[2 * k:]] = 0  # NULL
+    ai = rng.integers(len(_TITLE_ADJ), size=(n, 2))
+    ni = rng.integers(len(_TITLE_NOUN), size=(n, 2))
+    ci = rng.integers(len(_TITLE_ACCENTED), size=n)
+    titles = []
+    for i in range(n):
+        a1, a2 = _TITLE_ADJ[ai[i, 0]], _TITLE_ADJ[ai[i, 1]]
+        n1, n2 = _TITLE_NOUN[ni[i, 0]], _TITLE_NOUN[ni[i, 1]]
+        titles.append((
+            f"The {a1} {n1}",
+            f"{a1} {n1}",
+            f"{n1} of the {a2} {n2}",
+            f"{n1}: Season {1 + i % 7}",
+            f"{n1}, {a2} {n2}",
+            f"{_TITLE_ACCENTED[ci[i]]} {n1}",
+        )[kind[i]])
+    return years, titles
+
+
+def simulate(preset: str | Preset = "tiny", *, seed: int = 0, noise_scale: float = 1.0,
+             progress: bool = False) -> Synthesis:
+    """Simulate a data set in memory (see the module docstring for the model).
+
+    Deterministic in ``(preset, seed, noise_scale)``; ``noise_scale`` changes only the
+    noise level, so the same seed gives the same films, days and latent scores.
+    """
+    p = _preset(preset)
+    m = p.model
+    if not (isinstance(seed, int | np.integer) and seed >= 0):
+        raise ValueError(f"seed must be an integer >= 0, not {seed!r}")
+    if not (math.isfinite(noise_scale) and noise_scale >= 0):
+        raise ValueError(f"noise_scale must be finite and >= 0, not {noise_scale!r}")
+    U, I, f = p.n_users, p.n_movies, m.n_factors
+    ss = np.random.SeedSequence([int(seed), 0x5A17E])
+    (r_act, r_hold, r_pop, r_user, r_movie, r_time, r_ids, r_titles,
+     r_fix) = (np.random.default_rng(s) for s in ss.spawn(9))
+    kernel_seed = np.uint64(ss.generate_state(1, np.uint64)[0])
+    bar = _progress(progress)
+
+    bar.stage(f"{p.name}: users, films and parameters")
+    n = _activity(r_act, p)
+    h, (n_probe, n_quiz, n_test) = _holdout(r_hold, p, n)
+    offsets = np.zeros(U + 1, np.int64)
+    np.cumsum(n, out=offsets[1:])
+
+    z_pop = r_pop.standard_normal(I)
+    log_pop = p.popularity_sigma * z_pop
+    b_i = m.sigma_bi * (m.rho_pop_bias * z_pop
+                        + math.sqrt(1 - m.rho_pop_bias ** 2) * r_movie.standard_normal(I))
+    a = _factor_scales(m)
+    Q = r_movie.standard_normal((I, f)) * a
+    walk = np.cumsum(m.sd_bin_step * r_movie.standard_normal((I, m.n_bins)), axis=1)
+    b_i_bin = walk - walk.mean(axis=1, keepdims=True)  # b_i stays the movie's mean level
+    P = r_user.standard_normal((U, f)) * a
+    cap = m.tilt_cap * np.sqrt((P * P) @ (a * a))
+    b_u = m.sigma_bu * r_user.standard_normal(U)
+    alpha_u = m.sd_alpha * r_user.standard_normal(U)
+    sigma_u = m.noise_median * np.exp(m.noise_log_sd * r_user.standard_normal(U))
+
+    T = N_DAYS - 1
+    rel = n / np.median(n)
+    duration = np.minimum(T, np.floor(m.duration_median * rel ** m.duration_activity_exp
+                                      * np.exp(m.duration_log_sd
+                                               * r_time.standard_normal(U)))).astype(np.int64)
+    start = np.floor((T - duration) * r_time.random(U) ** m.join_power).astype(np.int64)
+    stop = start + duration
+    n_sess = np.rint(m.sessions_coef * n ** m.sessions_exp
+                     * np.exp(m.sessions_log_sd * r_time.standard_normal(U)))
+    n_sess = np.clip(n_sess, 1, np.minimum(n, duration + 1)).astype(np.int64)
+    bin_width = -(-N_DAYS // m.n_bins)
+
+    alias_prob, alias_idx = K.build_alias(np.exp(log_pop))
+    N = int(offsets[-1])
+    item = np.empty(N, np.int16 if I <= np.iinfo(np.int16).max else np.int32)
+    day = np.empty(N, np.int16)
+    score = np.empty(N, np.float32)
+    rating = np.empty(N, np.int8)
+    exact_above = max(32, int(m.exact_sampling_fraction * I))
+    chunk = max(1000, U // 50)
+    bar.start("simulating users", U, "user")
+    with np.errstate(over="ignore"):  # uint64 wrap-around is intended (NUMBA_DISABLE_JIT)
+        for lo in range(0, U, chunk):
+            hi = min(U, lo + chunk)
+            K.simulate_users(lo, hi, kernel_seed, offsets, P, Q, alias_prob, alias_idx, log_pop,
+                             cap, m.gamma, exact_above, start, stop, n_sess,
+                             m.first_session_weight, b_u, alpha_u, b_i, b_i_bin, bin_width,
+                             m.beta, m.sigma_day, sigma_u, m.mu, float(noise_scale),
+                             item, day, score, rating)
+            bar.update(hi - lo)
+    bar.close()
+
+    bar.stage("hold-out: most recent ratings into probe / quiz / test")
+    user = np.repeat(np.arange(U, dtype=np.int32), n)
+    split = np.zeros(N, np.uint8)
+    H = int(h.sum())
+    first = np.repeat(offsets[1:] - h, h)
+    within = np.arange(H) - np.repeat(np.cumsum(h) - h, h)
+    labels = np.repeat(np.array([PROBE, QUIZ, TEST], np.uint8), [n_probe, n_quiz, n_test])
+    split[first + within] = r_hold.permutation(labels)
+    del first, within
+
+    _fill_empty_movies(r_fix, item, day, score, rating, split, user, offsets, P, Q, b_i,
+                       b_i_bin, bin_width, sigma_u * noise_scale)
+
+    max_id = max(NETFLIX_MAX_CUSTOMER_ID, 2 * U)
+    customer_id = np.sort(r_ids.choice(max_id, size=U, replace=False) + 1).astype(np.int32)
+    years, titles = _titles(r_titles, I)
+    return Synthesis(p, int(seed), float(noise_scale), offsets, user, item, day, score, rating,
+                     split, sigma_u, customer_id, years, titles)
+
+
+def _fill_empty_movies(rng, item, day, score, rating, split, user, offsets, P, Q, b_i, b_i_bin,
+                       bin_width, sigma):
+    """Give every film at least one ``training_set`` line, as every ``mv_*.txt`` has.
+
+    A film nobody (or only qualifying) drew takes over a random TRAIN row of a film with
+    two or more training rows, from a user who has not rated it; the row keeps its day,
+    its score is recomputed for the new film and its stars redrawn. Rare: the tail of
+    the popularity law at the small presets.
+    """
+    training = split <= PROBE
+    counts = np.bincount(item[training], minlength=len(b_i))
+    for e in np.flatnonzero(counts == 0):
+        raters = set(user[item == e].tolist())
+        while True:
+            r = int(rng.integers(len(item)))
+            old = int(item[r])
+            u = int(user[r])
+            if split[r] == TRAIN and counts[old] >= 2 and u not in raters:
+                break
+        b = int(day[r]) // bin_width
+        s = (float(score[r]) - b_i[old] - b_i_bin[old, b] - P[u] @ Q[old]
+             + b_i[e] + b_i_bin[e, b] + P[u] @ Q[e])
+        score[r] = np.float32(s)
+        eps = rng.standard_normal()
+        rating[r] = min(5, max(1, math.floor(float(score[r]) + sigma[u] * eps + 0.5)))
+        item[r] = e
+        counts[old] -= 1
+        counts[e] += 1
+
+
+# ---------------------------------------------------------------- files
+def _date_table() -> np.ndarray:
+    """``(N_DAYS, 10)`` uint8: the ASCII ``YYYY-MM-DD`` of each day since 1999-12-31."""
+    days = (FIRST_DAY + np.arange(N_DAYS)).astype("datetime64[D]").astype(str)
+    return np.frombuffer("".join(days).encode("ascii"), np.uint8).reshape(N_DAYS, 10).copy()
+
+
+_CHUNK_ROWS = 4_000_000  # formatting buffer: about 100 MB at netflix scale
+
+
+def _write_blocks(syn: Synthesis, mask: np.ndarray, mode: int, dates: np.ndarray,
+                  sink, bar=None) -> None:
+    """Group the rows where ``mask`` holds by film and format them chunk by chunk.
+
+    ``sink(m_lo, m_hi, buf, ends)`` receives each formatted chunk.
+    """
+    perm, starts = K.group_by_key(syn.item, mask, syn.n_movies)
+    width = len(str(int(syn.customer_id.max()))) + {0: 14, 1: 1, 2: 12, 3: 19}[mode]
+    header = len(str(syn.n_movies)) + 2
+    per_movie = np.diff(starts)
+    biggest = max(_CHUNK_ROWS, int(per_movie.max(initial=0)))
+    buf = np.empty(biggest * width + syn.n_movies * header, np.uint8)
+    ends = np.empty(syn.n_movies, np.int64)
+    m_lo = 0
+    while m_lo < syn.n_movies:
+        m_hi = int(np.searchsorted(starts, starts[m_lo] + biggest, side="right")) - 1
+        m_hi = min(syn.n_movies, max(m_hi, m_lo + 1))
+        used = K.format_blocks(perm, starts, m_lo, m_hi, syn.user, syn.customer_id, syn.rating,
+                               syn.day, syn.split, dates, mode, buf, ends)
+        assert used <= len(buf)
+        sink(m_lo, m_hi, buf, ends)
+        if bar is not None:
+            bar.update(m_hi - m_lo)
+        m_lo = m_hi
+
+
+def write_netflix_layout(syn: Synthesis, folder: str | Path, *, progress: bool = False) -> None:
+    """Write ``training_set/``, ``probe.txt``, ``qualifying.txt``, ``qualifying_truth.txt``
+    and ``movie_titles.txt`` into an existing empty ``folder``."""
+    folder = Path(folder)
+    bar = _progress(progress)
+    dates = _date_table()
+    tdir = folder / "training_set"
+    tdir.mkdir()
+
+    def per_movie(m_lo, m_hi, buf, ends):
+        prev = 0
+        for m in range(m_lo, m_hi):
+            end = int(ends[m - m_lo])
+            with open(tdir / f"mv_{m + 1:07d}.txt", "wb") as fh:
+                fh.write(buf[prev:end])
+            prev = end
+
+    bar.start("writing training_set/", syn.n_movies, "file")
+    _write_blocks(syn, syn.split <= PROBE, K.MODE_TRAINING, dates, per_movie, bar)
+    bar.close()
+    for name, mask, mode in (
+        ("probe.txt", syn.split == PROBE, K.MODE_PROBE),
+        ("qualifying.txt", syn.split >= QUIZ, K.MODE_QUALIFYING),
+        ("qualifying_truth.txt", syn.split >= QUIZ, K.MODE_TRUTH),
+    ):
+        bar.stage(f"writing {name}")
+        with open(folder / name, "wb") as fh:
+            _write_blocks(syn, mask, mode, dates,
+                          lambda m_lo, m_hi, buf, ends, fh=fh: fh.write(buf[:ends[m_hi - m_lo - 1]]))
+    lines = [f"{i + 1},{y if y else 'NULL'},{t}\n" for i, (y, t) in
+             enumerate(zip(syn.years.tolist(), syn.titles, strict=True))]
+    (folder / "movie_titles.txt").write_bytes("".join(lines).encode("latin-1"))
+
+
+def describe(syn: Synthesis) -> dict:
+    """The content of ``synth.json``."""
+    got, expected = syn.oracle()
+    try:
+        from prize import __version__ as version
+    except ImportError:  # pragma: no cover - a partial checkout
+        version = "unknown"
+    p = syn.preset
+    params = asdict(p)
+    params["model"] = asdict(p.model)
+    params.update(first_day=str(FIRST_DAY), last_day=str(LAST_DAY),
+                  max_customer_id=max(NETFLIX_MAX_CUSTOMER_ID, 2 * p.n_users),
+                  holdout_per_user=HOLDOUT_PER_USER)
+    return {
+        "format": "prize-synth",
+        "version": 1,
+        "preset": p.name,
+        "seed": syn.seed,
+        "noise_scale": syn.noise_scale,
+        "counts": syn.counts(),
+        "oracle_rmse": got,
+        "expected_oracle_rmse": expected,
+        "params": params,
+        "package_version": version,
+    }
+
+
+def generate(out: str | Path, *, preset: str = "tiny", seed: int = 0, noise_scale: float = 1.0,
+             progress: bool = False, overwrite: bool = False) -> dict:
+    """Simulate a preset and write it in the original Netflix layout to ``out``.
+
+    Atomic: everything is built in ``.{out.name}.tmp-<pid>`` beside ``out`` and renamed
+    into place; on any error the temporary folder is removed. An existing ``out`` raises
+    FileExistsError unless ``overwrite``, which renames the old folder aside, renames the
+    new one in, then deletes the old one. Returns the content of ``synth.json``.
+    """
+    out = Path(out).absolute()
+    p = _preset(preset)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists already; choose another folder or pass "
+                              "overwrite=True (--force) to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)  # a leftover of a killed run of this pid
+    try:
+        tmp.mkdir()
+        syn = simulate(p, seed=seed, noise_scale=noise_scale, progress=progress)
+        write_netflix_layout(syn, tmp, progress=progress)
+        info = describe(syn)
+        del syn
+        (tmp / "synth.json").write_text(json.dumps(info, indent=2) + "\n")
+        if out.exists():
+            if not overwrite:
+                raise FileExistsError(f"{out} appeared while generating; not replacing it")
+            os.rename(out, old)
+            try:
+                os.rename(tmp, out)
+            except BaseException:
+                os.rename(old, out)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return info
+
+
+# ---------------------------------------------------------------- progress
+class _progress:
+    """tqdm bars and stage lines on stderr when asked; silent otherwise."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def stage(self, text: str) -> None:
+        if self.enabled:
+            print(f"[synth] {text}", file=sys.stderr, flush=True)
+
+    def start(self, desc: str, total: int, unit: str) -> None:
+        if self.enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=f"[synth] {desc}", unit=unit, file=sys.stderr,
+                            dynamic_ncols=True)
+
+    def update(self, k: int) -> None:
+        if self.bar is not None:
+            self.bar.update(k)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

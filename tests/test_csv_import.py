@@ -1,0 +1,59 @@
+"""The generic CSV/TSV importer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from prize.data import Split, open_dataset
+from prize.data.tables import import_csv
+from prize.errors import DataError
+
+
+def write_ratings(path, n_users=20, n_items=15, header=True, sep=",", half=True, seed=0):
+    rng = np.random.default_rng(seed)
+    lines = ["user_id,item,stars,when".replace(",", sep)] if header else []
+    for u in range(n_users):
+        for i in rng.choice(n_items, 10, replace=False):
+            r = rng.integers(1, 11) / 2 if half else rng.integers(1, 6)
+            lines.append(sep.join([f"user-{u}", f"item {i}", f"{r:g}",
+                                   f"2020-01-{rng.integers(1, 29):02d}"]))
+    path.write_text("\n".join(lines) + "\n")
+    return len(lines) - header
+
+
+def test_string_ids_dates_and_half_stars(tmp_path):
+    n = write_ratings(tmp_path / "r.csv")
+    report = import_csv(tmp_path / "r.csv", tmp_path / "ds", name="ds", header=True,
+                        columns="user,item,rating,time", time_format="%Y-%m-%d",
+                        scale=(0.5, 5.0, 0.5))
+    ds = open_dataset(tmp_path / "ds")
+    assert report["ratings"] == n == len(ds)
+    assert ds.ids("user").dtype.kind == "U" and "user-3" in ds.ids("user").tolist()
+    assert ds.meta["rating_scale"] == {"min": 0.5, "max": 5.0, "step": 0.5}
+    assert ds.meta["date_range"][0] >= "2020-01-01"
+    assert int(ds.mask(Split.PROBE).sum()) > 0
+
+
+def test_digit_ids_become_integers_and_columns_can_be_skipped(tmp_path):
+    (tmp_path / "r.tsv").write_text("".join(f"{u}\tjunk\t{i}\t{(u + i) % 5 + 1}\t{86400 * i}\n"
+                                            for u in range(5) for i in range(6)))
+    import_csv(tmp_path / "r.tsv", tmp_path / "ds", name="ds", sep="\\t",
+               columns="user,_,item,rating,time")
+    ds = open_dataset(tmp_path / "ds")
+    assert ds.ids("user").dtype == np.int64 and ds.ids("item").tolist() == list(range(6))
+    assert len(ds) == 30
+
+
+def test_rating_off_the_scale_step(tmp_path):
+    (tmp_path / "r.csv").write_text("a,b,3.5,0\na,c,3.3,0\n")
+    with pytest.raises(DataError) as e:
+        import_csv(tmp_path / "r.csv", tmp_path / "ds", name="ds", scale=(0.5, 5.0, 0.5))
+    assert e.value.line == 2 and "3.3 out of range" in str(e.value)
+    assert not (tmp_path / "ds").exists()
+
+
+def test_missing_column_name_is_explained(tmp_path):
+    (tmp_path / "r.csv").write_text("a,b,3\n")
+    with pytest.raises(DataError, match="lacks 'rating'"):
+        import_csv(tmp_path / "r.csv", tmp_path / "ds", name="ds", columns="user,item,_")
