@@ -17,10 +17,24 @@ $(BIN)/activate: pyproject.toml
 
 venv: $(BIN)/activate
 
-demo: venv
-	$(PRIZE) data synth --preset small --seed 0 --out $(PRIZE_HOME)/raw/synth-small
-	$(PRIZE) data import netflix $(PRIZE_HOME)/raw/synth-small --name synth-small --force
-	$(PRIZE) data info synth-small
+# The demo: synthetic small preset -> import -> baselines -> leaderboard -> submission.
+DEMO := synth-small
+DEMO_RAW := $(PRIZE_HOME)/raw/$(DEMO)
+BASELINES := global_mean movie_mean user_mean biases global_effects
+
+$(DEMO_RAW)/synth.json: | venv
+	$(PRIZE) data synth --preset small --seed 0 --out $(DEMO_RAW) --force
+
+$(PRIZE_HOME)/data/$(DEMO)/meta.json: $(DEMO_RAW)/synth.json
+	$(PRIZE) data import netflix $(DEMO_RAW) --name $(DEMO) --force
+
+demo: venv $(PRIZE_HOME)/data/$(DEMO)/meta.json
+	$(PRIZE) data info $(DEMO)
+	for c in $(BASELINES); do $(PRIZE) train baseline --data $(DEMO) --config $$c || exit 1; done
+	$(PRIZE) leaderboard --data $(DEMO)
+	$(PRIZE) submit --data $(DEMO) --predictor baseline-global_effects \
+		--out submissions/$(DEMO)-global_effects.txt
+	$(PRIZE) submit --data $(DEMO) --check submissions/$(DEMO)-global_effects.txt
 
 test: venv
 	$(BIN)/python -m pytest -q

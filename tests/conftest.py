@@ -48,3 +48,27 @@ def leftovers(root: Path) -> list[str]:
     if not root.exists():
         return []
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def make_toy_dataset(home: Path, name: str = "toy", n_users: int = 300, n_items: int = 80,
+                     seed: int = 0) -> Path:
+    """A small dataset through the real CSV importer (no shared data needed)."""
+    import numpy as np
+
+    from prize.data.tables import import_csv
+
+    rng = np.random.default_rng(seed)
+    bu = rng.normal(0, 0.5, n_users)
+    bi = rng.normal(0, 0.5, n_items)
+    lines = []
+    for u in range(n_users):
+        items = rng.choice(n_items, int(rng.integers(5, 40)), replace=False)
+        for i in items:
+            r = int(np.clip(np.rint(3.6 + bu[u] + bi[i] + rng.normal(0, 0.8)), 1, 5))
+            lines.append(f"{u},{i},{r},{86400 * int(rng.integers(10_000, 12_000))}")
+    src = home / f"{name}.csv"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    src.write_text("\n".join(lines) + "\n")
+    target = home / "data" / name
+    import_csv(src, target, name=name)
+    return target

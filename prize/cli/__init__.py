@@ -12,6 +12,8 @@ import click
 
 from prize import __version__
 from prize.cli.data import data
+from prize.cli.store import leaderboard, probes, score_cmd, submit_cmd
+from prize.cli.train import train_cmd
 from prize.errors import PrizeError
 
 
@@ -29,6 +31,11 @@ def cli(ctx: click.Context, home, verbose, quiet):
 
 
 cli.add_command(data)
+cli.add_command(train_cmd)
+cli.add_command(probes)
+cli.add_command(score_cmd)
+cli.add_command(leaderboard)
+cli.add_command(submit_cmd)
 
 
 def main(argv=None) -> None:

@@ -102,6 +102,49 @@ def build_alias(p):
     return prob, alias
 
 
+# ---------------------------------------------------------------- popularity calibration
+@njit(cache=True, parallel=True)
+def inclusion_probabilities(A, w, n, t, pi):
+    """Rosen's approximation of successive sampling, for each sampled user.
+
+    User ``u`` draws ``n_u`` distinct items with weights ``w_i A_ui``; item ``i`` is
+    included with probability about ``pi_ui = 1 - exp(-t_u w_i A_ui)``, where ``t_u``
+    solves ``sum_i pi_ui = n_u`` (Rosen 1972). ``t`` holds a starting value (updated in
+    place); Newton steps on the increasing, concave ``g(t) = sum_i pi_ui(t) - n_u`` inside
+    a bracket that bisection keeps valid. Writes ``pi[u, :]``.
+    """
+    S, n_items = A.shape
+    for u in prange(S):
+        target = n[u]
+        lo = 0.0
+        hi = np.inf
+        tu = t[u]
+        for _ in range(200):
+            g = -target
+            dg = 0.0
+            for i in range(n_items):
+                b = w[i] * A[u, i]
+                e = math.exp(-tu * b)
+                g += 1.0 - e
+                dg += b * e
+            if abs(g) <= 1e-9 * target:
+                break
+            if g < 0:
+                lo = tu
+            else:
+                hi = tu
+            step = tu - g / dg if dg > 0 else np.inf
+            if lo < step < hi:
+                tu = step
+            elif hi < np.inf:
+                tu = 0.5 * (lo + hi)
+            else:
+                tu = 2.0 * tu
+        t[u] = tu
+        for i in range(n_items):
+            pi[u, i] = 1.0 - math.exp(-tu * w[i] * A[u, i])
+
+
 # ---------------------------------------------------------------- the users
 @njit(cache=True)
 def _dot(a, b):

@@ -43,7 +43,7 @@ DTYPES = {"user": np.int32, "item": np.int32, "rating": np.float32, "day": np.in
 #: Cinematch's official RMSEs, the reference on the real Netflix Prize data.
 CINEMATCH = {"name": "Cinematch", "kind": "official", "quiz": 0.9514, "test": 0.9525}
 #: On data that is not Netflix's, the reference is a predictor trained on the data itself.
-DEFAULT_REFERENCE = {"name": "biases", "kind": "predictor", "family": "baseline"}
+DEFAULT_REFERENCE = {"name": "baseline-biases", "kind": "predictor", "family": "baseline"}
 
 
 class Split(IntFlag):
@@ -66,6 +66,7 @@ class Ratings:
     day: np.ndarray
     n_users: int
     n_items: int
+    scale: tuple[float, float] = (1.0, 5.0)  # rating scale (min, max); predictions clip to it
 
     def __post_init__(self):
         self._check()
@@ -150,8 +151,13 @@ class Dataset:
         return Ratings(
             user=np.asarray(self.user[rows]), item=np.asarray(self.item[rows]),
             rating=np.asarray(self.rating[rows]), day=np.asarray(self.day[rows]),
-            n_users=self.n_users, n_items=self.n_items,
+            n_users=self.n_users, n_items=self.n_items, scale=self.scale,
         )
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        s = self.meta["rating_scale"]
+        return float(s["min"]), float(s["max"])
 
     def ratings(self, flags: Split | int) -> Ratings:
         return self.select(self.rows(flags))

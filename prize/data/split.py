@@ -67,3 +67,10 @@ def given_split(user: np.ndarray, day: np.ndarray, given_test: np.ndarray, seed:
     split[given_test] = SPLIT_CODES["test"]
     split[holdout_mask(user, day, rng, eligible=~given_test)] = SPLIT_CODES["probe"]
     return split
+
+
+def qualifying_order(item: np.ndarray, split: np.ndarray) -> np.ndarray:
+    """Row indices of the qualifying rows grouped by movie (as in Netflix's qualifying.txt,
+    whose submissions hold one block per movie), in row order within a movie."""
+    rows = np.flatnonzero(split & np.uint8(4))  # Split.QUALIFYING
+    return rows[np.argsort(np.asarray(item)[rows], kind="stable")]

@@ -15,8 +15,9 @@ user ``u`` takes ``n_u`` distinct films, sequentially without replacement, with 
           \qquad c_u = \kappa \, \mathrm{SD}_i(p_u^T q_i)
 
 (``kappa = tilt_cap`` caps the tilt so that rejection sampling from ``pop`` accepts
-often). ``log pop_i ~ N(0, popularity_sigma^2)``; ``n_u`` is a shifted log-normal,
-heavy-tailed like Netflix's (median 93, some users above 10,000).
+often). ``pop_i`` is calibrated so that the films' expected counts follow Netflix's curve
+(the top 6% of the films hold about 60% of the ratings where the size allows); ``n_u`` is
+a shifted log-normal, heavy-tailed like Netflix's (median 93, some above 10,000).
 
 *When*: a user is active over ``[start_u, stop_u]`` (joins skewed towards 2004-2005 as
 Netflix grew), rates on ``m_u ~ n_u^{0.8}`` distinct session days with Dirichlet
@@ -128,6 +129,18 @@ class SynthModel:
     """The first session (sign-up) is this many times bigger on average."""
     exact_sampling_fraction: float = 0.125
     """Users taking more than this fraction of the films use the exact key sampler."""
+    popularity_kappa: float = 0.46
+    """Shape of the ratings-per-film curve ``c(x) ~ exp(-(x / x0)^kappa)`` over the rank
+    fraction ``x`` of the film (fitted to Netflix: 232,944 ratings for the top film,
+    0.76 of that at rank 10, median 561; it gives the top 1,000 films 60% of the ratings)."""
+    popularity_x0: float = 170 / 17_770
+    """``x0`` of that curve (rank 170 of 17,770)."""
+    max_movie_share: float = 0.5
+    """No film is rated by more than this share of users (Netflix's top film: 48.5%)."""
+    calibration_users: int = 1000
+    """Users (stratified by activity) whose inclusion probabilities calibrate ``pop_i``."""
+    calibration_iters: int = 40
+    """Fixed-point steps of the calibration."""
 
 
 @dataclass(frozen=True)
@@ -143,8 +156,6 @@ class Preset:
     """SD of the log-normal part of the user activity ``n_u``."""
     activity_min: int
     """Smallest ``n_u`` (the log-normal is shifted by it)."""
-    popularity_sigma: float
-    """SD of ``log pop_i``."""
     n_probe: int | None = None
     n_quiz: int | None = None
     n_test: int | None = None
@@ -164,19 +175,18 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     # ~100k ratings: 2,000 users x 500 films; most tests use it.
     "tiny": Preset("tiny", n_users=2_000, n_movies=500, n_ratings=100_000,
-                   activity_sigma=1.3, activity_min=3, popularity_sigma=1.5),
+                   activity_sigma=1.3, activity_min=3),
     # ~2M ratings: the demo.
     "small": Preset("small", n_users=20_000, n_movies=3_000, n_ratings=2_000_000,
-                    activity_sigma=1.3, activity_min=5, popularity_sigma=1.7),
+                    activity_sigma=1.3, activity_min=5),
     # ~20M ratings.
     "medium": Preset("medium", n_users=100_000, n_movies=8_000, n_ratings=20_000_000,
-                     activity_sigma=1.3, activity_min=8, popularity_sigma=1.8),
+                     activity_sigma=1.3, activity_min=8),
     # The 2006 sizes: 100,480,507 training lines (probe included) + 2,817,131 qualifying;
     # quiz/test sizes are the Prize's own.
     "netflix": Preset("netflix", n_users=480_189, n_movies=17_770,
                       n_ratings=100_480_507 + 2_817_131, activity_sigma=1.3, activity_min=10,
-                      popularity_sigma=1.9, n_probe=1_408_395, n_quiz=1_408_342,
-                      n_test=1_408_789),
+                      n_probe=1_408_395, n_quiz=1_408_342, n_test=1_408_789),
 }
 
 
@@ -369,6 +379,56 @@ def _holdout(rng: np.random.Generator, p: Preset, n: np.ndarray):
     return h, (p.n_probe, p.n_quiz, p.n_test)
 
 
+def _target_counts(p: Preset) -> np.ndarray:
+    """Expected ratings of the films by rank: ``c(x) = C exp(-(x / x0)^kappa)`` at rank
+    fraction ``x = (rank - 1/2) / n_movies``, ``C`` such that they sum to ``n_ratings``;
+    no film above ``max_movie_share n_users`` (the excess goes to the others)."""
+    m = p.model
+    x = (np.arange(p.n_movies) + 0.5) / p.n_movies
+    c = np.exp(-((x / m.popularity_x0) ** m.popularity_kappa))
+    top = m.max_movie_share * p.n_users
+    full = np.zeros(p.n_movies, bool)
+    for _ in range(p.n_movies):
+        c[~full] *= (p.n_ratings - top * full.sum()) / c[~full].sum()
+        over = ~full & (c > top)
+        if not over.any():
+            break
+        full |= over
+        c[full] = top
+    return c
+
+
+def _calibrate_popularity(target, n, P, cap, Q, m: SynthModel) -> np.ndarray:
+    r"""``log pop_i`` such that film ``i`` gets about ``target_i`` ratings.
+
+    A film's count saturates (no one rates a film twice) and the tilt
+    ``exp(gamma min(p_u^T q_i, c_u))`` spreads it, so ``pop_i`` proportional to the target
+    would flatten the head of the curve. Users ``S`` stratified by activity stand for all
+    ``U``; Rosen's approximation gives each inclusion probability
+    ``pi_ui = 1 - exp(-t_u pop_i A_ui)``, ``A_ui = exp(gamma min(p_u^T q_i, c_u))``, and the
+    fixed point ``log pop_i += log(target_i / E_i)``, ``E_i = (U / |S|) sum_{u in S} pi_ui``,
+    converges because ``E_i`` is increasing and concave in ``pop_i``.
+    """
+    U = len(n)
+    S = min(U, m.calibration_users)
+    order = np.argsort(n, kind="stable")
+    users = order[((np.arange(S) + 0.5) * U / S).astype(np.int64)]
+    A = np.exp(m.gamma * np.minimum(P[users] @ Q.T, cap[users, None]))
+    w = target / target.sum()
+    t = np.zeros(S)
+    pi = np.empty_like(A)
+    nn = n[users].astype(np.float64)
+    for _ in range(m.calibration_iters):
+        K.inclusion_probabilities(A, w, nn, t, pi)
+        E = pi.sum(axis=0) * (U / S)
+        step = np.log(target / E)
+        w = w * np.exp(step)
+        w /= w.sum()
+        if np.max(np.abs(step)) < 1e-3:
+            break
+    return np.log(w)
+
+
 def _factor_scales(m: SynthModel) -> np.ndarray:
     """``a_k`` with ``p_uk, q_ik ~ N(0, a_k^2)``: ``Var(p^T q) = sum_k a_k^4 =
     sd_interaction^2`` and ``a_k^4 proportional to (k + 1)^-factor_decay``."""
@@ -445,16 +505,19 @@ def simulate(preset: str | Preset = "tiny", *, seed: int = 0, noise_scale: float
     offsets = np.zeros(U + 1, np.int64)
     np.cumsum(n, out=offsets[1:])
 
-    z_pop = r_pop.standard_normal(I)
-    log_pop = p.popularity_sigma * z_pop
-    b_i = m.sigma_bi * (m.rho_pop_bias * z_pop
-                        + math.sqrt(1 - m.rho_pop_bias ** 2) * r_movie.standard_normal(I))
     a = _factor_scales(m)
     Q = r_movie.standard_normal((I, f)) * a
-    walk = np.cumsum(m.sd_bin_step * r_movie.standard_normal((I, m.n_bins)), axis=1)
-    b_i_bin = walk - walk.mean(axis=1, keepdims=True)  # b_i stays the movie's mean level
     P = r_user.standard_normal((U, f)) * a
     cap = m.tilt_cap * np.sqrt((P * P) @ (a * a))
+    target = r_pop.permutation(_target_counts(p))
+    bar.stage(f"{p.name}: calibrating film popularity")
+    log_pop = _calibrate_popularity(target, n, P, cap, Q, m)
+    z_pop = np.log(target)
+    z_pop = (z_pop - z_pop.mean()) / z_pop.std()
+    b_i = m.sigma_bi * (m.rho_pop_bias * z_pop
+                        + math.sqrt(1 - m.rho_pop_bias ** 2) * r_movie.standard_normal(I))
+    walk = np.cumsum(m.sd_bin_step * r_movie.standard_normal((I, m.n_bins)), axis=1)
+    b_i_bin = walk - walk.mean(axis=1, keepdims=True)  # b_i stays the movie's mean level
     b_u = m.sigma_bu * r_user.standard_normal(U)
     alpha_u = m.sd_alpha * r_user.standard_normal(U)
     sigma_u = m.noise_median * np.exp(m.noise_log_sd * r_user.standard_normal(U))

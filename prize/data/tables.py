@@ -18,7 +18,7 @@ from prize.data import _parse
 from prize.data._parse import BadLines, SourceFile, TableFormat, TableResult
 from prize.data.build import dense, finish, items_table, pair_keys, user_day_order
 from prize.data.dataset import DEFAULT_REFERENCE, Split
-from prize.data.split import given_split, netflix_split
+from prize.data.split import given_split, netflix_split, qualifying_order
 from prize.errors import DataError
 
 ML100K = TableFormat("\t", ("user", "item", "rating", "time"),
@@ -204,7 +204,7 @@ def _build(tables: list[TableResult], target, *, name, seed, scale, given, title
         protocol = {"name": "given", "seed": seed}
     else:
         split = netflix_split(user, day, seed)
-        qualifying_rows = np.flatnonzero(split & np.uint8(Split.QUALIFYING))
+        qualifying_rows = qualifying_order(item, split)
         protocol = {"name": "netflix", "seed": seed}
     source = dict(source)
     source["files"] = {t.source.name: t.source.sha256 for t in tables}
@@ -252,10 +252,10 @@ def resplit(dataset, target, *, protocol: str, seed: int) -> dict:
         cols["split"] = given_split(cols["user"], cols["day"], given, seed)
         extra = {"given_test": given}
         # The given test rows do not move: keep the test file's order.
-        qualifying_order = dataset.qualifying_order
+        qual_order = dataset.qualifying_order
     elif protocol == "netflix":
         cols["split"] = netflix_split(cols["user"], cols["day"], seed)
-        qualifying_order = np.flatnonzero(cols["split"] & np.uint8(Split.QUALIFYING))
+        qual_order = qualifying_order(cols["item"], cols["split"])
     else:
         raise DataError(f"unknown protocol {protocol!r}", expected="netflix or given")
     meta = {k: v for k, v in dataset.meta.items()
@@ -264,7 +264,7 @@ def resplit(dataset, target, *, protocol: str, seed: int) -> dict:
     meta["has_truth"] = True
     meta = write_dataset(
         target, cols, user_ids=dataset.ids("user"), item_ids=dataset.ids("item"),
-        qualifying_order=qualifying_order, meta=meta, items_csv=(Path(dataset.path) / "items.csv").read_text()
+        qualifying_order=qual_order, meta=meta, items_csv=(Path(dataset.path) / "items.csv").read_text()
         if (Path(dataset.path) / "items.csv").is_file() else None, extra=extra, overwrite=True,
     )
     return meta

@@ -1,0 +1,165 @@
+"""`prize probes`, `prize score`, `prize leaderboard`, `prize submit`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from prize.cli.data import _emit, _home, json_option
+
+
+def _open(ctx, data_name):
+    from prize.data.dataset import open_dataset
+    from prize.probes import ProbeStore
+
+    home = _home(ctx)
+    return open_dataset(data_name, home), ProbeStore(home / "probes")
+
+
+def _fmt(v, spec=".4f"):
+    return "—" if v is None else format(v, spec)
+
+
+data_option = click.option("--data", "data_name", required=True, help="Dataset name.")
+
+
+@click.group("probes")
+def probes():
+    """The probe store: list, show and remove stored predictors."""
+
+
+@probes.command("list")
+@data_option
+@json_option
+@click.pass_context
+def probes_list(ctx, data_name, as_json):
+    """Every predictor stored for a dataset."""
+    ds, store = _open(ctx, data_name)
+    rows = [{k: m.get(k) for k in ("name", "family", "model", "round", "probe_rmse",
+                                    "quiz_rmse", "seconds", "created_at")}
+            for m in store.list(ds.name)]
+    _emit(ctx, {"dataset": ds.name, "predictors": rows}, as_json, lambda r: [
+        f"{'predictor':<32}{'family':<10}{'round':<7}{'probe':>8}{'quiz':>8}{'seconds':>9}",
+        *(f"{p['name']:<32}{p['family'] or '':<10}{p['round'] or '':<7}"
+          f"{_fmt(p['probe_rmse']):>8}{_fmt(p['quiz_rmse']):>8}{_fmt(p['seconds'], '.1f'):>9}"
+          for p in r["predictors"])])
+
+
+@probes.command("show")
+@data_option
+@click.argument("predictor")
+@json_option
+@click.pass_context
+def probes_show(ctx, data_name, predictor, as_json):
+    """One predictor's metadata (config, scores, provenance)."""
+    from prize.errors import DataError
+
+    ds, store = _open(ctx, data_name)
+    m = store.meta(ds.name, predictor)
+    if m is None:
+        raise DataError(f"no predictor {predictor!r} for dataset {ds.name!r}",
+                        fix=f"See `prize probes list --data {ds.name}`")
+    m = {k: v for k, v in m.items() if k not in ("test_rmse", "test_rmse_probe_round")}
+    _emit(ctx, m, as_json, lambda r: [json.dumps(r, indent=2)])
+
+
+@probes.command("rm")
+@data_option
+@click.argument("predictors", nargs=-1, required=True)
+@click.pass_context
+def probes_rm(ctx, data_name, predictors):
+    """Remove predictors from the store."""
+    ds, store = _open(ctx, data_name)
+    for p in predictors:
+        click.echo(f"removed {p}" if store.remove(ds.name, p) else f"no predictor {p}", err=True)
+
+
+@click.command("score")
+@data_option
+@click.argument("predictor")
+@click.option("--reveal", is_flag=True, help="Also show the test RMSE (kept hidden otherwise, "
+              "as the Prize did).")
+@json_option
+@click.pass_context
+def score_cmd(ctx, data_name, predictor, reveal, as_json):
+    """A stored predictor's RMSE on probe and quiz, and its improvement over the reference."""
+    from prize.leaderboard import reference
+    from prize.metrics import improvement
+    from prize.scoring import score_probe, score_qualifying
+
+    ds, store = _open(ctx, data_name)
+    probe = store.read(ds, predictor, "probe")
+    qual = store.read(ds, predictor, "qualifying")
+    q = score_qualifying(ds, qual)
+    ref = reference(ds, store)
+    r = {"predictor": predictor, "dataset": ds.name, "probe_rmse": score_probe(ds, probe),
+         "quiz_rmse": q["quiz"], "reference": ref.get("name")}
+    on = "quiz" if q["quiz"] is not None and ref.get("quiz") else "probe"
+    r["improvement_on"] = on
+    r["improvement"] = (improvement(r[f"{on}_rmse"], ref[on])
+                        if ref.get(on) and r[f"{on}_rmse"] is not None else None)
+    if reveal:
+        r["test_rmse"] = q["test"]
+        if ref.get("test") and q["test"] is not None:
+            r["test_improvement"] = improvement(q["test"], ref["test"])
+    _emit(ctx, r, as_json, lambda r: [
+        f"{predictor} on {ds.name}: probe {_fmt(r['probe_rmse'])}, quiz {_fmt(r['quiz_rmse'])}"
+        + (f", test {_fmt(r['test_rmse'])}" if reveal else ""),
+        f"  {_fmt(r['improvement'], '+.2f')}% vs {r['reference']} (on {on})"])
+
+
+@click.group("leaderboard", invoke_without_command=True)
+@click.option("--data", "data_name", help="Dataset name.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
+@click.option("--reveal", is_flag=True, help="Show test RMSEs too.")
+@click.pass_context
+def leaderboard(ctx, data_name, as_json, markdown, reveal):
+    """The leaderboard of a dataset: predictors, the reference, the 10% target, the floor."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not data_name:
+        raise click.UsageError("--data is required")
+    from prize.leaderboard import render_markdown, render_text, table
+
+    ds, store = _open(ctx, data_name)
+    t = table(ds, store, reveal=reveal)
+    if as_json:
+        click.echo(json.dumps(t, indent=2))
+    elif markdown:
+        click.echo(render_markdown(t), nl=False)
+    else:
+        click.echo(render_text(t))
+
+
+@click.command("submit")
+@click.option("--data", "data_name", required=True, help="Dataset name.")
+@click.option("--predictor", help="The stored predictor whose qualifying predictions to write.")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Output file (default submissions/DATASET-PREDICTOR.txt).")
+@click.option("--check", "check_file", type=click.Path(exists=True, dir_okay=False),
+              help="Validate (and, where truth exists, score) a submission file instead.")
+@click.option("--reveal", is_flag=True, help="With --check: also score on test.")
+@json_option
+@click.pass_context
+def submit_cmd(ctx, data_name, predictor, out, check_file, reveal, as_json):
+    """Write a submission in the official format, or check one."""
+    from prize.submission import check_submission, write_submission
+
+    ds, store = _open(ctx, data_name)
+    if check_file:
+        r = check_submission(ds, Path(check_file), reveal=reveal)
+        _emit(ctx, r, as_json, lambda r: [
+            f"{check_file}: valid, {r['pairs']:,} predictions"
+            + (f"; quiz RMSE {r['quiz_rmse']:.4f}" if r.get("quiz_rmse") is not None else "")
+            + (f", test RMSE {r['test_rmse']:.4f}" if r.get("test_rmse") is not None else "")])
+        return
+    if not predictor:
+        raise click.UsageError("give --predictor NAME (or --check FILE)")
+    pred = store.read(ds, predictor, "qualifying", mmap=False)
+    path = Path(out) if out else Path("submissions") / f"{ds.name}-{predictor}.txt"
+    m = write_submission(ds, pred, path, [predictor])
+    _emit(ctx, {**m, "path": str(path)}, as_json,
+          lambda r: [f"wrote {r['pairs']:,} predictions to {r['path']} (+ {r['file']}.json)"])

@@ -1,0 +1,148 @@
+"""Typed, frozen model configs loaded from TOML, with checked ``--set key=value`` overrides.
+
+Every model has one ``@dataclass(frozen=True)`` config whose fields carry a docstring-like
+comment; values come from ``configs/<family>/<name>.toml`` and the command line. An
+unknown key is an error naming the key and listing the allowed ones; a value of the wrong
+type is an error naming the field, the value and the type expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from pathlib import Path
+
+from prize.errors import ConfigError
+
+#: Where the shipped configs live (the repository's configs/ folder).
+CONFIG_ROOT = Path(__file__).resolve().parent.parent / "configs"
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check(cls, name: str, value, tp):
+    """Return ``value`` converted to the field type ``tp``, or raise ConfigError."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _check(cls, name, value, a)
+            except ConfigError as e:
+                errors.append(e)
+        raise errors[0]
+    if origin is typing.Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{cls.__name__}.{name} = {value!r} is not allowed; "
+                              f"expected one of {', '.join(map(repr, allowed))}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{cls.__name__}.{name} = {value!r}: expected a list")
+        (inner, *rest) = typing.get_args(tp)
+        return tuple(_check(cls, name, v, inner) for v in value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{cls.__name__}.{name} = {value!r}: expected a number")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{cls.__name__}.{name} = {value!r}: expected an integer")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{cls.__name__}.{name} = {value!r}: expected true or false")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{cls.__name__}.{name} = {value!r}: expected a string")
+        return value
+    if not isinstance(value, tp):
+        raise ConfigError(f"{cls.__name__}.{name} = {value!r}: expected {_type_name(tp)}")
+    return value
+
+
+def fields_of(cls) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def build(cls, values: dict, *, source: str = "config"):
+    """An instance of the config dataclass ``cls`` from a dict, every key and type checked."""
+    hints = typing.get_type_hints(cls)
+    allowed = fields_of(cls)
+    unknown = [k for k in values if k not in allowed]
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key {unknown[0]!r} for {cls.__name__}; allowed keys: "
+            + ", ".join(allowed))
+    checked = {k: _check(cls, k, v, hints[k]) for k, v in values.items()}
+    try:
+        return cls(**checked)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{source}: {e}") from None
+
+
+def parse_value(text: str, tp):
+    """A ``--set`` value: read as TOML; a bare word that is not TOML is a string for string
+    fields (``implicit=train``)."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_overrides(cls, pairs: list[str] | tuple[str, ...]) -> dict:
+    hints = typing.get_type_hints(cls)
+    allowed = fields_of(cls)
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set {pair!r}: expected key=value")
+        key, text = pair.split("=", 1)
+        key = key.strip()
+        if key not in allowed:
+            raise ConfigError(f"--set {key}: unknown key for {cls.__name__}; allowed keys: "
+                              + ", ".join(allowed))
+        out[key] = parse_value(text.strip(), hints[key])
+    return out
+
+
+def resolve_config_path(family: str, config: str | os.PathLike | None,
+                        default: str = "default") -> Path:
+    """A config file: a path, or a name under ``configs/<family>/`` (``biases`` →
+    ``configs/baseline/biases.toml``)."""
+    if config is None:
+        config = default
+    p = Path(config)
+    if p.suffix == ".toml" and p.is_file():
+        return p
+    candidate = CONFIG_ROOT / family / f"{p.stem if p.suffix == '.toml' else config}.toml"
+    if candidate.is_file():
+        return candidate
+    shipped = sorted(q.stem for q in (CONFIG_ROOT / family).glob("*.toml"))
+    raise ConfigError(f"no config {str(config)!r} for family {family!r}; give a .toml path or "
+                      f"one of: {', '.join(shipped) or '(none shipped)'}")
+
+
+def load_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
+def to_dict(config) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in dataclasses.asdict(config).items()}

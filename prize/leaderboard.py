@@ -1,0 +1,129 @@
+"""The leaderboard: every stored predictor beside the Cinematch reference, the 10% target
+and, on synthetic data, the oracle floor.
+
+On Netflix data the reference is Cinematch's official 0.9514 (quiz) / 0.9525 (test). On any
+other data set it is the predictor named in the dataset's meta (``reference``), trained on
+that data set; the table says which. Improvement is the Prize's: 100·(ref − RMSE)/ref, on
+quiz where the truth exists (the public leaderboard's number), else on probe.
+"""
+
+from __future__ import annotations
+
+from prize.data.dataset import Dataset
+from prize.metrics import improvement, target
+from prize.probes import ProbeStore
+
+
+def reference(ds: Dataset, store: ProbeStore) -> dict:
+    ref = dict(ds.meta.get("reference") or {})
+    if ref.get("kind") == "official":
+        ref.setdefault("probe", None)
+        return ref
+    m = store.meta(ds.name, ref.get("name", "")) if ref.get("name") else None
+    ref.update({"probe": None, "quiz": None, "test": None, "trained": m is not None})
+    if m is not None:
+        ref.update(probe=m.get("probe_rmse"), quiz=m.get("quiz_rmse"), test=m.get("test_rmse"))
+    return ref
+
+
+def table(ds: Dataset, store: ProbeStore, *, reveal: bool = False) -> dict:
+    ref = reference(ds, store)
+    on = "quiz" if ref.get("quiz") is not None else "probe"
+    ref_value = ref.get(on)
+    rows = []
+    for m in store.list(ds.name):
+        score = m.get(f"{on}_rmse")
+        row = {
+            "name": m["name"],
+            "family": m.get("family"),
+            "model": m.get("model"),
+            "round": m.get("round"),
+            "probe_rmse": m.get("probe_rmse"),
+            "quiz_rmse": m.get("quiz_rmse"),
+            "improvement": (improvement(score, ref_value)
+                            if score is not None and ref_value else None),
+            "seconds": m.get("seconds"),
+        }
+        if reveal:
+            row["test_rmse"] = m.get("test_rmse")
+        rows.append(row)
+    rows.sort(key=lambda r: (r[f"{on}_rmse"] is None, r[f"{on}_rmse"] or 0.0, r["name"]))
+    lines = {}
+    if ref_value:
+        lines["target"] = {"label": f"10% better than {ref.get('name')}",
+                           on: target(ref_value)}
+        if ref.get("kind") == "official":
+            lines["target"]["test"] = round(target(ref["test"]), 4)
+    oracle = ds.meta.get("oracle_rmse")
+    if oracle:
+        lines["oracle"] = {"label": "oracle (the data set's true error floor)", **oracle}
+    return {
+        "dataset": ds.name,
+        "fingerprint": ds.fingerprint,
+        "improvement_on": on,
+        "reference": ref,
+        "lines": lines,
+        "rows": rows,
+        "reveal": reveal,
+    }
+
+
+def _fmt(v, spec=".4f") -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def _ref_label(t: dict) -> str:
+    ref = t["reference"]
+    if ref.get("kind") == "official":
+        return f"{ref['name']} (official: quiz {ref['quiz']:.4f}, test {ref['test']:.4f})"
+    if not ref.get("trained"):
+        return (f"predictor '{ref.get('name')}' — not trained yet: prize train "
+                f"{ref.get('family', 'baseline')} --data {t['dataset']} --name {ref.get('name')}")
+    return f"predictor '{ref['name']}' ({t['improvement_on']} {_fmt(ref.get(t['improvement_on']))})"
+
+
+def _columns(t: dict) -> list[tuple[str, str, str]]:
+    cols = [("name", "predictor", "s"), ("family", "family", "s"), ("probe_rmse", "probe", ".4f"),
+            ("quiz_rmse", "quiz", ".4f")]
+    if t["reveal"]:
+        cols.append(("test_rmse", "test", ".4f"))
+    cols += [("improvement", "vs ref %", "+.2f"), ("seconds", "seconds", ".1f")]
+    return cols
+
+
+def _cells(t: dict) -> tuple[list[str], list[list[str]]]:
+    cols = _columns(t)
+    head = [c[1] for c in cols]
+    body = [[str(r[k]) if spec == "s" else _fmt(r.get(k), spec) for k, _, spec in cols]
+            for r in t["rows"]]
+    for key in ("target", "oracle"):
+        line = t["lines"].get(key)
+        if line:
+            body.append([f"[{line['label']}]", "", _fmt(line.get("probe")), _fmt(line.get("quiz"))]
+                        + ([_fmt(line.get("test"))] if t["reveal"] else []) + ["", ""])
+    return head, body
+
+
+def render_text(t: dict) -> str:
+    head, body = _cells(t)
+    widths = [max(len(x) for x in col) for col in zip(head, *body, strict=True)]
+    out = [f"Leaderboard of {t['dataset']} (fingerprint {t['fingerprint']})",
+           f"reference: {_ref_label(t)}", ""]
+    out.append("  ".join(h.ljust(w) if i < 2 else h.rjust(w)
+                         for i, (h, w) in enumerate(zip(head, widths, strict=True))))
+    out.append("  ".join("-" * w for w in widths))
+    for row in body:
+        out.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                             for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    if not t["rows"]:
+        out.append("(no predictors yet: prize train baseline --data " + t["dataset"] + ")")
+    return "\n".join(out)
+
+
+def render_markdown(t: dict) -> str:
+    head, body = _cells(t)
+    out = [f"## Leaderboard of `{t['dataset']}`", "", f"Reference: {_ref_label(t)}", "",
+           "| " + " | ".join(head) + " |",
+           "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,231 @@
+"""The probe store: every predictor's held-out predictions, with their provenance.
+
+``$PRIZE_HOME/probes/<dataset>/<predictor>/`` holds
+
+- ``probe-<version>.npy``: float32, aligned with the dataset's PROBE rows in row order;
+- ``qualifying-<version>.npy``: float32, aligned with ``qualifying_order``;
+- ``train-<version>.npy`` (optional, ``--keep-train-predictions``): aligned with TRAIN rows;
+- ``meta.json``: family, config, dataset fingerprint, round, RMSEs, epochs, seconds,
+  package version, git commit, created_at, and the names of the array files above.
+
+Writes are atomic and crash-safe. Each array goes to a hidden temporary name, is fsynced
+and renamed to a fresh versioned name; ``meta.json`` is written last (temporary name,
+fsync, rename) and is the commit marker: readers ignore a folder without it, and follow
+it to the arrays. Replacing a predictor therefore swaps one file: a writer killed at any
+point leaves the previous version whole. Old versions are removed after the swap (the
+one just replaced stays a while, for readers that opened the old meta.json). Trainers
+never share a folder, so several can write at once without locks, also on a shared file
+system whose rename is atomic (NFS, Lustre, GPFS; not object stores mounted with FUSE).
+
+Arrays are read with ``allow_pickle=False``: a store handed to you cannot run code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from prize import __version__
+from prize._atomic import tmp_name, write_json, write_npy
+from prize.data.dataset import Dataset, Split
+from prize.errors import DataError
+from prize.paths import home as prize_home
+
+KINDS = ("probe", "qualifying", "train")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")
+_STALE_SECONDS = 60.0
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def expected_length(ds: Dataset, kind: str) -> int:
+    if kind == "probe":
+        return int(ds.meta["counts"]["probe"])
+    if kind == "qualifying":
+        return int(ds.meta["counts"]["qualifying"])
+    return int(ds.meta["counts"]["train"])
+
+
+def check_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise DataError(f"bad predictor name {name!r}",
+                        expected="letters, digits and . _ + = - (not starting with a dot)")
+    return name
+
+
+class ProbeStore:
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root is not None else prize_home() / "probes"
+
+    def folder(self, dataset: str, predictor: str) -> Path:
+        return self.root / dataset / check_name(predictor)
+
+    # ---------------------------------------------------------------------- writing
+    def write(self, ds: Dataset, predictor: str, arrays: dict[str, np.ndarray], meta: dict,
+              *, keep: tuple[str, ...] = ()) -> dict:
+        """Commit a new version of ``predictor``: the given arrays plus ``meta``.
+
+        Kinds named in ``keep`` are carried over from the current version (the final round
+        replaces only the qualifying predictions).
+        """
+        folder = self.folder(ds.name, predictor)
+        folder.mkdir(parents=True, exist_ok=True)
+        old = self.meta(ds.name, predictor)
+        version = f"{int(time.time())}-{uuid.uuid4().hex[:8]}"
+        files = {}
+        for kind in keep:
+            if old is None or kind not in old.get("files", {}):
+                raise DataError(f"predictor {predictor!r} has no {kind} predictions to keep",
+                                fix=f"Train it first: prize train ... --name {predictor}")
+            files[kind] = old["files"][kind]
+        for kind, a in arrays.items():
+            if kind not in KINDS:
+                raise ValueError(f"unknown prediction kind {kind!r}")
+            a = np.asarray(a, np.float32)
+            n = expected_length(ds, kind)
+            if a.shape != (n,):
+                raise ValueError(f"{kind} predictions have shape {a.shape}, expected ({n},)")
+            if not np.isfinite(a).all():
+                raise ValueError(f"{kind} predictions contain NaN or inf: refusing to store them")
+            name = f"{kind}-{version}.npy"
+            write_npy(folder / name, a)
+            files[kind] = name
+        full = {
+            "name": predictor,
+            "dataset": ds.name,
+            "dataset_fingerprint": ds.fingerprint,
+            **meta,
+            "files": files,
+            "package_version": __version__,
+            "git_commit": git_commit(),
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        write_json(folder / "meta.json", full)
+        self._collect(folder, keep_files=set(files.values())
+                      | set((old or {}).get("files", {}).values()))
+        return full
+
+    def _collect(self, folder: Path, keep_files: set[str]) -> None:
+        """Remove array versions no longer referenced, and temporaries of dead writers."""
+        now = time.time()
+        for p in folder.iterdir():
+            if p.name == "meta.json" or p.name in keep_files:
+                continue
+            try:
+                if p.name.startswith("."):
+                    if now - p.stat().st_mtime > _STALE_SECONDS:
+                        p.unlink(missing_ok=True)
+                elif p.suffix == ".npy":
+                    p.unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass
+
+    def remove(self, dataset: str, predictor: str) -> bool:
+        folder = self.folder(dataset, predictor)
+        if not folder.exists():
+            return False
+        aside = tmp_name(folder)
+        os.replace(folder, aside)  # one rename: the listing never sees half a folder
+        shutil.rmtree(aside, ignore_errors=True)
+        return True
+
+    # ---------------------------------------------------------------------- reading
+    def meta(self, dataset: str, predictor: str) -> dict | None:
+        p = self.folder(dataset, predictor) / "meta.json"
+        try:
+            return json.loads(p.read_text())
+        except FileNotFoundError:
+            return None
+
+    def list(self, dataset: str) -> list[dict]:
+        root = self.root / dataset
+        out = []
+        if not root.is_dir():
+            return out
+        for folder in sorted(root.iterdir()):
+            if folder.name.startswith(".") or not folder.is_dir():
+                continue
+            m = self.meta(dataset, folder.name)
+            if m is not None:
+                out.append(m)
+        return out
+
+    def read(self, ds: Dataset, predictor: str, kind: str = "probe",
+             mmap: bool = True) -> np.ndarray:
+        """One predictor's predictions, checked against the dataset."""
+        for attempt in range(3):
+            m = self.meta(ds.name, predictor)
+            if m is None:
+                raise DataError(f"no predictor {predictor!r} in the probe store of "
+                                f"{ds.name!r}", path=str(self.folder(ds.name, predictor)),
+                                fix=f"Train it: prize train FAMILY --data {ds.name} "
+                                    f"--name {predictor}")
+            self.check(ds, m)
+            if kind not in m["files"]:
+                raise DataError(f"predictor {predictor!r} has no {kind} predictions",
+                                fix="Retrain it with --keep-train-predictions"
+                                if kind == "train" else "Retrain it")
+            try:
+                a = np.load(self.folder(ds.name, predictor) / m["files"][kind],
+                            mmap_mode="r" if mmap else None, allow_pickle=False)
+                break
+            except FileNotFoundError:  # a writer swapped versions under us: read again
+                if attempt == 2:
+                    raise
+            except ValueError as e:  # object arrays: numpy refuses to unpickle them
+                raise DataError(f"predictor {predictor!r}: refusing to load {kind} predictions "
+                                f"({e})", path=str(self.folder(ds.name, predictor)),
+                                fix="Prediction files hold plain float32 arrays; retrain it "
+                                    "rather than trust this file") from None
+        n = expected_length(ds, kind)
+        if a.dtype != np.float32 or a.shape != (n,):
+            raise DataError(
+                f"predictor {predictor!r}: {kind} predictions have {a.shape[0] if a.ndim else 0}"
+                f" rows of {a.dtype}, the dataset has {n} {kind} rows",
+                path=str(self.folder(ds.name, predictor)),
+                fix=f"Retrain {predictor!r} on this dataset")
+        return a
+
+    def check(self, ds: Dataset, m: dict) -> None:
+        if m.get("dataset_fingerprint") != ds.fingerprint:
+            raise DataError(
+                f"predictor {m.get('name')!r} was trained on another version of dataset "
+                f"{ds.name!r} (fingerprint {m.get('dataset_fingerprint')} != {ds.fingerprint}): "
+                "its rows would not line up", path=str(self.folder(ds.name, m.get("name", "?"))),
+                fix=f"Retrain it: prize train {m.get('family', 'FAMILY')} --data {ds.name} "
+                    f"--name {m.get('name')}")
+
+    def matrix(self, ds: Dataset, predictors: list[str], kind: str = "probe") -> np.ndarray:
+        """(rows × predictors) float32 matrix for blending."""
+        cols = [self.read(ds, p, kind) for p in predictors]
+        out = np.empty((expected_length(ds, kind), len(cols)), np.float32)
+        for j, c in enumerate(cols):
+            out[:, j] = c
+        return out
+
+
+def truth(ds: Dataset, kind: str) -> np.ndarray:
+    """The known ratings aligned with a prediction kind (NaN where unknown)."""
+    if kind == "probe":
+        return np.asarray(ds.rating[ds.rows(Split.PROBE)])
+    if kind == "qualifying":
+        return np.asarray(ds.rating[ds.qualifying_order])
+    return np.asarray(ds.rating[ds.rows(Split.TRAIN)])

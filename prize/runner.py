@@ -1,0 +1,128 @@
+"""Train one predictor on a dataset and commit its predictions to the probe store.
+
+This is the unit of work of `prize train`, of a leaderboard run and of a sweep trial: it
+takes a dataset (opened by memory map), a predictor and a store, and touches nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from prize.data.dataset import Dataset, Split
+from prize.errors import DataError
+from prize.models import describe
+from prize.models.base import IterativePredictor
+from prize.probes import ProbeStore
+from prize.scoring import score_probe, score_qualifying
+from prize.training import Trainer, load_checkpoint
+
+
+def _predict_rows(model, ds: Dataset, rows: np.ndarray, batch: int = 1 << 22) -> np.ndarray:
+    out = np.empty(len(rows), np.float32)
+    for lo in range(0, len(rows), batch):
+        r = rows[lo:lo + batch]
+        out[lo:lo + batch] = model.predict(ds.user[r], ds.item[r], ds.day[r])
+    return out
+
+
+def _fit(model, ds: Dataset, train_flags, probe, *, n_epochs=None, early_stopping=None,
+         checkpoint: Path | None, resume: bool, progress: bool, label: str) -> dict:
+    """Fit ``model``; iterative models run epoch by epoch with a bar and checkpoints."""
+    train = ds.ratings(train_flags)
+    if not isinstance(model, IterativePredictor):
+        model.fit(train, probe=probe)
+        return {}
+    model.scale_ = train.scale
+    model.n_users_, model.n_items_ = train.n_users, train.n_items
+    trainer = Trainer(model, train, probe, n_epochs=n_epochs, early_stopping=early_stopping)
+    header = {"dataset_fingerprint": ds.fingerprint, "label": label}
+    if resume and checkpoint is not None and checkpoint.is_file():
+        ckpt = load_checkpoint(checkpoint)
+        h = ckpt["header"]
+        if (h.get("dataset_fingerprint") != ds.fingerprint or h.get("label") != label
+                or h.get("config") != _cfg(model)):
+            raise DataError("the checkpoint belongs to another dataset, round or config",
+                            path=str(checkpoint), fix="Run without --resume to start afresh")
+        trainer.restore(ckpt)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=trainer.n_epochs, initial=trainer.progress.epoch, unit="epoch",
+                   desc=label, leave=False, dynamic_ncols=True)
+    try:
+        for r in trainer.run():
+            if checkpoint is not None:
+                trainer.save_checkpoint(checkpoint, header)
+            if bar is not None:
+                post = {"train": f"{r.train_rmse:.4f}"}
+                if r.probe_rmse is not None:
+                    post["probe"] = f"{r.probe_rmse:.4f}"
+                post["rate"] = f"{r.updates / max(r.seconds, 1e-9) / 1e6:.1f}M/s"
+                bar.set_postfix(post)
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
+    return {"epochs": int(model.best_epoch_), "epochs_run": int(model.epochs_run_),
+            "history": model.history_}
+
+
+def _cfg(model) -> dict:
+    from prize.config import to_dict
+
+    return to_dict(model.config)
+
+
+def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: str = "probe",
+                 probe_meta: dict | None = None, resume: bool = False, keep_train: bool = False,
+                 checkpoint_dir: Path | None = None, progress: bool = False) -> dict:
+    t0 = time.perf_counter()
+    ckpt = checkpoint_dir / name / f"{round_}.npz" if checkpoint_dir is not None else None
+    qual_rows = ds.qualifying_order
+    if round_ == "probe":
+        probe = ds.ratings(Split.PROBE)
+        info = _fit(model, ds, Split.TRAIN, probe, checkpoint=ckpt, resume=resume,
+                    progress=progress, label=f"{name} (probe round)")
+        arrays = {"probe": _predict_rows(model, ds, ds.rows(Split.PROBE)),
+                  "qualifying": _predict_rows(model, ds, qual_rows)}
+        if keep_train:
+            arrays["train"] = _predict_rows(model, ds, ds.rows(Split.TRAIN))
+        scores = score_qualifying(ds, arrays["qualifying"])
+        meta = {
+            **describe(model),
+            "config": _cfg(model),
+            "round": "probe",
+            "probe_rmse": score_probe(ds, arrays["probe"]),
+            "quiz_rmse": scores["quiz"],
+            "test_rmse": scores["test"],
+            **info,
+            "seconds": time.perf_counter() - t0,
+        }
+        written = store.write(ds, name, arrays, meta)
+    else:
+        n_epochs = probe_meta.get("epochs") or None
+        info = _fit(model, ds, Split.TRAIN | Split.PROBE, None, n_epochs=n_epochs,
+                    early_stopping=False, checkpoint=ckpt, resume=resume, progress=progress,
+                    label=f"{name} (final round)")
+        qualifying = _predict_rows(model, ds, qual_rows)
+        scores = score_qualifying(ds, qualifying)
+        meta = {k: v for k, v in probe_meta.items()
+                if k not in ("files", "name", "dataset", "dataset_fingerprint", "created_at",
+                             "package_version", "git_commit")}
+        meta.update({
+            "round": "final",
+            "quiz_rmse_probe_round": probe_meta.get("quiz_rmse"),
+            "test_rmse_probe_round": probe_meta.get("test_rmse"),
+            "quiz_rmse": scores["quiz"],
+            "test_rmse": scores["test"],
+            "final_seconds": time.perf_counter() - t0,
+        })
+        keep = tuple(k for k in ("probe", "train") if k in probe_meta["files"])
+        written = store.write(ds, name, {"qualifying": qualifying}, meta, keep=keep)
+    return {k: v for k, v in written.items() if k != "history"}
