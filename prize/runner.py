@@ -32,11 +32,12 @@ def _fit(model, ds: Dataset, train_flags, probe, *, n_epochs=None, early_stoppin
          checkpoint: Path | None, resume: bool, progress: bool, label: str) -> dict:
     """Fit ``model``; iterative models run epoch by epoch with a bar and checkpoints."""
     train = ds.ratings(train_flags)
+    # Who rated what: every known pair (train, probe, qualifying), ratings unused.
+    implicit = ds.all_pairs()
     if not isinstance(model, IterativePredictor):
-        model.fit(train, probe=probe)
+        model.fit(train, probe=probe, implicit=implicit)
         return {}
-    model.scale_ = train.scale
-    model.n_users_, model.n_items_ = train.n_users, train.n_items
+    model._prepare(train, implicit)
     trainer = Trainer(model, train, probe, n_epochs=n_epochs, early_stopping=early_stopping)
     header = {"dataset_fingerprint": ds.fingerprint, "label": label}
     if resume and checkpoint is not None and checkpoint.is_file():
@@ -67,6 +68,7 @@ def _fit(model, ds: Dataset, train_flags, probe, *, n_epochs=None, early_stoppin
     finally:
         if bar is not None:
             bar.close()
+    model._implicit = None
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
     return {"epochs": int(model.best_epoch_), "epochs_run": int(model.epochs_run_),

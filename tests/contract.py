@@ -48,20 +48,24 @@ class PredictorContract:
     fallback_is_mean: ClassVar[bool] = True
 
     # -- building and fitting -------------------------------------------------------------
-    def make(self, **more):
-        pairs = [f"{k}={json.dumps(v)}" for k, v in {**self.overrides, **more}.items()]
-        predictor, _ = make_predictor(self.family, self.model, pairs)
+    @classmethod
+    def make(cls, **more):
+        """A fresh predictor from the shipped config, ``overrides`` and ``more``."""
+        pairs = [f"{k}={json.dumps(v)}" for k, v in {**cls.overrides, **more}.items()]
+        predictor, _ = make_predictor(cls.family, cls.model, pairs)
         return predictor
 
     @pytest.fixture(scope="class")
-    def data(self) -> tuple[Ratings, Ratings]:
+    @classmethod
+    def data(cls) -> tuple[Ratings, Ratings]:
         train, probe = planted()
         return widen(train), widen(probe)
 
     @pytest.fixture(scope="class")
-    def fitted(self, data):
+    @classmethod
+    def fitted(cls, data):
         train, probe = data
-        return self.make().fit(train, probe=probe)
+        return cls.make().fit(train, probe=probe)
 
     @staticmethod
     def predict(model, r: Ratings) -> np.ndarray:

@@ -111,7 +111,7 @@ def test_biases_converge_to_the_regularized_least_squares_solution():
     # sum_{u in R(i)} (r - mu - b_u - b_i) = lambda_2 b_i hold for every movie, and
     # likewise for users.
     m = fit("biases", n_epochs=500, reg_item=1.0, reg_user=2.0)
-    err = SIX.rating - MU - m.bu_[SIX.user] - m.bi_[SIX.item]
+    err = SIX.rating.astype(np.float64) - MU - m.bu_[SIX.user] - m.bi_[SIX.item]
     np.testing.assert_allclose(np.bincount(SIX.item, err, 4), 1.0 * m.bi_, atol=1e-9)
     np.testing.assert_allclose(np.bincount(SIX.user, err, 4), 2.0 * m.bu_, atol=1e-9)
 

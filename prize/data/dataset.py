@@ -159,6 +159,11 @@ class Dataset:
         s = self.meta["rating_scale"]
         return float(s["min"]), float(s["max"])
 
+    def all_pairs(self) -> Ratings:
+        """Every row, memory-mapped (no copy): the implicit "who rated what" feedback."""
+        return Ratings(user=self.user, item=self.item, rating=self.rating, day=self.day,
+                       n_users=self.n_users, n_items=self.n_items, scale=self.scale)
+
     def ratings(self, flags: Split | int) -> Ratings:
         return self.select(self.rows(flags))
 

@@ -61,11 +61,32 @@ class Predictor:
         self.config = config if config is not None else self.Config()
 
     # -- the contract -------------------------------------------------------------------
-    def fit(self, train: Ratings, *, probe: Ratings | None = None):
+    def fit(self, train: Ratings, *, probe: Ratings | None = None,
+            implicit: Ratings | None = None):
+        """Learn from ``train``. ``probe`` may be used for early stopping and reports.
+
+        ``implicit`` holds every (user, item) pair known to have been rated -- training,
+        probe and qualifying pairs, ratings unused -- the "who rated what" signal that
+        SVD++, the conditional RBM and the global neighbourhood model exploit. Models
+        read it from ``self._implicit`` during fit (``None`` means the training pairs);
+        it is dropped after fit so it never travels with a pickled model.
+        """
+        self._prepare(train, implicit)
+        try:
+            self._fit(train, probe)
+        finally:
+            self._implicit = None
+        return self
+
+    def _prepare(self, train: Ratings, implicit: Ratings | None) -> None:
         self.scale_ = (float(train.scale[0]), float(train.scale[1]))
         self.n_users_, self.n_items_ = train.n_users, train.n_items
-        self._fit(train, probe)
-        return self
+        self._implicit = implicit
+
+    def implicit_pairs(self, train: Ratings) -> tuple[np.ndarray, np.ndarray]:
+        """(users, items) of the implicit feedback: ``implicit`` if given, else ``train``."""
+        src = getattr(self, "_implicit", None) or train
+        return np.asarray(src.user), np.asarray(src.item)
 
     def predict(self, users, items, days=None) -> np.ndarray:
         self.check_is_fitted()

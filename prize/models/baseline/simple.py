@@ -78,7 +78,8 @@ class MovieMean(Predictor):
 
     def _fit(self, train: Ratings, probe: Ratings | None) -> None:
         self.mu_ = float(np.mean(train.rating, dtype=np.float64))
-        total, count = _sums(train.item, train.rating - self.mu_, train.n_items)
+        total, count = _sums(train.item, train.rating.astype(np.float64) - self.mu_,
+                             train.n_items)
         self.bi_ = _shrunk_mean(total, count, self.config.shrinkage)
 
     def _predict(self, users, items, days):
@@ -111,7 +112,8 @@ class UserMean(Predictor):
 
     def _fit(self, train: Ratings, probe: Ratings | None) -> None:
         self.mu_ = float(np.mean(train.rating, dtype=np.float64))
-        total, count = _sums(train.user, train.rating - self.mu_, train.n_users)
+        total, count = _sums(train.user, train.rating.astype(np.float64) - self.mu_,
+                             train.n_users)
         self.bu_ = _shrunk_mean(total, count, self.config.shrinkage)
 
     def _predict(self, users, items, days):
