@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prize.data.dataset import Dataset, Split
+from prize.data.dataset import Dataset, Ratings, Split
 from prize.errors import DataError
 from prize.models import describe
 from prize.models.base import IterativePredictor
@@ -28,10 +28,9 @@ def _predict_rows(model, ds: Dataset, rows: np.ndarray, batch: int = 1 << 22) ->
     return out
 
 
-def _fit(model, ds: Dataset, train_flags, probe, *, n_epochs=None, early_stopping=None,
+def _fit(model, ds: Dataset, train, probe, *, n_epochs=None, early_stopping=None,
          checkpoint: Path | None, resume: bool, progress: bool, label: str) -> dict:
     """Fit ``model``; iterative models run epoch by epoch with a bar and checkpoints."""
-    train = ds.ratings(train_flags)
     # Who rated what: every known pair (train, probe, qualifying), ratings unused.
     implicit = ds.all_pairs()
     if not isinstance(model, IterativePredictor):
@@ -81,25 +80,77 @@ def _cfg(model) -> dict:
     return to_dict(model.config)
 
 
+class Residuals:
+    """Training on the residuals of a stored predictor (e.g. kNN on RBM residuals).
+
+    The model learns r - base on the rating scale's span; its predictions are added back to
+    the base predictor's and clipped. The base must have kept its training-set predictions
+    (``--keep-train-predictions``). In the final round the probe rows' residuals use the
+    base's probe-round (out-of-sample) predictions, the only ones stored for them.
+    """
+
+    def __init__(self, ds: Dataset, store: ProbeStore, name: str):
+        meta = store.meta(ds.name, name)
+        if meta is None or "train" not in meta.get("files", {}):
+            raise DataError(
+                f"--residuals-of {name}: no stored training-set predictions of {name!r}",
+                fix=f"Train it with --keep-train-predictions: prize train FAMILY --data "
+                    f"{ds.name} --name {name} --keep-train-predictions")
+        self.name = name
+        self.base = {k: np.asarray(store.read(ds, name, k)) for k in ("train", "probe",
+                                                                       "qualifying")}
+        lo, hi = ds.scale
+        self.scale = (lo, hi)
+        self.span = (lo - hi, hi - lo)
+
+    def ratings(self, ds: Dataset, flags) -> Ratings:
+        rows = ds.rows(flags)
+        base = np.empty(len(rows), np.float32)
+        split = np.asarray(ds.split)[rows]
+        for kind, flag in (("train", Split.TRAIN), ("probe", Split.PROBE)):
+            sel = (split & flag) != 0
+            if sel.any():
+                base[sel] = self.base[kind]
+        r = ds.select(rows)
+        return Ratings(r.user, r.item, (r.rating - base).astype(np.float32), r.day,
+                       r.n_users, r.n_items, scale=self.span)
+
+    def add(self, kind: str, pred: np.ndarray) -> np.ndarray:
+        return np.clip(self.base[kind] + pred, *self.scale).astype(np.float32)
+
+
 def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: str = "probe",
                  probe_meta: dict | None = None, resume: bool = False, keep_train: bool = False,
-                 checkpoint_dir: Path | None = None, progress: bool = False) -> dict:
+                 checkpoint_dir: Path | None = None, progress: bool = False,
+                 residuals_of: str | None = None) -> dict:
     t0 = time.perf_counter()
     ckpt = checkpoint_dir / name / f"{round_}.npz" if checkpoint_dir is not None else None
     qual_rows = ds.qualifying_order
+    if round_ == "final" and probe_meta is not None:
+        residuals_of = probe_meta.get("residuals_of")
+    res = Residuals(ds, store, residuals_of) if residuals_of else None
+
+    def ratings(flags):
+        return res.ratings(ds, flags) if res is not None else ds.ratings(flags)
+
+    def predict(kind, rows):
+        pred = _predict_rows(model, ds, rows)
+        return res.add(kind, pred) if res is not None else pred
+
     if round_ == "probe":
-        probe = ds.ratings(Split.PROBE)
-        info = _fit(model, ds, Split.TRAIN, probe, checkpoint=ckpt, resume=resume,
+        probe = ratings(Split.PROBE)
+        info = _fit(model, ds, ratings(Split.TRAIN), probe, checkpoint=ckpt, resume=resume,
                     progress=progress, label=f"{name} (probe round)")
-        arrays = {"probe": _predict_rows(model, ds, ds.rows(Split.PROBE)),
-                  "qualifying": _predict_rows(model, ds, qual_rows)}
+        arrays = {"probe": predict("probe", ds.rows(Split.PROBE)),
+                  "qualifying": predict("qualifying", qual_rows)}
         if keep_train:
-            arrays["train"] = _predict_rows(model, ds, ds.rows(Split.TRAIN))
+            arrays["train"] = predict("train", ds.rows(Split.TRAIN))
         scores = score_qualifying(ds, arrays["qualifying"])
         meta = {
             **describe(model),
             "config": _cfg(model),
             "round": "probe",
+            "residuals_of": residuals_of,
             "probe_rmse": score_probe(ds, arrays["probe"]),
             "quiz_rmse": scores["quiz"],
             "test_rmse": scores["test"],
@@ -109,10 +160,10 @@ def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: st
         written = store.write(ds, name, arrays, meta)
     else:
         n_epochs = probe_meta.get("epochs") or None
-        info = _fit(model, ds, Split.TRAIN | Split.PROBE, None, n_epochs=n_epochs,
+        info = _fit(model, ds, ratings(Split.TRAIN | Split.PROBE), None, n_epochs=n_epochs,
                     early_stopping=False, checkpoint=ckpt, resume=resume, progress=progress,
                     label=f"{name} (final round)")
-        qualifying = _predict_rows(model, ds, qual_rows)
+        qualifying = predict("qualifying", qual_rows)
         scores = score_qualifying(ds, qualifying)
         meta = {k: v for k, v in probe_meta.items()
                 if k not in ("files", "name", "dataset", "dataset_fingerprint", "created_at",

@@ -32,10 +32,13 @@ def default_name(family: str, config_path: Path | None, default_stem: str) -> st
 @click.option("--resume", is_flag=True, help="Continue from the last epoch's checkpoint.")
 @click.option("--keep-train-predictions", is_flag=True,
               help="Also store predictions of the training rows (for kNN on residuals).")
+@click.option("--residuals-of", default=None, metavar="PREDICTOR",
+              help="Fit on the training residuals of a stored predictor (kept with "
+                   "--keep-train-predictions) and add its predictions back.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def train_cmd(ctx, family, data_name, config, overrides, name, round_, resume,
-              keep_train_predictions, as_json):
+              keep_train_predictions, residuals_of, as_json):
     """Train a predictor of FAMILY on a dataset and store its predictions."""
     from prize.cli.data import _home
     from prize.data.dataset import open_dataset
@@ -69,11 +72,15 @@ def train_cmd(ctx, family, data_name, config, overrides, name, round_, resume,
                     f"--set, or retrain the probe round of {name!r} with them first")
     else:
         model, path = make_predictor(family, config, overrides)
-        name = name or default_name(family, path, family_module(family).DEFAULT_CONFIG)
+        if name is None:
+            name = default_name(family, path, family_module(family).DEFAULT_CONFIG)
+            if residuals_of:
+                name = f"{name}-on-{residuals_of}"
         meta = None
     result = run_training(ds, model, name, store, round_=round_, probe_meta=meta,
                           resume=resume, keep_train=keep_train_predictions,
-                          checkpoint_dir=home / "checkpoints" / ds.name, progress=not quiet)
+                          checkpoint_dir=home / "checkpoints" / ds.name, progress=not quiet,
+                          residuals_of=residuals_of)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     elif not ctx.obj.get("quiet"):

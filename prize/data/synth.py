@@ -79,18 +79,22 @@ HOLDOUT_PER_USER = 9
 class SynthModel:
     """Generating parameters shared by the presets (calibrated on ``small``/``netflix``)."""
 
-    mu: float = 3.35
+    mu: float = 3.2
     """Offset of the latent score; the realised global mean is about 3.60 because the
     implicit tilt makes users pick films they like."""
-    sigma_bu: float = 0.42
+    sigma_bu: float = 0.53
     """SD of the user biases ``b_u``."""
-    sigma_bi: float = 0.45
+    sigma_bi: float = 0.62
     """SD of the movie biases ``b_i``."""
+    bias_skew: float = -0.8
+    """Skew-normal ``delta`` of ``b_u`` and ``b_i`` (standardised): negative gives the long
+    left tail of Netflix (some films and users are far below the mean, few far above),
+    which puts the mode of the stars at 4."""
     rho_pop_bias: float = 0.3
     """Correlation of ``b_i`` with ``log pop_i``: popular films are rated higher."""
     n_factors: int = 12
     """Rank ``f`` of the tastes ``p_u``, ``q_i``."""
-    sd_interaction: float = 0.45
+    sd_interaction: float = 0.5
     """SD of ``p_u^T q_i`` over random pairs."""
     factor_decay: float = 1.0
     """Factor ``k`` carries a share of the variance of ``p_u^T q_i`` proportional to
@@ -99,7 +103,7 @@ class SynthModel:
     """Implicit tilt: selection weight ``pop_i exp(gamma min(p_u^T q_i, c_u))``."""
     tilt_cap: float = 2.5
     """``c_u`` in SDs of ``p_u^T q_i`` for user ``u``."""
-    sigma_day: float = 0.25
+    sigma_day: float = 0.2
     """SD of the day-specific user offsets ``b_{u,t}``."""
     sd_alpha: float = 0.012
     """SD of the drift slopes ``alpha_u`` (rating scale per ``day^beta``)."""
@@ -429,6 +433,14 @@ def _calibrate_popularity(target, n, P, cap, Q, m: SynthModel) -> np.ndarray:
     return np.log(w)
 
 
+def _skew_normal(rng: np.random.Generator, n: int, delta: float) -> np.ndarray:
+    """Standardised skew-normal draws: ``delta |Z_1| + sqrt(1 - delta^2) Z_2`` minus its mean
+    ``delta sqrt(2 / pi)``, over its SD ``sqrt(1 - 2 delta^2 / pi)`` (Azzalini 1985)."""
+    z = rng.standard_normal((2, n))
+    x = delta * np.abs(z[0]) + math.sqrt(1 - delta * delta) * z[1]
+    return (x - delta * math.sqrt(2 / math.pi)) / math.sqrt(1 - 2 * delta * delta / math.pi)
+
+
 def _factor_scales(m: SynthModel) -> np.ndarray:
     """``a_k`` with ``p_uk, q_ik ~ N(0, a_k^2)``: ``Var(p^T q) = sum_k a_k^4 =
     sd_interaction^2`` and ``a_k^4 proportional to (k + 1)^-factor_decay``."""
@@ -515,10 +527,10 @@ def simulate(preset: str | Preset = "tiny", *, seed: int = 0, noise_scale: float
     z_pop = np.log(target)
     z_pop = (z_pop - z_pop.mean()) / z_pop.std()
     b_i = m.sigma_bi * (m.rho_pop_bias * z_pop
-                        + math.sqrt(1 - m.rho_pop_bias ** 2) * r_movie.standard_normal(I))
+                        + math.sqrt(1 - m.rho_pop_bias ** 2) * _skew_normal(r_movie, I, m.bias_skew))
     walk = np.cumsum(m.sd_bin_step * r_movie.standard_normal((I, m.n_bins)), axis=1)
     b_i_bin = walk - walk.mean(axis=1, keepdims=True)  # b_i stays the movie's mean level
-    b_u = m.sigma_bu * r_user.standard_normal(U)
+    b_u = m.sigma_bu * _skew_normal(r_user, U, m.bias_skew)
     alpha_u = m.sd_alpha * r_user.standard_normal(U)
     sigma_u = m.noise_median * np.exp(m.noise_log_sd * r_user.standard_normal(U))
 
