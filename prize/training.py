@@ -80,12 +80,12 @@ class Trainer:
             epoch = p.epoch + 1
             t0 = time.perf_counter()
             train_rmse, updates = model.run_epoch(epoch, self.train)
+            seconds = time.perf_counter() - t0  # the sweep alone: ratings/s means SGD speed
             probe_rmse = None
             if self.probe is not None:
                 pr = self.probe
                 probe_rmse = rmse(model.predict(pr.user, pr.item, pr.day), pr.rating)
-            report = EpochReport(epoch, float(train_rmse), probe_rmse,
-                                 time.perf_counter() - t0, int(updates))
+            report = EpochReport(epoch, float(train_rmse), probe_rmse, seconds, int(updates))
             self._check_divergence(report)
             p.epoch = epoch
             p.history.append(asdict(report))
@@ -102,6 +102,7 @@ class Trainer:
             yield report
         if self.early_stopping and self.best_state is not None and p.best_epoch != p.epoch:
             model.load_state_dict(self.best_state)  # the best epoch's parameters
+        model.finish(self.train)
         model.history_ = list(p.history)
         model.best_epoch_ = p.best_epoch if self.early_stopping else p.epoch
         model.epochs_run_ = p.epoch

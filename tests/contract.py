@@ -43,6 +43,7 @@ def widen(r: Ratings, users: int = 1, items: int = 1) -> Ratings:
 class PredictorContract:
     family: ClassVar[str]
     model: ClassVar[str]
+    config: ClassVar[str | None] = None  # shipped config name (default: ``model``)
     overrides: ClassVar[dict] = {}
     margin: ClassVar[float | None] = 0.05
     fallback_is_mean: ClassVar[bool] = True
@@ -52,7 +53,7 @@ class PredictorContract:
     def make(cls, **more):
         """A fresh predictor from the shipped config, ``overrides`` and ``more``."""
         pairs = [f"{k}={json.dumps(v)}" for k, v in {**cls.overrides, **more}.items()]
-        predictor, _ = make_predictor(cls.family, cls.model, pairs)
+        predictor, _ = make_predictor(cls.family, cls.config or cls.model, pairs)
         return predictor
 
     @pytest.fixture(scope="class")

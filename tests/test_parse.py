@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 
 from prize.data import _parse
-from prize.data._parse import (RATINGS, BadLines, Piece, SourceFile, civil_to_days, parse_blocks,
-                               valid_date)
+from prize.data._parse import (
+    RATINGS,
+    BadLines,
+    Piece,
+    SourceFile,
+    civil_to_days,
+    parse_blocks,
+    valid_date,
+)
 from prize.errors import DataError
 
 

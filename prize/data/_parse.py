@@ -236,7 +236,8 @@ def _numbers(data: bytes, fmt: BlockFormat) -> dict[str, np.ndarray] | None:
     return out
 
 
-def _check_line(text: bytes, fmt: BlockFormat, label: str, line: int, last: bool) -> DataError | None:
+def _check_line(text: bytes, fmt: BlockFormat, label: str, line: int,
+                last: bool) -> DataError | None:
     """The slow, obvious validator of one data line: the first problem, or None."""
     s = text.decode("latin-1")
     expected = fmt.expected

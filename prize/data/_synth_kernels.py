@@ -44,13 +44,15 @@ def mix64(z):
 @njit(cache=True)
 def user_stream(seed, u):
     """Initial splitmix64 state of user ``u``'s stream for a uint64 ``seed``."""
-    return mix64(seed ^ mix64((np.uint64(u) + np.uint64(1)) * _GOLDEN))
+    return mix64(np.uint64(seed) ^ mix64((np.uint64(u) + np.uint64(1)) * _GOLDEN))
 
 
 @njit(cache=True)
 def next_uniform(state):
     """Advance the stream; return ``(state, U)`` with U uniform on the open (0, 1)."""
-    state = state + _GOLDEN
+    # np.uint64(): a state handed back from Python arrives as int64, and int64 + uint64
+    # would silently become float64 in numba.
+    state = np.uint64(state) + _GOLDEN
     return state, (float(mix64(state) >> _S11) + 0.5) * _TWO_M53
 
 

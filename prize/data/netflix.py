@@ -25,7 +25,7 @@ import numpy as np
 from prize.data import _parse
 from prize.data._parse import PROBE, QUALIFYING, RATINGS, TRUTH, BadLines, Piece, SourceFile
 from prize.data.build import SPLIT_CODES, dense, finish, items_table, lookup, pair_keys
-from prize.data.dataset import CINEMATCH, DEFAULT_REFERENCE, Split
+from prize.data.dataset import CINEMATCH, DEFAULT_REFERENCE
 from prize.errors import DataError
 
 _MV = re.compile(r"(?:^|/)mv_(\d+)\.txt$")

@@ -57,7 +57,7 @@ import math
 import os
 import shutil
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -79,10 +79,9 @@ HOLDOUT_PER_USER = 9
 class SynthModel:
     """Generating parameters shared by the presets (calibrated on ``small``/``netflix``)."""
 
-    mu: float = 3.2
-    """Offset of the latent score; the realised global mean is about 3.60 because the
-    implicit tilt makes users pick films they like."""
-    sigma_bu: float = 0.53
+    global_mean: float = 3.60
+    """Expected mean star (Netflix: 3.604); ``mu`` is solved for it (:func:`_calibrate_mu`)."""
+    sigma_bu: float = 0.55
     """SD of the user biases ``b_u``."""
     sigma_bi: float = 0.62
     """SD of the movie biases ``b_i``."""
@@ -262,6 +261,7 @@ class Synthesis:
     preset: Preset
     seed: int
     noise_scale: float
+    mu: float
     offsets: np.ndarray
     user: np.ndarray
     item: np.ndarray
@@ -273,6 +273,8 @@ class Synthesis:
     customer_id: np.ndarray
     years: np.ndarray
     titles: list[str]
+    state: _Latent | None = None
+    """The generating parameters (tastes ``P``, ``Q``, biases, popularity, ...)."""
 
     @property
     def n_users(self) -> int:
@@ -491,6 +493,84 @@ def _titles(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[str]]:
     return years, titles
 
 
+@dataclass
+class _Latent:
+    """Everything the user kernel needs, per user (``U``) and per film (``I``)."""
+
+    offsets: np.ndarray  # (U+1,) row ranges
+    P: np.ndarray  # (U, f) tastes p_u
+    cap: np.ndarray  # (U,) tilt cap c_u
+    start: np.ndarray  # (U,) first active day
+    stop: np.ndarray  # (U,) last active day
+    n_sess: np.ndarray  # (U,) session days m_u
+    b_u: np.ndarray
+    alpha_u: np.ndarray
+    sigma_u: np.ndarray
+    Q: np.ndarray  # (I, f) q_i
+    log_pop: np.ndarray  # (I,) log pop_i
+    alias_prob: np.ndarray
+    alias_idx: np.ndarray
+    b_i: np.ndarray
+    b_i_bin: np.ndarray  # (I, n_bins)
+    bin_width: int
+    exact_above: int
+
+    def subset(self, users: np.ndarray) -> _Latent:
+        n = np.diff(self.offsets)[users]
+        offsets = np.zeros(len(users) + 1, np.int64)
+        np.cumsum(n, out=offsets[1:])
+        per_user = {k: getattr(self, k)[users] for k in
+                    ("P", "cap", "start", "stop", "n_sess", "b_u", "alpha_u", "sigma_u")}
+        return replace(self, offsets=offsets, **per_user)
+
+    def run(self, m: SynthModel, seed: np.uint64, mu: float, noise_scale: float, bar=None):
+        """Call the kernel over all users in chunks (for the progress bar); return
+        ``(item, day, score, rating)``, rows sorted by (user, day)."""
+        U = len(self.offsets) - 1
+        N = int(self.offsets[-1])
+        item = np.empty(N, np.int16 if len(self.Q) <= np.iinfo(np.int16).max else np.int32)
+        day = np.empty(N, np.int16)
+        score = np.empty(N, np.float32)
+        rating = np.empty(N, np.int8)
+        chunk = max(1000, U // 50)
+        with np.errstate(over="ignore"):  # uint64 wrap-around is intended (NUMBA_DISABLE_JIT)
+            for lo in range(0, U, chunk):
+                hi = min(U, lo + chunk)
+                K.simulate_users(lo, hi, seed, self.offsets, self.P, self.Q, self.alias_prob,
+                                 self.alias_idx, self.log_pop, self.cap, m.gamma,
+                                 self.exact_above, self.start, self.stop, self.n_sess,
+                                 m.first_session_weight, self.b_u, self.alpha_u, self.b_i,
+                                 self.b_i_bin, self.bin_width, m.beta, m.sigma_day,
+                                 self.sigma_u, mu, float(noise_scale), item, day, score, rating)
+                if bar is not None:
+                    bar.update(hi - lo)
+        return item, day, score, rating
+
+
+def _calibrate_mu(lat: _Latent, m: SynthModel, seed: np.uint64) -> float:
+    """``mu`` such that the expected mean star is ``global_mean`` at ``noise_scale = 1``.
+
+    The implicit tilt makes users pick films they like, by an amount that depends on the
+    size of the catalogue, so a fixed ``mu`` would give a different mean per preset. A
+    pilot of users stratified by activity (each row then weighs the same) is simulated
+    with ``mu = 0``; the choice of films does not depend on ``mu``, so the mean of
+    ``E[r | s + mu, sigma_u]`` over the pilot rows is solved for ``mu`` by bisection.
+    """
+    U = len(lat.offsets) - 1
+    S = min(U, m.calibration_users)
+    order = np.argsort(np.diff(lat.offsets), kind="stable")
+    pilot = lat.subset(order[((np.arange(S) + 0.5) * U / S).astype(np.int64)])
+    _, _, score, _ = pilot.run(m, seed, 0.0, 1.0)
+    s = score.astype(np.float64)
+    sigma = np.repeat(pilot.sigma_u, np.diff(pilot.offsets))
+    lo, hi = -5.0, 10.0
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        mean, _ = rounded_clipped_moments(s + mid, sigma)
+        lo, hi = (mid, hi) if mean.mean() < m.global_mean else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
 def simulate(preset: str | Preset = "tiny", *, seed: int = 0, noise_scale: float = 1.0,
              progress: bool = False) -> Synthesis:
     """Simulate a data set in memory (see the module docstring for the model).
@@ -508,7 +588,7 @@ def simulate(preset: str | Preset = "tiny", *, seed: int = 0, noise_scale: float
     ss = np.random.SeedSequence([int(seed), 0x5A17E])
     (r_act, r_hold, r_pop, r_user, r_movie, r_time, r_ids, r_titles,
      r_fix) = (np.random.default_rng(s) for s in ss.spawn(9))
-    kernel_seed = np.uint64(ss.generate_state(1, np.uint64)[0])
+    kernel_seed, pilot_seed = (np.uint64(x) for x in ss.generate_state(2, np.uint64))
     bar = _progress(progress)
 
     bar.stage(f"{p.name}: users, films and parameters")
@@ -526,8 +606,8 @@ def simulate(preset: str | Preset = "tiny", *, seed: int = 0, noise_scale: float
     log_pop = _calibrate_popularity(target, n, P, cap, Q, m)
     z_pop = np.log(target)
     z_pop = (z_pop - z_pop.mean()) / z_pop.std()
-    b_i = m.sigma_bi * (m.rho_pop_bias * z_pop
-                        + math.sqrt(1 - m.rho_pop_bias ** 2) * _skew_normal(r_movie, I, m.bias_skew))
+    b_i = m.sigma_bi * (m.rho_pop_bias * z_pop + math.sqrt(1 - m.rho_pop_bias ** 2)
+                        * _skew_normal(r_movie, I, m.bias_skew))
     walk = np.cumsum(m.sd_bin_step * r_movie.standard_normal((I, m.n_bins)), axis=1)
     b_i_bin = walk - walk.mean(axis=1, keepdims=True)  # b_i stays the movie's mean level
     b_u = m.sigma_bu * _skew_normal(r_user, U, m.bias_skew)
@@ -544,31 +624,20 @@ def simulate(preset: str | Preset = "tiny", *, seed: int = 0, noise_scale: float
     n_sess = np.rint(m.sessions_coef * n ** m.sessions_exp
                      * np.exp(m.sessions_log_sd * r_time.standard_normal(U)))
     n_sess = np.clip(n_sess, 1, np.minimum(n, duration + 1)).astype(np.int64)
-    bin_width = -(-N_DAYS // m.n_bins)
 
-    alias_prob, alias_idx = K.build_alias(np.exp(log_pop))
-    N = int(offsets[-1])
-    item = np.empty(N, np.int16 if I <= np.iinfo(np.int16).max else np.int32)
-    day = np.empty(N, np.int16)
-    score = np.empty(N, np.float32)
-    rating = np.empty(N, np.int8)
-    exact_above = max(32, int(m.exact_sampling_fraction * I))
-    chunk = max(1000, U // 50)
+    alias_prob, alias_idx = K.build_alias(np.exp(log_pop - log_pop.max()))
+    lat = _Latent(offsets, P, cap, start, stop, n_sess, b_u, alpha_u, sigma_u, Q, log_pop,
+                  alias_prob, alias_idx, b_i, b_i_bin, bin_width=-(-N_DAYS // m.n_bins),
+                  exact_above=max(32, int(m.exact_sampling_fraction * I)))
+    bar.stage(f"{p.name}: calibrating mu on a pilot of users")
+    mu = _calibrate_mu(lat, m, pilot_seed)
     bar.start("simulating users", U, "user")
-    with np.errstate(over="ignore"):  # uint64 wrap-around is intended (NUMBA_DISABLE_JIT)
-        for lo in range(0, U, chunk):
-            hi = min(U, lo + chunk)
-            K.simulate_users(lo, hi, kernel_seed, offsets, P, Q, alias_prob, alias_idx, log_pop,
-                             cap, m.gamma, exact_above, start, stop, n_sess,
-                             m.first_session_weight, b_u, alpha_u, b_i, b_i_bin, bin_width,
-                             m.beta, m.sigma_day, sigma_u, m.mu, float(noise_scale),
-                             item, day, score, rating)
-            bar.update(hi - lo)
+    item, day, score, rating = lat.run(m, kernel_seed, mu, noise_scale, bar)
     bar.close()
 
     bar.stage("hold-out: most recent ratings into probe / quiz / test")
     user = np.repeat(np.arange(U, dtype=np.int32), n)
-    split = np.zeros(N, np.uint8)
+    split = np.zeros(len(item), np.uint8)
     H = int(h.sum())
     first = np.repeat(offsets[1:] - h, h)
     within = np.arange(H) - np.repeat(np.cumsum(h) - h, h)
@@ -576,18 +645,17 @@ def simulate(preset: str | Preset = "tiny", *, seed: int = 0, noise_scale: float
     split[first + within] = r_hold.permutation(labels)
     del first, within
 
-    _fill_empty_movies(r_fix, item, day, score, rating, split, user, offsets, P, Q, b_i,
-                       b_i_bin, bin_width, sigma_u * noise_scale)
+    _fill_empty_movies(r_fix, item, day, score, rating, split, user, lat,
+                       sigma_u * noise_scale)
 
     max_id = max(NETFLIX_MAX_CUSTOMER_ID, 2 * U)
     customer_id = np.sort(r_ids.choice(max_id, size=U, replace=False) + 1).astype(np.int32)
     years, titles = _titles(r_titles, I)
-    return Synthesis(p, int(seed), float(noise_scale), offsets, user, item, day, score, rating,
-                     split, sigma_u, customer_id, years, titles)
+    return Synthesis(p, int(seed), float(noise_scale), float(mu), offsets, user, item, day,
+                     score, rating, split, sigma_u, customer_id, years, titles, lat)
 
 
-def _fill_empty_movies(rng, item, day, score, rating, split, user, offsets, P, Q, b_i, b_i_bin,
-                       bin_width, sigma):
+def _fill_empty_movies(rng, item, day, score, rating, split, user, lat: _Latent, sigma):
     """Give every film at least one ``training_set`` line, as every ``mv_*.txt`` has.
 
     A film nobody (or only qualifying) drew takes over a random TRAIN row of a film with
@@ -596,7 +664,7 @@ def _fill_empty_movies(rng, item, day, score, rating, split, user, offsets, P, Q
     the popularity law at the small presets.
     """
     training = split <= PROBE
-    counts = np.bincount(item[training], minlength=len(b_i))
+    counts = np.bincount(item[training], minlength=len(lat.b_i))
     for e in np.flatnonzero(counts == 0):
         raters = set(user[item == e].tolist())
         while True:
@@ -605,9 +673,9 @@ def _fill_empty_movies(rng, item, day, score, rating, split, user, offsets, P, Q
             u = int(user[r])
             if split[r] == TRAIN and counts[old] >= 2 and u not in raters:
                 break
-        b = int(day[r]) // bin_width
-        s = (float(score[r]) - b_i[old] - b_i_bin[old, b] - P[u] @ Q[old]
-             + b_i[e] + b_i_bin[e, b] + P[u] @ Q[e])
+        b = int(day[r]) // lat.bin_width
+        s = (float(score[r]) - lat.b_i[old] - lat.b_i_bin[old, b] - lat.P[u] @ lat.Q[old]
+             + lat.b_i[e] + lat.b_i_bin[e, b] + lat.P[u] @ lat.Q[e])
         score[r] = np.float32(s)
         eps = rng.standard_normal()
         rating[r] = min(5, max(1, math.floor(float(score[r]) + sigma[u] * eps + 0.5)))
@@ -679,8 +747,10 @@ def write_netflix_layout(syn: Synthesis, folder: str | Path, *, progress: bool =
     ):
         bar.stage(f"writing {name}")
         with open(folder / name, "wb") as fh:
-            _write_blocks(syn, mask, mode, dates,
-                          lambda m_lo, m_hi, buf, ends, fh=fh: fh.write(buf[:ends[m_hi - m_lo - 1]]))
+            def one_file(m_lo, m_hi, buf, ends, fh=fh):
+                fh.write(buf[:ends[m_hi - m_lo - 1]])
+
+            _write_blocks(syn, mask, mode, dates, one_file)
     lines = [f"{i + 1},{y if y else 'NULL'},{t}\n" for i, (y, t) in
              enumerate(zip(syn.years.tolist(), syn.titles, strict=True))]
     (folder / "movie_titles.txt").write_bytes("".join(lines).encode("latin-1"))
@@ -696,7 +766,7 @@ def describe(syn: Synthesis) -> dict:
     p = syn.preset
     params = asdict(p)
     params["model"] = asdict(p.model)
-    params.update(first_day=str(FIRST_DAY), last_day=str(LAST_DAY),
+    params.update(mu=syn.mu, first_day=str(FIRST_DAY), last_day=str(LAST_DAY),
                   max_customer_id=max(NETFLIX_MAX_CUSTOMER_ID, 2 * p.n_users),
                   holdout_per_user=HOLDOUT_PER_USER)
     return {

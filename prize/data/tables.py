@@ -17,7 +17,7 @@ import pandas as pd
 from prize.data import _parse
 from prize.data._parse import BadLines, SourceFile, TableFormat, TableResult
 from prize.data.build import dense, finish, items_table, pair_keys, user_day_order
-from prize.data.dataset import DEFAULT_REFERENCE, Split
+from prize.data.dataset import DEFAULT_REFERENCE
 from prize.data.split import given_split, netflix_split, qualifying_order
 from prize.errors import DataError
 
@@ -262,9 +262,10 @@ def resplit(dataset, target, *, protocol: str, seed: int) -> dict:
             if k not in ("counts", "fingerprint", "histogram", "date_range")}
     meta["protocol"] = {"name": protocol, "seed": seed}
     meta["has_truth"] = True
+    items = Path(dataset.path) / "items.csv"
     meta = write_dataset(
         target, cols, user_ids=dataset.ids("user"), item_ids=dataset.ids("item"),
-        qualifying_order=qual_order, meta=meta, items_csv=(Path(dataset.path) / "items.csv").read_text()
-        if (Path(dataset.path) / "items.csv").is_file() else None, extra=extra, overwrite=True,
+        qualifying_order=qual_order, meta=meta,
+        items_csv=items.read_text() if items.is_file() else None, extra=extra, overwrite=True,
     )
     return meta

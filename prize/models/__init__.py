@@ -1,7 +1,8 @@
 """Model families: a registry from the names `prize train FAMILY` uses to their modules.
 
-A family module defines ``MODELS`` (model name -> Predictor class) and ``DEFAULT_CONFIG``
-(the stem of its default file in ``configs/<family>/``). Modules are imported on first
+A family module (or a ``module:attribute`` object) defines ``MODELS`` (model name ->
+Predictor class) and ``DEFAULT_CONFIG`` (the stem of its default file in
+``configs/<family>/``). Modules are imported on first
 use, so `prize --help` loads neither numba nor torch.
 """
 
@@ -10,18 +11,26 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from prize.config import (build, load_toml, parse_overrides, resolve_config_path, to_dict)
+from prize.config import build, load_toml, parse_overrides, resolve_config_path, to_dict
 from prize.errors import ConfigError
 
 FAMILIES: dict[str, str] = {
     "baseline": "prize.models.baseline",
+    "knn": "prize.models.knn",
+    "mf": "prize.models.mf.families:mf",
+    "svdpp": "prize.models.mf.families:svdpp",
+    "timesvdpp": "prize.models.mf.families:timesvdpp",
+    "nsvd": "prize.models.mf.families:nsvd",
+    "rbm": "prize.models.rbm",
 }
 
 
 def family_module(family: str):
     if family not in FAMILIES:
         raise ConfigError(f"unknown family {family!r}; known families: {', '.join(FAMILIES)}")
-    return importlib.import_module(FAMILIES[family])
+    module, _, attr = FAMILIES[family].partition(":")
+    mod = importlib.import_module(module)
+    return getattr(mod, attr) if attr else mod
 
 
 def make_predictor(family: str, config: str | Path | None = None, overrides=(),

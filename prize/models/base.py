@@ -33,7 +33,7 @@ class EpochReport:
     epoch: int  # 1-based
     train_rmse: float
     probe_rmse: float | None
-    seconds: float
+    seconds: float  # the training sweep only (not the probe evaluation)
     updates: int  # rating updates done in the epoch (for ratings/s)
 
 
@@ -83,9 +83,14 @@ class Predictor:
         self.n_users_, self.n_items_ = train.n_users, train.n_items
         self._implicit = implicit
 
+    def implicit_ratings(self, train: Ratings) -> Ratings:
+        """The implicit feedback: ``implicit`` as given to fit, else ``train`` itself."""
+        src = getattr(self, "_implicit", None)
+        return src if src is not None else train
+
     def implicit_pairs(self, train: Ratings) -> tuple[np.ndarray, np.ndarray]:
         """(users, items) of the implicit feedback: ``implicit`` if given, else ``train``."""
-        src = getattr(self, "_implicit", None) or train
+        src = self.implicit_ratings(train)
         return np.asarray(src.user), np.asarray(src.item)
 
     def predict(self, users, items, days=None) -> np.ndarray:
@@ -136,6 +141,10 @@ class IterativePredictor(Predictor):
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
+
+    def finish(self, train: Ratings) -> None:
+        """Called once after the last epoch (and after early stopping restored the best
+        epoch): derive prediction-time state, drop training-time caches."""
 
     @property
     def n_epochs(self) -> int:

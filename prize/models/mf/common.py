@@ -1,0 +1,148 @@
+"""What the factor models share: the user-ordered CSR of the ratings, the implicit-feedback
+CSR N(u), initialisation, per-epoch user order and learning-rate decay, and prediction."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prize.data.dataset import Ratings
+from prize.models.base import IterativePredictor, epoch_rng, take
+from prize.models.mf import _kernels
+
+
+class UserCSR:
+    """Training ratings grouped by user (rows already in user order are not copied)."""
+
+    def __init__(self, r: Ratings):
+        user = np.asarray(r.user)
+        if len(user) > 1 and (np.diff(user) < 0).any():
+            order = np.argsort(user, kind="stable")
+        else:
+            order = None
+        pick = (lambda a: np.ascontiguousarray(a[order])) if order is not None else (
+            lambda a: np.ascontiguousarray(a))
+        self.user = pick(user).astype(np.int32, copy=False)
+        self.item = pick(np.asarray(r.item)).astype(np.int32, copy=False)
+        self.rating = pick(np.asarray(r.rating)).astype(np.float32, copy=False)
+        self.day = pick(np.asarray(r.day)).astype(np.int32, copy=False)
+        self.indptr = np.searchsorted(self.user, np.arange(r.n_users + 1)).astype(np.int64)
+        self.n = len(self.user)
+        self.key = (id(r), len(r))
+
+
+def implicit_csr(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int):
+    """N(u) as CSR (indptr, items), each pair once."""
+    users = np.asarray(users, np.int64)
+    items = np.asarray(items, np.int64)
+    ok = (users >= 0) & (users < n_users) & (items >= 0) & (items < n_items)
+    key = np.unique(users[ok] * n_items + items[ok])
+    u, i = key // n_items, key % n_items
+    nptr = np.searchsorted(u, np.arange(n_users + 1)).astype(np.int64)
+    return nptr, i.astype(np.int32)
+
+
+class FactorModel(IterativePredictor):
+    """Base of the SGD factor models: subclasses define ``_init_params`` and ``_epoch``."""
+
+    uses_implicit = False
+
+    # -- state -----------------------------------------------------------------------------
+    def __getstate__(self):
+        # Training-time caches (ratings CSR, implicit CSR) never travel with the model.
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("_csr", "_implicit", "_nptr", "_nitem")}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {k: getattr(self, k) for k in self._param_names} | {"mu": np.float32(self.mu_)}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.mu_ = np.float32(state["mu"])
+        for k in self._param_names:
+            setattr(self, k, np.array(state[k], copy=True))
+        self._stale = True
+
+    # -- training --------------------------------------------------------------------------
+    def _data(self, train: Ratings) -> UserCSR:
+        csr = getattr(self, "_csr", None)
+        if csr is None or csr.key != (id(train), len(train)):
+            csr = self._csr = UserCSR(train)
+        if self.uses_implicit and getattr(self, "_nptr", None) is None:
+            src = self._implicit_source(train)
+            self._nptr, self._nitem = implicit_csr(src.user, src.item, train.n_users,
+                                                   train.n_items)
+        return csr
+
+    def _implicit_source(self, train) -> Ratings:
+        if getattr(self.config, "implicit", "all") == "train":
+            return train
+        return self.implicit_ratings(train)
+
+    def start(self, train: Ratings, probe: Ratings | None) -> None:
+        csr = self._data(train)
+        self.mu_ = np.float32(np.mean(csr.rating, dtype=np.float64)) if csr.n else np.float32(0)
+        rng = np.random.default_rng(self.config.seed)
+        self._init_params(train, rng)
+        self.known_users_ = np.diff(csr.indptr) > 0
+        self.known_items_ = np.bincount(csr.item, minlength=train.n_items) > 0
+        self._stale = True
+
+    def _normal(self, rng, shape) -> np.ndarray:
+        return rng.normal(0.0, self.config.init_std, shape).astype(np.float32)
+
+    def run_epoch(self, epoch: int, train: Ratings) -> tuple[float, int]:
+        csr = self._data(train)
+        c = self.config
+        if getattr(c, "shuffle", True):
+            perm = epoch_rng(c.seed, epoch).permutation(train.n_users).astype(np.int64)
+        else:
+            perm = np.arange(train.n_users, dtype=np.int64)
+        decay = np.float32(c.lr_decay ** (epoch - 1))
+        se = self._epoch(csr, perm, decay, epoch)
+        self._stale = True
+        n = max(csr.n, 1)
+        return float(np.sqrt(se / n)), csr.n
+
+    def finish(self, train: Ratings) -> None:
+        csr = self._data(train)
+        # Rows of users and items without training ratings never received a gradient:
+        # they hold only their random initialisation. Zero them, so that such users and
+        # items fall back to the biases (and SVD++ users to their implicit feedback).
+        self.known_users_ = np.diff(csr.indptr) > 0
+        self.known_items_ = np.bincount(csr.item, minlength=train.n_items) > 0
+        self.P_[~self.known_users_] = 0.0
+        self.Q_[~self.known_items_] = 0.0
+        self._refresh()
+        self._csr = None
+        self._nptr = self._nitem = None
+
+    # -- prediction ------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        """Prediction-time user factors: p_u, plus |N(u)|^-½ Σ y_j for implicit models."""
+        nptr = getattr(self, "_nptr", None)
+        if self.uses_implicit and nptr is not None:
+            z = np.empty_like(self.P_)
+            _kernels.implicit_sums(nptr, self._nitem, self.Y_, z)
+            self.PU_ = self.P_ + z
+        self._stale = False
+
+    def _user_factors(self) -> np.ndarray:
+        if not self.uses_implicit:
+            return self.P_
+        if getattr(self, "_stale", False) or not hasattr(self, "PU_"):
+            self._refresh()
+        return self.PU_
+
+    def _biases(self, users, items, days) -> np.ndarray:
+        return self.mu_ + take(self.bu_, users) + take(self.bi_, items)
+
+    def _predict(self, users, items, days):
+        base = self._biases(users, items, days).astype(np.float32)
+        out = np.empty(len(users), np.float32)
+        empty = np.zeros((0, self.Q_.shape[1]), np.float32)
+        _kernels.predict_factors(users, items, base, self._user_factors(), self.Q_, empty,
+                                 np.zeros(0, np.float32), out)
+        return out
+
+
+def f32(x) -> np.float32:
+    return np.float32(x)

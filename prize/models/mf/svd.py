@@ -1,0 +1,118 @@
+"""``mf``: biased matrix factorization by SGD — Paterek's RSVD2, Koren's "SVD".
+
+    r̂_ui = μ + b_u + b_i + p_uᵀ q_i
+
+minimising Σ (r_ui − r̂_ui)² + λ_b (b_u² + b_i²) + λ (‖p_u‖² + ‖q_i‖²) by stochastic
+gradient descent (Paterek, KDD Cup 2007, "Improving regularized singular value
+decomposition for collaborative filtering"; Koren, Bell & Volinsky, IEEE Computer 2009).
+Options: Funk's unbiased RSVD (``biased = false``: r̂ = p_uᵀq_i) and Funk's feature-at-a-time
+training (``feature_at_a_time = true``: feature f is trained alone for
+``n_epochs / n_factors`` epochs on top of the cached predictions of features 0..f−1;
+Simon Funk, "Netflix Update: Try This at Home", 2006).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from prize.models.base import take
+from prize.models.mf import _kernels
+from prize.models.mf.common import FactorModel, f32
+
+
+@dataclass(frozen=True)
+class SVDConfig:
+    n_factors: int = 100
+    """f, the number of latent factors."""
+    n_epochs: int = 20
+    """Sweeps over the training ratings (the final round refits with the probe round's
+    best epoch count)."""
+    lr: float = 0.005
+    """γ, learning rate of the factors p_u, q_i."""
+    lr_bias: float | None = None
+    """γ_b, learning rate of the biases (None: same as ``lr``)."""
+    lr_decay: float = 1.0
+    """Multiplies the learning rates after every epoch (0.9 is Koren's usual choice)."""
+    reg: float = 0.02
+    """λ, regularisation of the factors."""
+    reg_bias: float | None = None
+    """λ_b, regularisation of the biases (None: same as ``reg``)."""
+    init_std: float = 0.1
+    """Standard deviation of the normal initialisation of p_u and q_i."""
+    biased: bool = True
+    """False: Funk's unbiased RSVD, r̂ = p_uᵀq_i."""
+    feature_at_a_time: bool = False
+    """True: Funk's training of one feature at a time."""
+    shuffle: bool = True
+    """Visit users in a new random order every epoch (each user's ratings stay together)."""
+    early_stopping: bool = False
+    """Stop when probe RMSE has not improved for ``patience`` epochs; keep the best epoch."""
+    patience: int = 2
+    """Epochs without improvement before early stopping."""
+    seed: int = 0
+    """Seeds the initialisation and every epoch's user order."""
+
+    def __post_init__(self):
+        if self.n_factors < 1 or self.n_epochs < 1:
+            raise ValueError("n_factors and n_epochs must be at least 1")
+        if self.feature_at_a_time and self.n_epochs < self.n_factors:
+            raise ValueError("feature_at_a_time needs n_epochs >= n_factors "
+                             "(n_epochs / n_factors epochs per feature)")
+
+
+class SVD(FactorModel):
+    family = "mf"
+    name = "svd"
+    Config = SVDConfig
+    _param_names = ("bu_", "bi_", "P_", "Q_")
+
+    def _init_params(self, train, rng):
+        c = self.config
+        self.bu_ = np.zeros(train.n_users, np.float32)
+        self.bi_ = np.zeros(train.n_items, np.float32)
+        if c.feature_at_a_time:
+            # Funk: p starts at 0.1; q at 0 so that features not yet trained add nothing.
+            self.P_ = np.full((train.n_users, c.n_factors), 0.1, np.float32)
+            self.Q_ = np.zeros((train.n_items, c.n_factors), np.float32)
+            return
+        self.P_ = self._normal(rng, (train.n_users, c.n_factors))
+        self.Q_ = self._normal(rng, (train.n_items, c.n_factors))
+
+    def _epoch(self, csr, perm, decay, epoch):
+        c = self.config
+        lr_b = f32((c.lr_bias if c.lr_bias is not None else c.lr) * decay)
+        reg_b = f32(c.reg_bias if c.reg_bias is not None else c.reg)
+        lr_f, reg_f = f32(c.lr * decay), f32(c.reg)
+        if not c.feature_at_a_time:
+            return _kernels.svd_epoch(csr.indptr, csr.item, csr.rating, perm, self.mu_, self.bu_,
+                                      self.bi_, self.P_, self.Q_, lr_b, lr_f, reg_b, reg_f,
+                                      c.biased)
+        per = c.n_epochs // c.n_factors
+        f = min((epoch - 1) // per, c.n_factors - 1)
+        if getattr(self, "_cached_feature", None) != f:
+            if not hasattr(self, "_cache") or len(self._cache) != csr.n:
+                self._cache = np.zeros(csr.n, np.float32)
+            _kernels.feature_cache(csr.indptr, csr.item, self.P_, self.Q_, f, self._cache)
+            self._cached_feature = f
+        return _kernels.feature_epoch(csr.indptr, csr.item, csr.rating, perm, self._cache,
+                                      self.mu_, self.bu_, self.bi_, self.P_, self.Q_, f, lr_b,
+                                      lr_f, reg_b, reg_f, c.biased)
+
+    def _biases(self, users, items, days):
+        if self.config.biased:
+            return super()._biases(users, items, days)
+        # Unbiased RSVD predicts p_uᵀq_i; an unknown user or item falls back to the mean.
+        known = ((take(getattr(self, "known_users_", np.ones(0, bool)), users) > 0)
+                 & (take(getattr(self, "known_items_", np.ones(0, bool)), items) > 0))
+        return np.where(known, np.float32(0.0), self.mu_).astype(np.float32)
+
+    def finish(self, train):
+        super().finish(train)
+        self._cache = None
+        self._cached_feature = None
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self._cached_feature = None

@@ -1,0 +1,247 @@
+"""Each numba MF kernel against a slow, obvious pure-Python twin, one epoch on ~30 ratings
+from the same start."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from prize.models.mf import _kernels
+
+U, I, F = 5, 7, 3
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    user = np.sort(rng.integers(0, U - 1, 30)).astype(np.int32)  # user U-1 has no ratings
+    item = rng.integers(0, I, 30).astype(np.int32)
+    rating = rng.integers(1, 6, 30).astype(np.float32)
+    indptr = np.searchsorted(user, np.arange(U + 1)).astype(np.int64)
+    perm = rng.permutation(U).astype(np.int64)
+    # N(u): the rated items plus a few extra (probe/qualifying pairs).
+    n_lists = [sorted(set(item[user == u].tolist()) | {int(rng.integers(0, I))})
+               for u in range(U)]
+    n_lists[U - 2] = []  # a user with no implicit feedback at all
+    nptr = np.cumsum([0] + [len(x) for x in n_lists]).astype(np.int64)
+    nitem = np.array([j for x in n_lists for j in x], np.int32)
+    return dict(user=user, item=item, rating=rating, indptr=indptr, perm=perm, nptr=nptr,
+                nitem=nitem, n_lists=n_lists, rng=rng)
+
+
+def params(rng, *shapes):
+    return [rng.normal(0, 0.1, s).astype(np.float32) for s in shapes]
+
+
+# ----------------------------------------------------------------------------- twins
+
+
+def svd_twin(d, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
+    bu, bi, P, Q = (x.astype(np.float64).tolist() for x in (bu, bi, P, Q))
+    se = 0.0
+    for u in d["perm"]:
+        for k in range(d["indptr"][u], d["indptr"][u + 1]):
+            i = d["item"][k]
+            dot = sum(P[u][f] * Q[i][f] for f in range(F))
+            pred = dot + (mu + bu[u] + bi[i] if biased else 0.0)
+            e = float(d["rating"][k]) - pred
+            se += e * e
+            if biased:
+                bu[u] += lr_b * (e - reg_b * bu[u])
+                bi[i] += lr_b * (e - reg_b * bi[i])
+            for f in range(F):
+                p, q = P[u][f], Q[i][f]
+                P[u][f] = p + lr_f * (e * q - reg_f * p)
+                Q[i][f] = q + lr_f * (e * p - reg_f * q)
+    return se, bu, bi, P, Q
+
+
+def svdpp_twin(d, mu, bu, bi, P, Q, Y, lr_b, lr_f, lr_y, reg_b, reg_f, reg_y, use_p):
+    bu, bi, P, Q, Y = (x.astype(np.float64).tolist() for x in (bu, bi, P, Q, Y))
+    se = 0.0
+    for u in d["perm"]:
+        N = d["n_lists"][u]
+        norm = 1 / math.sqrt(len(N)) if N else 0.0
+        z = [norm * sum(Y[j][f] for j in N) for f in range(F)]
+        acc = [0.0] * F
+        for k in range(d["indptr"][u], d["indptr"][u + 1]):
+            i = d["item"][k]
+            pe = [z[f] + (P[u][f] if use_p else 0.0) for f in range(F)]
+            e = float(d["rating"][k]) - (mu + bu[u] + bi[i] + sum(pe[f] * Q[i][f]
+                                                                  for f in range(F)))
+            se += e * e
+            bu[u] += lr_b * (e - reg_b * bu[u])
+            bi[i] += lr_b * (e - reg_b * bi[i])
+            for f in range(F):
+                q = Q[i][f]
+                acc[f] += e * q
+                Q[i][f] = q + lr_f * (e * pe[f] - reg_f * q)
+                if use_p:
+                    P[u][f] += lr_f * (e * q - reg_f * P[u][f])
+        # The |R(u)| per-rating shrink steps of y, then the summed data step.
+        for _ in range(d["indptr"][u + 1] - d["indptr"][u]):
+            for j in N:
+                for f in range(F):
+                    Y[j][f] -= lr_y * reg_y * Y[j][f]
+        if d["indptr"][u + 1] > d["indptr"][u]:
+            for j in N:
+                for f in range(F):
+                    Y[j][f] += lr_y * norm * acc[f]
+    return se, bu, bi, P, Q, Y
+
+
+def close(a, b):
+    np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64),
+                               rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("biased", [True, False])
+def test_svd_epoch(data, biased):
+    bu, bi = params(data["rng"], U, I)
+    P, Q = params(data["rng"], (U, F), (I, F))
+    args = (np.float32(3.5), bu, bi, P, Q, 0.01, 0.02, 0.03, 0.04)
+    want = svd_twin(data, *args, biased)
+    f32 = [np.float32(x) for x in args[5:]]
+    got = _kernels.svd_epoch(data["indptr"], data["item"], data["rating"], data["perm"],
+                             args[0], bu, bi, P, Q, *f32, biased)
+    close(got, want[0])
+    for a, b in zip((bu, bi, P, Q), want[1:], strict=True):
+        close(a, b)
+
+
+@pytest.mark.parametrize("use_p", [True, False])
+def test_svdpp_epoch(data, use_p):
+    bu, bi = params(data["rng"], U, I)
+    P, Q, Y = params(data["rng"], (U, F), (I, F), (I, F))
+    rates = (0.01, 0.02, 0.015, 0.03, 0.04, 0.05)
+    want = svdpp_twin(data, 3.5, bu, bi, P, Q, Y, *rates, use_p)
+    got = _kernels.svdpp_epoch(data["indptr"], data["item"], data["rating"], data["perm"],
+                               data["nptr"], data["nitem"], np.float32(3.5), bu, bi, P, Q, Y,
+                               *(np.float32(r) for r in rates), use_p)
+    close(got, want[0])
+    for a, b in zip((bu, bi, P, Q, Y), want[1:], strict=True):
+        close(a, b)
+
+
+def test_feature_at_a_time(data):
+    bu, bi = params(data["rng"], U, I)
+    P, Q = params(data["rng"], (U, F), (I, F))
+    f = 1
+    cache = np.zeros(len(data["item"]), np.float32)
+    _kernels.feature_cache(data["indptr"], data["item"], P, Q, f, cache)
+    want_cache = [sum(float(P[data["user"][k], g] * Q[data["item"][k], g]) for g in range(f))
+                  for k in range(len(cache))]
+    close(cache, want_cache)
+    # Twin: the same SGD restricted to feature f on top of the cache.
+    bu2, bi2, P2, Q2 = (x.astype(np.float64).copy() for x in (bu, bi, P, Q))
+    se_want = 0.0
+    for u in data["perm"]:
+        for k in range(data["indptr"][u], data["indptr"][u + 1]):
+            i = data["item"][k]
+            e = float(data["rating"][k]) - (want_cache[k] + P2[u, f] * Q2[i, f] + 3.5 + bu2[u]
+                                            + bi2[i])
+            se_want += e * e
+            bu2[u] += 0.01 * (e - 0.03 * bu2[u])
+            bi2[i] += 0.01 * (e - 0.03 * bi2[i])
+            p, q = P2[u, f], Q2[i, f]
+            P2[u, f] = p + 0.02 * (e * q - 0.04 * p)
+            Q2[i, f] = q + 0.02 * (e * p - 0.04 * q)
+    se = _kernels.feature_epoch(data["indptr"], data["item"], data["rating"], data["perm"],
+                                cache, np.float32(3.5), bu, bi, P, Q, f, np.float32(0.01),
+                                np.float32(0.02), np.float32(0.03), np.float32(0.04), True)
+    close(se, se_want)
+    for a, b in zip((bu, bi, P, Q), (bu2, bi2, P2, Q2), strict=True):
+        close(a, b)
+
+
+@pytest.mark.parametrize("day_factors", [False, True])
+def test_timesvdpp_epoch(data, day_factors):
+    rng = data["rng"]
+    n = len(data["item"])
+    S, B, FB = 9, 4, 3
+    dev = rng.normal(0, 3, n).astype(np.float32)
+    tbin = rng.integers(0, B, n).astype(np.int32)
+    slot = rng.integers(0, S, n).astype(np.int64)
+    fbin = rng.integers(0, FB, n).astype(np.int32)
+    bu, au, cu = params(rng, U, U, U)
+    cu += 1
+    but, cut = params(rng, S, S)
+    bi, bit, bif = params(rng, I, (I, B), (I, FB))
+    P, AP, Q, Y = params(rng, (U, F), (U, F), (I, F), (I, F))
+    PT = params(rng, (S, F))[0] if day_factors else np.zeros((0, F), np.float32)
+    lr = rng.uniform(0.001, 0.02, 13).astype(np.float32)
+    reg = rng.uniform(0.001, 0.05, 13).astype(np.float32)
+    T = {k: v.astype(np.float64).copy() for k, v in dict(
+        bu=bu, au=au, cu=cu, but=but, cut=cut, bi=bi, bit=bit, bif=bif, P=P, AP=AP, Q=Q, Y=Y,
+        PT=PT).items()}
+    se_want = 0.0
+    for u in data["perm"]:
+        N = data["n_lists"][u]
+        norm = 1 / math.sqrt(len(N)) if N else 0.0
+        z = norm * T["Y"][N].sum(axis=0) if N else np.zeros(F)
+        acc = np.zeros(F)
+        for k in range(data["indptr"][u], data["indptr"][u + 1]):
+            i, d, s, b, fb = data["item"][k], float(dev[k]), slot[k], tbin[k], fbin[k]
+            pe = T["P"][u] + T["AP"][u] * d + z + (T["PT"][s] if day_factors else 0.0)
+            c = T["cu"][u] + T["cut"][s]
+            ib = T["bi"][i] + T["bit"][i, b]
+            pred = (3.5 + T["bu"][u] + T["au"][u] * d + T["but"][s] + ib * c + T["bif"][i, fb]
+                    + pe @ T["Q"][i])
+            e = float(data["rating"][k]) - pred
+            se_want += e * e
+            T["bu"][u] += lr[0] * (e - reg[0] * T["bu"][u])
+            T["au"][u] += lr[1] * (e * d - reg[1] * T["au"][u])
+            T["but"][s] += lr[2] * (e - reg[2] * T["but"][s])
+            T["cu"][u] += lr[3] * (e * ib - reg[3] * (T["cu"][u] - 1))
+            T["cut"][s] += lr[4] * (e * ib - reg[4] * T["cut"][s])
+            T["bi"][i] += lr[5] * (e * c - reg[5] * T["bi"][i])
+            T["bit"][i, b] += lr[6] * (e * c - reg[6] * T["bit"][i, b])
+            T["bif"][i, fb] += lr[7] * (e - reg[7] * T["bif"][i, fb])
+            q = T["Q"][i].copy()
+            acc += e * q
+            T["Q"][i] = q + lr[10] * (e * pe - reg[10] * q)
+            T["P"][u] += lr[8] * (e * q - reg[8] * T["P"][u])
+            T["AP"][u] += lr[9] * (e * q * d - reg[9] * T["AP"][u])
+            if day_factors:
+                T["PT"][s] += lr[12] * (e * q - reg[12] * T["PT"][s])
+        n_u = data["indptr"][u + 1] - data["indptr"][u]
+        if n_u:
+            for j in N:
+                T["Y"][j] = (1 - lr[11] * reg[11]) ** n_u * T["Y"][j] + lr[11] * norm * acc
+    se = _kernels.timesvdpp_epoch(
+        data["indptr"], data["item"], data["rating"], data["perm"], data["nptr"],
+        data["nitem"], dev, tbin, slot, fbin, np.float32(3.5), bu, au, but, cu, cut, bi, bit,
+        bif, P, AP, Q, Y, PT, lr, reg)
+    close(se, se_want)
+    got = dict(bu=bu, au=au, cu=cu, but=but, cut=cut, bi=bi, bit=bit, bif=bif, P=P, AP=AP, Q=Q,
+               Y=Y, PT=PT)
+    for k, v in got.items():
+        close(v, T[k])
+
+
+def test_implicit_sums_and_predict(data):
+    rng = data["rng"]
+    Y, P, Q, AP = params(rng, (I, F), (U, F), (I, F), (U, F))
+    out = np.empty((U, F), np.float32)
+    _kernels.implicit_sums(data["nptr"], data["nitem"], Y, out)
+    for u, N in enumerate(data["n_lists"]):
+        want = Y[N].sum(axis=0) / math.sqrt(len(N)) if N else np.zeros(F)
+        close(out[u], want)
+    users = np.array([0, 1, 4, -1, U, 2], np.int64)
+    items = np.array([0, 6, 3, 1, 2, I], np.int64)
+    base = rng.normal(3, 0.1, 6).astype(np.float32)
+    dev = rng.normal(0, 1, 6).astype(np.float32)
+    got = np.empty(6, np.float32)
+    _kernels.predict_factors(users, items, base, P, Q, AP, dev, got)
+    want = [base[k] + ((P[u] + AP[u] * dev[k]) @ Q[i] if 0 <= u < U and 0 <= i < I else 0.0)
+            for k, (u, i) in enumerate(zip(users, items, strict=True))]
+    close(got, want)
+    _kernels.predict_factors(users, items, base, P, Q, np.zeros((0, F), np.float32),
+                             np.zeros(0, np.float32), got)
+    close(got, [base[k] + (P[u] @ Q[i] if 0 <= u < U and 0 <= i < I else 0.0)
+                for k, (u, i) in enumerate(zip(users, items, strict=True))])
