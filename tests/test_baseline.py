@@ -120,7 +120,8 @@ def test_global_effects_two_effects_by_hand():
     # The movie main effect with alpha 1 is theta_i = sum (r - mu) / (n_i + 1), the user
     # main effect on its residuals with alpha 2 is theta_u = sum (r - mu - theta_i) /
     # (n_u + 2): exactly one ALS epoch of the biases above.
-    m = fit("global_effects", n_effects=2, alpha_movie=1.0, alpha_user=2.0)
+    m = fit("global_effects", n_effects=2, alpha_movie=1.0, alpha_user=2.0,
+            select_shrinkage=False)
     np.testing.assert_allclose(m.theta_[0], BI, atol=1e-12)
     np.testing.assert_allclose(m.theta_[1], BU, atol=1e-12)
     pred = m.predict([0, 2, 3, -1], [0, 2, 0, 3], [10_000, 10_020, 10_000, 10_000])
@@ -143,7 +144,7 @@ def test_one_centered_effect_by_hand():
 
 
 def test_time_effect_uses_days_since_the_first_training_rating():
-    m = fit("global_effects", n_effects=3, alpha_user_time_user=0.0)
+    m = fit("global_effects", n_effects=3, alpha_user_time_user=0.0, select_shrinkage=False)
     # User 0 first rated on day 10_000, at sqrt-days 0, 1, 2: x̄ = 1.
     np.testing.assert_allclose(m.xbar_[2][:3], [1.0, 0.0, 0.0])
     theta = m.theta_[2][0]
@@ -194,7 +195,8 @@ def test_shipped_config_lists_every_field_with_its_default(name):
     values = load_toml(resolve_config_path("baseline", name))
     assert values.pop("model") == name
     config = MODELS[name].Config
-    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    defaults = {f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+                for f in dataclasses.fields(config)}
     assert values == defaults
     # Every field carries a docstring right under it in the class body.
     body = ast.parse(textwrap.dedent(inspect.getsource(config))).body[0].body
