@@ -112,16 +112,17 @@ def inclusion_probabilities(A, w, n, t, pi):
     User ``u`` draws ``n_u`` distinct items with weights ``w_i A_ui``; item ``i`` is
     included with probability about ``pi_ui = 1 - exp(-t_u w_i A_ui)``, where ``t_u``
     solves ``sum_i pi_ui = n_u`` (Rosen 1972). ``t`` holds a starting value (updated in
-    place); Newton steps on the increasing, concave ``g(t) = sum_i pi_ui(t) - n_u`` inside
-    a bracket that bisection keeps valid. Writes ``pi[u, :]``.
+    place). ``g(t) = sum_i pi_ui(t) - n_u`` is increasing and concave, so its tangent lies
+    above it and a Newton step from either side lands at or below the root: after the
+    first positive step Newton climbs to the root monotonically (quadratically at the
+    end). A step that is not positive (from far to the right) halves ``t`` instead.
+    Writes ``pi[u, :]``.
     """
     S, n_items = A.shape
     for u in prange(S):
         target = n[u]
-        lo = 0.0
-        hi = np.inf
         tu = t[u]
-        for _ in range(200):
+        for _ in range(500):
             g = -target
             dg = 0.0
             for i in range(n_items):
@@ -131,17 +132,8 @@ def inclusion_probabilities(A, w, n, t, pi):
                 dg += b * e
             if abs(g) <= 1e-9 * target:
                 break
-            if g < 0:
-                lo = tu
-            else:
-                hi = tu
-            step = tu - g / dg if dg > 0 else np.inf
-            if lo < step < hi:
-                tu = step
-            elif hi < np.inf:
-                tu = 0.5 * (lo + hi)
-            else:
-                tu = 2.0 * tu
+            step = tu - g / dg
+            tu = step if step > 0 else 0.5 * tu
         t[u] = tu
         for i in range(n_items):
             pi[u, i] = 1.0 - math.exp(-tu * w[i] * A[u, i])

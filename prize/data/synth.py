@@ -430,7 +430,7 @@ def _calibrate_popularity(target, n, P, cap, Q, m: SynthModel) -> np.ndarray:
         step = np.log(target / E)
         w = w * np.exp(step)
         w /= w.sum()
-        if np.max(np.abs(step)) < 1e-3:
+        if np.max(np.abs(step)) < 0.01:  # 1% of a film's expected count
             break
     return np.log(w)
 
@@ -548,13 +548,19 @@ class _Latent:
 
 
 def _calibrate_mu(lat: _Latent, m: SynthModel, seed: np.uint64) -> float:
-    """``mu`` such that the expected mean star is ``global_mean`` at ``noise_scale = 1``.
+    r"""``mu`` such that the expected mean star is ``global_mean`` at ``noise_scale = 1``.
 
     The implicit tilt makes users pick films they like, by an amount that depends on the
     size of the catalogue, so a fixed ``mu`` would give a different mean per preset. A
     pilot of users stratified by activity (each row then weighs the same) is simulated
-    with ``mu = 0``; the choice of films does not depend on ``mu``, so the mean of
-    ``E[r | s + mu, sigma_u]`` over the pilot rows is solved for ``mu`` by bisection.
+    with ``mu = 0``; the choice of films does not depend on ``mu``, so
+
+    .. math:: g(\mu) = \overline{E[r | s + \mu, \sigma_u]} - \text{global\_mean},
+              \qquad g'(\mu) = \overline{\textstyle\sum_{j=1}^{4}
+              \varphi((s + \mu - j - 1/2) / \sigma_u) / \sigma_u}
+
+    is solved by Newton's method over the pilot rows (``g`` is increasing; bisection
+    takes over should a step leave the bracket).
     """
     U = len(lat.offsets) - 1
     S = min(U, m.calibration_users)
@@ -563,12 +569,19 @@ def _calibrate_mu(lat: _Latent, m: SynthModel, seed: np.uint64) -> float:
     _, _, score, _ = pilot.run(m, seed, 0.0, 1.0)
     s = score.astype(np.float64)
     sigma = np.repeat(pilot.sigma_u, np.diff(pilot.offsets))
-    lo, hi = -5.0, 10.0
-    for _ in range(50):
-        mid = 0.5 * (lo + hi)
-        mean, _ = rounded_clipped_moments(s + mid, sigma)
-        lo, hi = (mid, hi) if mean.mean() < m.global_mean else (lo, mid)
-    return 0.5 * (lo + hi)
+    cuts = np.array([1.5, 2.5, 3.5, 4.5])
+    lo, hi = -10.0, 15.0
+    mu = m.global_mean - float(s.mean())
+    for _ in range(100):
+        g = float(rounded_clipped_moments(s + mu, sigma)[0].mean()) - m.global_mean
+        if abs(g) < 1e-10:
+            break
+        lo, hi = (mu, hi) if g < 0 else (lo, mu)
+        z = (s[:, None] + mu - cuts) / sigma[:, None]
+        dg = float(np.mean(np.exp(-0.5 * z * z).sum(axis=1) / sigma)) / math.sqrt(2 * math.pi)
+        step = mu - g / dg if dg > 0 else math.nan
+        mu = step if lo < step < hi else 0.5 * (lo + hi)
+    return mu
 
 
 def simulate(preset: str | Preset = "tiny", *, seed: int = 0, noise_scale: float = 1.0,

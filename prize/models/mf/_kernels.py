@@ -99,7 +99,8 @@ def svdpp_epoch(indptr, item, rating, perm, nptr, nitem, mu, bu, bi, P, Q, Y, lr
         y_j ← (1 − γ_y λ_y)^|R(u)| · y_j + γ_y |N(u)|^-½ Σ_{i∈R(u)} e_ui q_i   for j ∈ N(u),
     (the |R(u)| shrink steps in closed form, stable for any |R(u)|), which makes SVD++
     cost about as much as SVD. With ``use_p`` false the user is
-    represented only through the items rated: NSVD1 / Asymmetric SVD without p_u.
+    represented only through the items rated: NSVD1 / Asymmetric SVD without p_u (``P``
+    must then be all zero; it stays so).
     """
     F = P.shape[1]
     se = 0.0
@@ -119,12 +120,15 @@ def svdpp_epoch(indptr, item, rating, perm, nptr, nitem, mu, bu, bi, P, Q, Y, lr
             z[f] *= norm
             acc[f] = 0.0
         pu = P[u]
+        # Without p_u (NSVD) P stays all zero: its learning rate is 0, which keeps the
+        # inner loops free of branches.
+        lr_p = lr_f if use_p else np.float32(0.0)
         for k in range(indptr[u], indptr[u + 1]):
             i = item[k]
             qi = Q[i]
             dot = np.float32(0.0)
             for f in range(F):
-                pe[f] = z[f] + (pu[f] if use_p else np.float32(0.0))
+                pe[f] = z[f] + pu[f]
                 dot += pe[f] * qi[f]
             e = rating[k] - (mu + bu[u] + bi[i] + dot)
             se += e * e
@@ -134,8 +138,7 @@ def svdpp_epoch(indptr, item, rating, perm, nptr, nitem, mu, bu, bi, P, Q, Y, lr
                 q = qi[f]
                 acc[f] += e * q
                 qi[f] = q + lr_f * (e * pe[f] - reg_f * q)
-                if use_p:
-                    pu[f] += lr_f * (e * q - reg_f * pu[f])
+                pu[f] += lr_p * (e * q - reg_f * pu[f])
         n_u = indptr[u + 1] - indptr[u]
         if n_u > 0:
             shrink = np.float32((1.0 - lr_y * reg_y) ** n_u)
@@ -189,11 +192,13 @@ def timesvdpp_epoch(indptr, item, rating, perm, nptr, nitem, dev, tbin, slot, fb
             b = tbin[k]
             fb = fbin[k]
             qi = Q[i]
-            dot = np.float32(0.0)
             for f in range(F):
                 pe[f] = pu[f] + apu[f] * d + z[f]
-                if day_factors:
+            if day_factors:
+                for f in range(F):
                     pe[f] += PT[s, f]
+            dot = np.float32(0.0)
+            for f in range(F):
                 dot += pe[f] * qi[f]
             c = cu[u] + cut[s]
             ib = bi[i] + bit[i, b]
@@ -208,14 +213,15 @@ def timesvdpp_epoch(indptr, item, rating, perm, nptr, nitem, dev, tbin, slot, fb
             bi[i] += lr[5] * (e * c - reg[5] * bi[i])
             bit[i, b] += lr[6] * (e * c - reg[6] * bit[i, b])
             bif[i, fb] += lr[7] * (e - reg[7] * bif[i, fb])
+            if day_factors:  # before q_i moves: every update uses the old q_i
+                for f in range(F):
+                    PT[s, f] += lr[12] * (e * qi[f] - reg[12] * PT[s, f])
             for f in range(F):
                 q = qi[f]
                 acc[f] += e * q
                 qi[f] = q + lr[10] * (e * pe[f] - reg[10] * q)
                 pu[f] += lr[8] * (e * q - reg[8] * pu[f])
                 apu[f] += lr[9] * (e * q * d - reg[9] * apu[f])
-                if day_factors:
-                    PT[s, f] += lr[12] * (e * q - reg[12] * PT[s, f])
         n_u = indptr[u + 1] - indptr[u]
         if n_u > 0:
             shrink = np.float32((1.0 - lr[11] * reg[11]) ** n_u)
