@@ -163,3 +163,57 @@ def submit_cmd(ctx, data_name, predictor, out, check_file, reveal, as_json):
     m = write_submission(ds, pred, path, [predictor])
     _emit(ctx, {**m, "path": str(path)}, as_json,
           lambda r: [f"wrote {r['pairs']:,} predictions to {r['path']} (+ {r['file']}.json)"])
+
+
+@leaderboard.command("run")
+@click.option("--set", "set_name", default="demo", show_default=True,
+              help="Predictor set: a name in configs/leaderboard/ or a .toml path.")
+@click.option("--data", "data_name", required=True, help="Dataset name.")
+@click.option("--final", is_flag=True, help="Also run the final round (refit on train+probe).")
+@click.option("--cluster", default=None, metavar="ADDRESS|local:N",
+              help="Run the trainings on a Dask scheduler (tcp://host:8786, tls://...) or on N "
+                   "local worker processes (local:N). Default: in this process.")
+@click.option("--insecure", is_flag=True,
+              help="Allow a plain tcp:// scheduler address that is not loopback (an open Dask "
+                   "port runs any code it is sent: prefer TLS or an SSH tunnel).")
+@click.option("--no-blend", is_flag=True, help="Train only; skip the blends and submission.")
+@json_option
+@click.pass_context
+def leaderboard_run(ctx, set_name, data_name, final, cluster, insecure, no_blend, as_json):
+    """Train every predictor of a set that the store lacks, blend, submit, print the table."""
+    from prize.leaderboard import render_text, table
+    from prize.orchestrate import load_set, make_executor, run_set
+
+    ds, store = _open(ctx, data_name)
+    pset = load_set(set_name)
+    executor, info = make_executor(cluster, insecure=insecure)
+    if info.get("dashboard") and not as_json:
+        click.echo(f"Dask dashboard: {info['dashboard']}", err=True)
+    try:
+        results = run_set(pset, home=_home(ctx), data=ds.name, final=final, executor=executor,
+                          progress=not as_json and not ctx.obj.get("quiet"))
+    finally:
+        executor.shutdown()
+        if info.get("close"):
+            info["close"]()
+    failed = [r for r in results if not r["ok"]]
+    for r in failed:
+        click.echo(f"FAILED {r['name']} ({r['round']} round): {r['error']}", err=True)
+        if ctx.obj.get("verbose") and r.get("traceback"):
+            click.echo(r["traceback"], err=True)
+    blends = []
+    if not no_blend and pset.blends:
+        from prize.blend import leaderboard_blends
+
+        blends = leaderboard_blends(ds, store, pset)
+    t = table(ds, store)
+    report = {"set": pset.name, "executor": {k: v for k, v in info.items() if k != "close"},
+              "trained": results, "blends": blends, "table": t}
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    else:
+        click.echo(render_text(t))
+        if failed:
+            click.echo(f"{len(failed)} of {len(results)} trainings failed (see above).")
+    if failed:
+        ctx.exit(1)

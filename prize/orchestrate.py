@@ -1,0 +1,291 @@
+"""Training many predictors: leaderboard sets and sweeps, through one executor seam.
+
+All multi-predictor work goes through a :class:`concurrent.futures.Executor`: in-process
+by default, a local process pool (``local:N``), or a Dask cluster (its
+``Client.get_executor()``). Tasks receive paths and plain dicts, never arrays: each
+worker opens the dataset by memory map and writes its own probe-store folder, so nothing
+in the model code knows which executor runs it.
+
+A predictor set (``configs/leaderboard/<set>.toml``) lists predictors as
+``[[predictor]]`` tables: ``name``, ``family``, optional ``config`` (a name under
+``configs/<family>/`` or a path), ``set`` (a list of ``key=value`` overrides),
+``keep_train`` (store training-set predictions) and ``residuals_of`` (train on the
+residuals of another predictor of the set, which then runs first).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import tomllib
+import traceback
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prize.config import CONFIG_ROOT
+from prize.errors import ConfigError
+
+_THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "MKL_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    family: str
+    config: str | None = None
+    set: tuple[str, ...] = ()
+    keep_train: bool = False
+    residuals_of: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "family": self.family, "config": self.config,
+                "set": list(self.set), "keep_train": self.keep_train,
+                "residuals_of": self.residuals_of}
+
+
+@dataclass
+class PredictorSet:
+    name: str
+    predictors: list[Spec]
+    blends: list[str] = field(default_factory=list)
+    description: str = ""
+
+
+def set_path(name: str | os.PathLike) -> Path:
+    p = Path(name)
+    if p.suffix == ".toml" and p.is_file():
+        return p
+    q = CONFIG_ROOT / "leaderboard" / f"{name}.toml"
+    if q.is_file():
+        return q
+    shipped = sorted(x.stem for x in (CONFIG_ROOT / "leaderboard").glob("*.toml"))
+    raise ConfigError(f"no predictor set {str(name)!r}; give a .toml path or one of: "
+                      f"{', '.join(shipped)}")
+
+
+def load_set(name: str | os.PathLike) -> PredictorSet:
+    path = set_path(name)
+    with open(path, "rb") as f:
+        raw = tomllib.load(f)
+    allowed = {"name", "family", "config", "set", "keep_train", "residuals_of"}
+    specs = []
+    for k, p in enumerate(raw.get("predictor", []), 1):
+        unknown = set(p) - allowed
+        if unknown:
+            raise ConfigError(f"{path}: predictor {k}: unknown key {sorted(unknown)[0]!r}; "
+                              f"allowed keys: {', '.join(sorted(allowed))}")
+        if "name" not in p or "family" not in p:
+            raise ConfigError(f"{path}: predictor {k} needs a name and a family")
+        specs.append(Spec(p["name"], p["family"], p.get("config"), tuple(p.get("set", ())),
+                          bool(p.get("keep_train", False)), p.get("residuals_of")))
+    names = [s.name for s in specs]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ConfigError(f"{path}: predictor names must be unique: {sorted(dup)}")
+    for s in specs:
+        if s.residuals_of is not None and s.residuals_of not in names:
+            raise ConfigError(f"{path}: {s.name}: residuals_of {s.residuals_of!r} is not in "
+                              "the set")
+    return PredictorSet(raw.get("name", path.stem), specs, list(raw.get("blends", [])),
+                        raw.get("description", ""))
+
+
+def waves(specs: list[Spec]) -> list[list[Spec]]:
+    """Specs in dependency order: each wave only needs predictors of earlier waves."""
+    done: set[str] = set()
+    left = list(specs)
+    out = []
+    while left:
+        ready = [s for s in left if s.residuals_of is None or s.residuals_of in done]
+        if not ready:
+            raise ConfigError("residuals_of forms a cycle: "
+                              + ", ".join(s.name for s in left))
+        out.append(ready)
+        done |= {s.name for s in ready}
+        left = [s for s in left if s not in ready]
+    return out
+
+
+# ---------------------------------------------------------------------------- the task
+
+
+def _limit_threads(n: int = 1) -> None:
+    """Two trainers side by side on a 2-core machine each get one thread, or they slow
+    each other down."""
+    for var in _THREAD_VARS:
+        os.environ[var] = str(n)
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _build(spec: Spec):
+    from prize.models import make_predictor
+
+    model, _ = make_predictor(spec.family, spec.config, spec.set)
+    return model
+
+
+def up_to_date(store, ds, spec: Spec, round_: str) -> bool:
+    """True when the store holds ``spec`` trained with the same config on this data."""
+    from prize.config import to_dict
+
+    m = store.meta(ds.name, spec.name)
+    if m is None or m.get("dataset_fingerprint") != ds.fingerprint:
+        return False
+    model = _build(spec)
+    same = (m.get("family") == spec.family and m.get("model") == model.name
+            and m.get("config") == to_dict(model.config)
+            and m.get("residuals_of") == spec.residuals_of
+            and (not spec.keep_train or "train" in m.get("files", {})))
+    return same and (round_ == "probe" or m.get("round") == "final")
+
+
+def train_task(home: str, data: str, spec: dict, round_: str = "probe",
+               progress: bool = False, threads: int | None = None) -> dict:
+    """Train one predictor (one round) and commit it to the store; runs in any worker.
+
+    Receives paths and a plain dict only; returns a plain dict (never raises: a failure
+    comes back as ``{"error": ..., "traceback": ...}`` so one bad predictor does not stop
+    the others).
+    """
+    t0 = time.perf_counter()
+    s = Spec(**{**spec, "set": tuple(spec.get("set", ()))})
+    try:
+        if threads is not None:
+            _limit_threads(threads)
+        from prize.data.dataset import open_dataset
+        from prize.probes import ProbeStore
+        from prize.runner import run_training
+
+        root = Path(home)
+        ds = open_dataset(data, root)
+        store = ProbeStore(root / "probes")
+        model = _build(s)
+        probe_meta = store.meta(ds.name, s.name) if round_ == "final" else None
+        if round_ == "final":
+            if probe_meta is None:
+                raise ConfigError(f"{s.name}: no probe round to refit")
+            from prize.models import make_predictor
+
+            model, _ = make_predictor(s.family, values={"model": probe_meta["model"],
+                                                        **probe_meta["config"]})
+        res = run_training(ds, model, s.name, store, round_=round_, probe_meta=probe_meta,
+                           keep_train=s.keep_train, residuals_of=s.residuals_of,
+                           checkpoint_dir=root / "checkpoints" / ds.name, progress=progress)
+        return {"name": s.name, "round": round_, "ok": True,
+                "probe_rmse": res.get("probe_rmse"), "quiz_rmse": res.get("quiz_rmse"),
+                "seconds": time.perf_counter() - t0}
+    except BaseException as e:  # noqa: BLE001 - reported by name, the others go on
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        return {"name": s.name, "round": round_, "ok": False,
+                "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(),
+                "seconds": time.perf_counter() - t0}
+
+
+# ------------------------------------------------------------------------- executors
+
+
+class InProcessExecutor(Executor):
+    """Runs each task at submit time, in this process (the default)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        f: Future = Future()
+        try:
+            f.set_result(fn(*args, **kwargs))
+        except BaseException as e:  # noqa: BLE001
+            f.set_exception(e)
+        return f
+
+
+def make_executor(cluster: str | None, *, insecure: bool = False) -> tuple[Executor, dict]:
+    """(executor, info) for ``--cluster``: None (in-process), ``local:N`` (a local pool, or
+    a Dask LocalCluster on loopback when Dask is installed and ``dask:`` is prefixed), or
+    a Dask scheduler address."""
+    if cluster is None:
+        return InProcessExecutor(), {"kind": "in-process", "workers": 1}
+    if cluster.startswith("local:") or cluster.startswith("pool:"):
+        n = _count(cluster)
+        import multiprocessing as mp
+
+        ex = ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"),
+                                 initializer=_limit_threads, initargs=(1,))
+        return ex, {"kind": "process-pool", "workers": n}
+    from prize.cluster import dask_executor
+
+    return dask_executor(cluster, insecure=insecure)
+
+
+def _count(cluster: str) -> int:
+    try:
+        n = int(cluster.split(":", 1)[1])
+        if n < 1:
+            raise ValueError
+        return n
+    except ValueError:
+        raise ConfigError(f"--cluster {cluster!r}: expected local:N with N >= 1") from None
+
+
+def run_set(pset: PredictorSet, *, home: Path, data: str, final: bool = False,
+            executor: Executor | None = None, progress: bool = True, threads: int | None = None,
+            only_missing: bool = True, on_result=None) -> list[dict]:
+    """Train every predictor of the set the store does not already hold (probe round, then
+    the final round with ``final``), wave by wave; returns one result per task."""
+    from prize.data.dataset import open_dataset
+    from prize.probes import ProbeStore
+
+    ds = open_dataset(data, home)
+    store = ProbeStore(home / "probes")
+    executor = executor or InProcessExecutor()
+    in_process = isinstance(executor, InProcessExecutor)
+    rounds = ["probe", "final"] if final else ["probe"]
+    todo = []
+    for round_ in rounds:
+        for wave in waves(pset.predictors):
+            todo.append((round_, [s for s in wave
+                                  if not (only_missing and up_to_date(store, ds, s, round_))]))
+    total = sum(len(w) for _, w in todo)
+    results: list[dict] = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=f"{pset.name} on {ds.name}", unit="predictor",
+                   position=0, dynamic_ncols=True)
+    failed: set[str] = set()
+    try:
+        for round_, wave in todo:
+            futures = []
+            for s in wave:
+                if s.residuals_of in failed or (s.name in failed and round_ == "final"):
+                    results.append({"name": s.name, "round": round_, "ok": False,
+                                    "error": f"skipped: {s.residuals_of or s.name} failed"})
+                    failed.add(s.name)
+                    if bar is not None:
+                        bar.update(1)
+                    continue
+                futures.append(executor.submit(train_task, str(home), ds.name, s.as_dict(),
+                                               round_, progress and in_process, threads))
+            for fut in futures:
+                r = fut.result()
+                results.append(r)
+                if not r["ok"]:
+                    failed.add(r["name"])
+                if on_result is not None:
+                    on_result(r)
+                if bar is not None:
+                    bar.set_postfix_str(f"{r['name']}: "
+                                        + (f"probe {r['probe_rmse']:.4f}"
+                                           if r.get("ok") and r.get("probe_rmse") is not None
+                                           else ("done" if r.get("ok") else "FAILED")))
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
