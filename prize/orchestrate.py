@@ -205,12 +205,18 @@ class InProcessExecutor(Executor):
 
 
 def make_executor(cluster: str | None, *, insecure: bool = False) -> tuple[Executor, dict]:
-    """(executor, info) for ``--cluster``: None (in-process), ``local:N`` (a local pool, or
-    a Dask LocalCluster on loopback when Dask is installed and ``dask:`` is prefixed), or
-    a Dask scheduler address."""
+    """(executor, info) for ``--cluster``: None (in-process); ``local:N``, a Dask
+    LocalCluster of N workers on loopback (a plain process pool where Dask is not
+    installed); ``pool:N``, a process pool; or a Dask scheduler address."""
     if cluster is None:
         return InProcessExecutor(), {"kind": "in-process", "workers": 1}
-    if cluster.startswith("local:") or cluster.startswith("pool:"):
+    if cluster.startswith("local:"):
+        _count(cluster)
+        try:
+            import distributed  # noqa: F401
+        except ImportError:  # no Dask: the same work on a plain local process pool
+            cluster = "pool:" + cluster.split(":", 1)[1]
+    if cluster.startswith("pool:"):
         n = _count(cluster)
         import multiprocessing as mp
 
@@ -229,7 +235,8 @@ def _count(cluster: str) -> int:
             raise ValueError
         return n
     except ValueError:
-        raise ConfigError(f"--cluster {cluster!r}: expected local:N with N >= 1") from None
+        raise ConfigError(f"--cluster {cluster!r}: expected local:N (or pool:N) with N >= 1"
+                          ) from None
 
 
 def run_set(pset: PredictorSet, *, home: Path, data: str, final: bool = False,
