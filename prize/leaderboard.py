@@ -52,6 +52,8 @@ def table(ds: Dataset, store: ProbeStore, *, reveal: bool = False) -> dict:
     if ref_value:
         lines["target"] = {"label": f"10% better than {ref.get('name')}",
                            on: target(ref_value)}
+        if ref.get("probe") is not None:
+            lines["target"]["probe"] = target(ref["probe"])
         if ref.get("kind") == "official":
             lines["target"]["test"] = round(target(ref["test"]), 4)
     oracle = ds.meta.get("oracle_rmse")

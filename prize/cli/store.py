@@ -217,3 +217,26 @@ def leaderboard_run(ctx, set_name, data_name, final, cluster, insecure, no_blend
             click.echo(f"{len(failed)} of {len(results)} trainings failed (see above).")
     if failed:
         ctx.exit(1)
+
+
+@leaderboard.command("report")
+@click.option("--data", "data_name", required=True, help="Dataset name.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default reports/DATASET).")
+@click.option("--no-barrier", is_flag=True, help="Skip the magic-barrier estimate.")
+@json_option
+@click.pass_context
+def leaderboard_report(ctx, data_name, out, no_barrier, as_json):
+    """Write leaderboard.md, leaderboard.json and three charts to reports/DATASET/."""
+    from prize.report import write_report
+
+    ds, store = _open(ctx, data_name)
+    barrier = None
+    if not no_barrier:
+        from prize.barrier import estimate
+
+        barrier = estimate(ds, store)
+    folder = Path(out) if out else Path("reports") / ds.name
+    r = write_report(ds, store, folder, barrier=barrier)
+    _emit(ctx, {"folder": str(folder), **r}, as_json, lambda r: [
+        f"wrote {folder}/leaderboard.md, leaderboard.json and {', '.join(r['charts'])}"])
