@@ -241,15 +241,17 @@ def _count(cluster: str) -> int:
 
 def run_set(pset: PredictorSet, *, home: Path, data: str, final: bool = False,
             executor: Executor | None = None, progress: bool = True, threads: int | None = None,
-            only_missing: bool = True, on_result=None) -> list[dict]:
+            only_missing: bool = True, on_result=None, task=None) -> list[dict]:
     """Train every predictor of the set the store does not already hold (probe round, then
-    the final round with ``final``), wave by wave; returns one result per task."""
+    the final round with ``final``), wave by wave; returns one result per task. ``task``
+    replaces :func:`train_task` (same signature), for tests."""
     from prize.data.dataset import open_dataset
     from prize.probes import ProbeStore
 
     ds = open_dataset(data, home)
     store = ProbeStore(home / "probes")
     executor = executor or InProcessExecutor()
+    task = task or train_task
     in_process = isinstance(executor, InProcessExecutor)
     rounds = ["probe", "final"] if final else ["probe"]
     todo = []
@@ -277,10 +279,15 @@ def run_set(pset: PredictorSet, *, home: Path, data: str, final: bool = False,
                     if bar is not None:
                         bar.update(1)
                     continue
-                futures.append(executor.submit(train_task, str(home), ds.name, s.as_dict(),
-                                               round_, progress and in_process, threads))
-            for fut in futures:
-                r = fut.result()
+                futures.append((s, executor.submit(task, str(home), ds.name, s.as_dict(),
+                                                   round_, progress and in_process, threads)))
+            for s, fut in futures:
+                try:
+                    r = fut.result()
+                except Exception as e:  # noqa: BLE001 - e.g. a worker died on every retry
+                    r = {"name": s.name, "round": round_, "ok": False,
+                         "error": f"{type(e).__name__}: {e}",
+                         "traceback": "".join(traceback.format_exception(e))}
                 results.append(r)
                 if not r["ok"]:
                     failed.add(r["name"])
