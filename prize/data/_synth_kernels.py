@@ -217,8 +217,8 @@ def _choose_items(state, k, pu, Q, alias_prob, alias_idx, log_pop, gamma, cap, e
 @njit(cache=True)
 def _simulate_one(u, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, gamma,
                   exact_above, start, stop, n_sess, first_session_weight, b_u, alpha_u, b_i,
-                  b_i_bin, bin_width, beta, sigma_day, sigma_u, mu, noise_scale, seen,
-                  item_out, day_out, score_out, rating_out):
+                  b_i_bin, bin_width, beta, sigma_day, seen, item_out, day_out, score_out,
+                  eps_out):
     n = offsets[u + 1] - offsets[u]
     off = offsets[u]
     state = user_stream(seed, u)
@@ -286,7 +286,6 @@ def _simulate_one(u, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, g
         s = sess[j]
         order[counts[s]] = j
         counts[s] += 1
-    sig = sigma_u[u] * noise_scale
     for r in range(n):
         j = order[r]
         s = sess[j]
@@ -296,27 +295,19 @@ def _simulate_one(u, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, g
         dev = math.pow(abs(dt), beta)
         if dt < 0:
             dev = -dev
-        score = (mu + b_u[u] + alpha_u[u] * dev + b_ut[s] + b_i[i] + b_i_bin[i, t // bin_width]
-                 + xs[j])
-        s32 = np.float32(score)
         state, z = next_normal(state)
-        rating = int(math.floor(np.float64(s32) + sig * z + 0.5))
-        if rating < 1:
-            rating = 1
-        elif rating > 5:
-            rating = 5
         item_out[off + r] = i
         day_out[off + r] = t
-        score_out[off + r] = s32
-        rating_out[off + r] = rating
+        score_out[off + r] = (b_u[u] + alpha_u[u] * dev + b_ut[s] + b_i[i]
+                              + b_i_bin[i, t // bin_width] + xs[j])
+        eps_out[off + r] = z
 
 
 @njit(cache=True, parallel=True)
 def simulate_users(u_lo, u_hi, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, gamma,
                    exact_above, start, stop, n_sess, first_session_weight, b_u, alpha_u, b_i,
-                   b_i_bin, bin_width, beta, sigma_day, sigma_u, mu, noise_scale,
-                   item_out, day_out, score_out, rating_out):
-    """Simulate users ``u_lo .. u_hi - 1``: their films, days, latent scores and stars.
+                   b_i_bin, bin_width, beta, sigma_day, item_out, day_out, score_out, eps_out):
+    """Simulate users ``u_lo .. u_hi - 1``: their films, days, latent scores and noise.
 
     For user ``u`` with ``n_u = offsets[u+1] - offsets[u]`` ratings:
 
@@ -324,15 +315,14 @@ def simulate_users(u_lo, u_hi, seed, offsets, P, Q, alias_prob, alias_idx, log_p
        ``w_ui = pop_i exp(gamma min(p_u^T q_i, cap_u))`` (the implicit signal);
     2. days: ``n_sess[u]`` distinct session days in ``[start_u, stop_u]``, each rating in
        a session drawn with Dirichlet weights; rows come out sorted by day;
-    3. the latent score (timeSVD++ without the scaling terms)
+    3. the latent score less ``mu`` (timeSVD++ without the scaling terms)
 
-       s_ui(t) = mu + b_u + alpha_u dev_u(t) + b_{u,t} + b_i + b_{i,Bin(t)} + p_u^T q_i,
+       s_ui(t) - mu = b_u + alpha_u dev_u(t) + b_{u,t} + b_i + b_{i,Bin(t)} + p_u^T q_i,
        dev_u(t) = sign(t - t_u) |t - t_u|^beta,  t_u = mean rating day of u;
 
-    4. the stars ``r = clip(floor(s + sigma_u noise_scale eps + 1/2), 1, 5)``,
-       ``eps ~ N(0, 1)``; ``s`` is rounded to float32 first, and the oracle uses the
-       same float32.
+    4. the standard normal noise ``eps`` of the stars (see :func:`finish_ratings`).
 
+    ``mu`` and the stars come later because ``mu`` is calibrated on these scores.
     Writes rows ``offsets[u] .. offsets[u+1] - 1`` of the four outputs.
     """
     n_items = Q.shape[0]
@@ -347,8 +337,26 @@ def simulate_users(u_lo, u_hi, seed, offsets, P, Q, alias_prob, alias_idx, log_p
         for u in range(lo, hi):
             _simulate_one(u, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, gamma,
                           exact_above, start, stop, n_sess, first_session_weight, b_u, alpha_u,
-                          b_i, b_i_bin, bin_width, beta, sigma_day, sigma_u, mu, noise_scale,
-                          seen, item_out, day_out, score_out, rating_out)
+                          b_i, b_i_bin, bin_width, beta, sigma_day, seen, item_out, day_out,
+                          score_out, eps_out)
+
+
+@njit(cache=True, parallel=True)
+def finish_ratings(offsets, score, eps, sigma_u, mu, noise_scale, rating):
+    """Add ``mu`` to the scores (in place) and draw the stars.
+
+    ``s = float32(s - mu + mu)``; ``r = clip(floor(s + sigma_u noise_scale eps + 1/2), 1, 5)``
+    with the float32 ``s`` itself, the value the oracle is computed from.
+    """
+    for u in prange(offsets.shape[0] - 1):
+        sig = sigma_u[u] * noise_scale
+        for j in range(offsets[u], offsets[u + 1]):
+            # float64 sum, then rounded: explicit, so that plain Python (NUMBA_DISABLE_JIT,
+            # where float32 + float stays float32) gives the same bits
+            s32 = np.float32(np.float64(score[j]) + mu)
+            score[j] = s32
+            r = int(math.floor(np.float64(s32) + sig * eps[j] + 0.5))
+            rating[j] = 1 if r < 1 else (5 if r > 5 else r)
 
 
 # ---------------------------------------------------------------- grouping

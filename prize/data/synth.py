@@ -16,7 +16,7 @@ user ``u`` takes ``n_u`` distinct films, sequentially without replacement, with 
 
 (``kappa = tilt_cap`` caps the tilt so that rejection sampling from ``pop`` accepts
 often). ``pop_i`` is calibrated so that the films' expected counts follow Netflix's curve
-(the top 6% of the films hold about 60% of the ratings where the size allows); ``n_u`` is
+(the top 6% of the films hold about 61% of the ratings where the size allows); ``n_u`` is
 a shifted log-normal, heavy-tailed like Netflix's (median 93, some above 10,000).
 
 *When*: a user is active over ``[start_u, stop_u]`` (joins skewed towards 2004-2005 as
@@ -31,7 +31,9 @@ session sizes (a big first session), so the number of ratings per user-day (Kore
           \qquad \mathrm{dev}_u(t) = \mathrm{sign}(t - t_u) |t - t_u|^{\beta}
 
 with ``t_u`` the user's mean rating day, 30 day bins, ``b_{i,Bin}`` a random walk over
-the bins, and ``b_{u,t}`` one offset per (user, day) session.
+the bins, ``b_{u,t}`` one offset per (user, day) session, ``b_u`` and ``b_i`` skewed to
+the left (a few very harsh users, many bad films; ``b_i`` correlates with popularity),
+and ``mu`` solved so that the expected mean star is 3.60 (:func:`_calibrate_mu`).
 
 *The stars*: :math:`r = \mathrm{clip}(\lfloor s + \sigma_u \nu \varepsilon + 1/2
 \rfloor, 1, 5)`, ``eps ~ N(0, 1)``, ``sigma_u`` log-normal per user and ``nu`` the
@@ -57,7 +59,7 @@ import math
 import os
 import shutil
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +85,7 @@ class SynthModel:
     """Expected mean star (Netflix: 3.604); ``mu`` is solved for it (:func:`_calibrate_mu`)."""
     sigma_bu: float = 0.55
     """SD of the user biases ``b_u``."""
-    sigma_bi: float = 0.62
+    sigma_bi: float = 0.60
     """SD of the movie biases ``b_i``."""
     bias_skew: float = -0.8
     """Skew-normal ``delta`` of ``b_u`` and ``b_i`` (standardised): negative gives the long
@@ -127,15 +129,18 @@ class SynthModel:
     sessions_coef: float = 0.5
     """Session days ``m_u = sessions_coef n_u^sessions_exp`` (times a log-normal)."""
     sessions_exp: float = 0.8
+    """Exponent of ``n_u`` in the number of session days."""
     sessions_log_sd: float = 0.4
+    """SD of the log-normal factor of the number of session days."""
     first_session_weight: float = 5.0
     """The first session (sign-up) is this many times bigger on average."""
     exact_sampling_fraction: float = 0.125
     """Users taking more than this fraction of the films use the exact key sampler."""
     popularity_kappa: float = 0.46
     """Shape of the ratings-per-film curve ``c(x) ~ exp(-(x / x0)^kappa)`` over the rank
-    fraction ``x`` of the film (fitted to Netflix: 232,944 ratings for the top film,
-    0.76 of that at rank 10, median 561; it gives the top 1,000 films 60% of the ratings)."""
+    fraction ``x`` of the film, fitted to Netflix's counts (median film 561 ratings, the
+    top 1,000 films 62% of all, the top film 48.5% of the users); it gives a median of
+    about 580, 61% to the top 1,000 and about 50 ratings to the least rated film."""
     popularity_x0: float = 170 / 17_770
     """``x0`` of that curve (rank 170 of 17,770)."""
     max_movie_share: float = 0.5
@@ -413,7 +418,10 @@ def _calibrate_popularity(target, n, P, cap, Q, m: SynthModel) -> np.ndarray:
     ``U``; Rosen's approximation gives each inclusion probability
     ``pi_ui = 1 - exp(-t_u pop_i A_ui)``, ``A_ui = exp(gamma min(p_u^T q_i, c_u))``, and the
     fixed point ``log pop_i += log(target_i / E_i)``, ``E_i = (U / |S|) sum_{u in S} pi_ui``,
-    converges because ``E_i`` is increasing and concave in ``pop_i``.
+    converges because ``E_i`` is increasing and concave in ``pop_i`` (linearly: about 35
+    steps to 1%). Where a target cannot be met (at the tiny preset the heaviest users must
+    rate nearly every film, so the tail gets more than its target), it stops after
+    ``calibration_iters`` steps with the closest weights.
     """
     U = len(n)
     S = min(U, m.calibration_users)
@@ -515,23 +523,15 @@ class _Latent:
     bin_width: int
     exact_above: int
 
-    def subset(self, users: np.ndarray) -> _Latent:
-        n = np.diff(self.offsets)[users]
-        offsets = np.zeros(len(users) + 1, np.int64)
-        np.cumsum(n, out=offsets[1:])
-        per_user = {k: getattr(self, k)[users] for k in
-                    ("P", "cap", "start", "stop", "n_sess", "b_u", "alpha_u", "sigma_u")}
-        return replace(self, offsets=offsets, **per_user)
-
-    def run(self, m: SynthModel, seed: np.uint64, mu: float, noise_scale: float, bar=None):
+    def run(self, m: SynthModel, seed: np.uint64, bar=None):
         """Call the kernel over all users in chunks (for the progress bar); return
-        ``(item, day, score, rating)``, rows sorted by (user, day)."""
+        ``(item, day, s - mu, eps)``, rows sorted by (user, day)."""
         U = len(self.offsets) - 1
         N = int(self.offsets[-1])
         item = np.empty(N, np.int16 if len(self.Q) <= np.iinfo(np.int16).max else np.int32)
         day = np.empty(N, np.int16)
         score = np.empty(N, np.float32)
-        rating = np.empty(N, np.int8)
+        eps = np.empty(N, np.float32)
         chunk = max(1000, U // 50)
         with np.errstate(over="ignore"):  # uint64 wrap-around is intended (NUMBA_DISABLE_JIT)
             for lo in range(0, U, chunk):
@@ -541,34 +541,34 @@ class _Latent:
                                  self.exact_above, self.start, self.stop, self.n_sess,
                                  m.first_session_weight, self.b_u, self.alpha_u, self.b_i,
                                  self.b_i_bin, self.bin_width, m.beta, m.sigma_day,
-                                 self.sigma_u, mu, float(noise_scale), item, day, score, rating)
+                                 item, day, score, eps)
                 if bar is not None:
                     bar.update(hi - lo)
-        return item, day, score, rating
+        return item, day, score, eps
 
 
-def _calibrate_mu(lat: _Latent, m: SynthModel, seed: np.uint64) -> float:
+_MU_SAMPLE = 1_000_000
+
+
+def _calibrate_mu(rng: np.random.Generator, s0: np.ndarray, offsets: np.ndarray,
+                  sigma_u: np.ndarray, m: SynthModel) -> float:
     r"""``mu`` such that the expected mean star is ``global_mean`` at ``noise_scale = 1``.
 
     The implicit tilt makes users pick films they like, by an amount that depends on the
-    size of the catalogue, so a fixed ``mu`` would give a different mean per preset. A
-    pilot of users stratified by activity (each row then weighs the same) is simulated
-    with ``mu = 0``; the choice of films does not depend on ``mu``, so
+    size of the catalogue and on the heavy users (who rate nearly everything), so a fixed
+    ``mu`` would give each preset another mean. With ``s0 = s - mu`` of every row known,
 
-    .. math:: g(\mu) = \overline{E[r | s + \mu, \sigma_u]} - \text{global\_mean},
+    .. math:: g(\mu) = \overline{E[r | s_0 + \mu, \sigma_u]} - \text{global\_mean},
               \qquad g'(\mu) = \overline{\textstyle\sum_{j=1}^{4}
-              \varphi((s + \mu - j - 1/2) / \sigma_u) / \sigma_u}
+              \varphi((s_0 + \mu - j - 1/2) / \sigma_u) / \sigma_u}
 
-    is solved by Newton's method over the pilot rows (``g`` is increasing; bisection
-    takes over should a step leave the bracket).
+    over a uniform sample of a million rows (SE of the mean about 0.001) is solved by
+    Newton's method (``g`` is increasing; bisection takes over should a step leave the
+    bracket).
     """
-    U = len(lat.offsets) - 1
-    S = min(U, m.calibration_users)
-    order = np.argsort(np.diff(lat.offsets), kind="stable")
-    pilot = lat.subset(order[((np.arange(S) + 0.5) * U / S).astype(np.int64)])
-    _, _, score, _ = pilot.run(m, seed, 0.0, 1.0)
-    s = score.astype(np.float64)
-    sigma = np.repeat(pilot.sigma_u, np.diff(pilot.offsets))
+    rows = np.sort(rng.integers(len(s0), size=min(len(s0), _MU_SAMPLE)))
+    s = s0[rows].astype(np.float64)
+    sigma = sigma_u[np.searchsorted(offsets, rows, side="right") - 1]
     cuts = np.array([1.5, 2.5, 3.5, 4.5])
     lo, hi = -10.0, 15.0
     mu = m.global_mean - float(s.mean())
@@ -599,10 +599,10 @@ def simulate(preset: str | Preset = "tiny", *, seed: int = 0, noise_scale: float
         raise ValueError(f"noise_scale must be finite and >= 0, not {noise_scale!r}")
     U, I, f = p.n_users, p.n_movies, m.n_factors
     ss = np.random.SeedSequence([int(seed), 0x5A17E])
-    (r_act, r_hold, r_pop, r_user, r_movie, r_time, r_ids, r_titles,
-     r_fix) = (np.random.default_rng(s) for s in ss.spawn(9))
-    kernel_seed, pilot_seed = (np.uint64(x) for x in ss.generate_state(2, np.uint64))
-    bar = _progress(progress)
+    (r_act, r_hold, r_pop, r_user, r_movie, r_time, r_ids, r_titles, r_fix,
+     r_mu) = (np.random.default_rng(s) for s in ss.spawn(10))
+    kernel_seed = np.uint64(ss.generate_state(1, np.uint64)[0])
+    bar = _Progress(progress)
 
     bar.stage(f"{p.name}: users, films and parameters")
     n = _activity(r_act, p)
@@ -642,11 +642,14 @@ def simulate(preset: str | Preset = "tiny", *, seed: int = 0, noise_scale: float
     lat = _Latent(offsets, P, cap, start, stop, n_sess, b_u, alpha_u, sigma_u, Q, log_pop,
                   alias_prob, alias_idx, b_i, b_i_bin, bin_width=-(-N_DAYS // m.n_bins),
                   exact_above=max(32, int(m.exact_sampling_fraction * I)))
-    bar.stage(f"{p.name}: calibrating mu on a pilot of users")
-    mu = _calibrate_mu(lat, m, pilot_seed)
     bar.start("simulating users", U, "user")
-    item, day, score, rating = lat.run(m, kernel_seed, mu, noise_scale, bar)
+    item, day, score, eps = lat.run(m, kernel_seed, bar)
     bar.close()
+    bar.stage("calibrating mu, drawing the stars")
+    mu = _calibrate_mu(r_mu, score, offsets, sigma_u, m)
+    rating = np.empty(len(item), np.int8)
+    K.finish_ratings(offsets, score, eps, sigma_u, mu, float(noise_scale), rating)
+    del eps
 
     bar.stage("hold-out: most recent ratings into probe / quiz / test")
     user = np.repeat(np.arange(U, dtype=np.int32), n)
@@ -737,7 +740,7 @@ def write_netflix_layout(syn: Synthesis, folder: str | Path, *, progress: bool =
     """Write ``training_set/``, ``probe.txt``, ``qualifying.txt``, ``qualifying_truth.txt``
     and ``movie_titles.txt`` into an existing empty ``folder``."""
     folder = Path(folder)
-    bar = _progress(progress)
+    bar = _Progress(progress)
     dates = _date_table()
     tdir = folder / "training_set"
     tdir.mkdir()
@@ -796,8 +799,8 @@ def describe(syn: Synthesis) -> dict:
     }
 
 
-def generate(out: str | Path, *, preset: str = "tiny", seed: int = 0, noise_scale: float = 1.0,
-             progress: bool = False, overwrite: bool = False) -> dict:
+def generate(out: str | Path, *, preset: str | Preset = "tiny", seed: int = 0,
+             noise_scale: float = 1.0, progress: bool = False, overwrite: bool = False) -> dict:
     """Simulate a preset and write it in the original Netflix layout to ``out``.
 
     Atomic: everything is built in ``.{out.name}.tmp-<pid>`` beside ``out`` and renamed
@@ -830,7 +833,10 @@ def generate(out: str | Path, *, preset: str = "tiny", seed: int = 0, noise_scal
             except BaseException:
                 os.rename(old, out)
                 raise
-            shutil.rmtree(old, ignore_errors=True)
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink()
         else:
             os.rename(tmp, out)
     except BaseException:
@@ -840,7 +846,7 @@ def generate(out: str | Path, *, preset: str = "tiny", seed: int = 0, noise_scal
 
 
 # ---------------------------------------------------------------- progress
-class _progress:
+class _Progress:
     """tqdm bars and stage lines on stderr when asked; silent otherwise."""
 
     def __init__(self, enabled: bool):
