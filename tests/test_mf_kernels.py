@@ -59,36 +59,29 @@ def svd_twin(d, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
 
 
 def svdpp_twin(d, mu, bu, bi, P, Q, Y, lr_b, lr_f, lr_y, reg_b, reg_f, reg_y, use_p):
+    """Koren's SVD++ SGD, literally: z recomputed and every y_j updated at every rating."""
     bu, bi, P, Q, Y = (x.astype(np.float64).tolist() for x in (bu, bi, P, Q, Y))
     se = 0.0
     for u in d["perm"]:
         N = d["n_lists"][u]
         norm = 1 / math.sqrt(len(N)) if N else 0.0
-        z = [norm * sum(Y[j][f] for j in N) for f in range(F)]
-        acc = [0.0] * F
         for k in range(d["indptr"][u], d["indptr"][u + 1]):
             i = d["item"][k]
+            z = [norm * sum(Y[j][f] for j in N) for f in range(F)]
             pe = [z[f] + (P[u][f] if use_p else 0.0) for f in range(F)]
             e = float(d["rating"][k]) - (mu + bu[u] + bi[i] + sum(pe[f] * Q[i][f]
                                                                   for f in range(F)))
             se += e * e
             bu[u] += lr_b * (e - reg_b * bu[u])
             bi[i] += lr_b * (e - reg_b * bi[i])
+            q_old = list(Q[i])
             for f in range(F):
-                q = Q[i][f]
-                acc[f] += e * q
-                Q[i][f] = q + lr_f * (e * pe[f] - reg_f * q)
+                Q[i][f] += lr_f * (e * pe[f] - reg_f * Q[i][f])
                 if use_p:
-                    P[u][f] += lr_f * (e * q - reg_f * P[u][f])
-        # The |R(u)| per-rating shrink steps of y, then the summed data step.
-        for _ in range(d["indptr"][u + 1] - d["indptr"][u]):
+                    P[u][f] += lr_f * (e * q_old[f] - reg_f * P[u][f])
             for j in N:
                 for f in range(F):
-                    Y[j][f] -= lr_y * reg_y * Y[j][f]
-        if d["indptr"][u + 1] > d["indptr"][u]:
-            for j in N:
-                for f in range(F):
-                    Y[j][f] += lr_y * norm * acc[f]
+                    Y[j][f] += lr_y * (e * norm * q_old[f] - reg_y * Y[j][f])
     return se, bu, bi, P, Q, Y
 
 
@@ -185,9 +178,8 @@ def test_timesvdpp_epoch(data, day_factors):
     for u in data["perm"]:
         N = data["n_lists"][u]
         norm = 1 / math.sqrt(len(N)) if N else 0.0
-        z = norm * T["Y"][N].sum(axis=0) if N else np.zeros(F)
-        acc = np.zeros(F)
         for k in range(data["indptr"][u], data["indptr"][u + 1]):
+            z = norm * T["Y"][N].sum(axis=0) if N else np.zeros(F)
             i, d, s, b, fb = data["item"][k], float(dev[k]), slot[k], tbin[k], fbin[k]
             pe = T["P"][u] + T["AP"][u] * d + z + (T["PT"][s] if day_factors else 0.0)
             c = T["cu"][u] + T["cut"][s]
@@ -205,16 +197,13 @@ def test_timesvdpp_epoch(data, day_factors):
             T["bit"][i, b] += lr[6] * (e * c - reg[6] * T["bit"][i, b])
             T["bif"][i, fb] += lr[7] * (e - reg[7] * T["bif"][i, fb])
             q = T["Q"][i].copy()
-            acc += e * q
+            for j in N:
+                T["Y"][j] += lr[11] * (e * norm * q - reg[11] * T["Y"][j])
             T["Q"][i] = q + lr[10] * (e * pe - reg[10] * q)
             T["P"][u] += lr[8] * (e * q - reg[8] * T["P"][u])
             T["AP"][u] += lr[9] * (e * q * d - reg[9] * T["AP"][u])
             if day_factors:
                 T["PT"][s] += lr[12] * (e * q - reg[12] * T["PT"][s])
-        n_u = data["indptr"][u + 1] - data["indptr"][u]
-        if n_u:
-            for j in N:
-                T["Y"][j] = (1 - lr[11] * reg[11]) ** n_u * T["Y"][j] + lr[11] * norm * acc
     se = _kernels.timesvdpp_epoch(
         data["indptr"], data["item"], data["rating"], data["perm"], data["nptr"],
         data["nitem"], dev, tbin, slot, fbin, np.float32(3.5), bu, au, but, cu, cut, bi, bit,

@@ -104,15 +104,16 @@ class SynthModel:
     """Implicit tilt: selection weight ``pop_i exp(gamma min(p_u^T q_i, c_u))``."""
     tilt_cap: float = 2.5
     """``c_u`` in SDs of ``p_u^T q_i`` for user ``u``."""
-    sigma_day: float = 0.2
-    """SD of the day-specific user offsets ``b_{u,t}``."""
-    sd_alpha: float = 0.012
+    sigma_day: float = 0.35
+    """SD of the day-specific user offsets ``b_{u,t}`` (strong, as on Netflix, where
+    Koren's day biases were the largest single time effect)."""
+    sd_alpha: float = 0.03
     """SD of the drift slopes ``alpha_u`` (rating scale per ``day^beta``)."""
     beta: float = 0.4
     """Exponent of ``dev_u(t)`` (timeSVD++ uses 0.4)."""
     n_bins: int = 30
     """Number of time bins of ``b_{i,Bin(t)}`` over the six years (Koren used 30)."""
-    sd_bin_step: float = 0.025
+    sd_bin_step: float = 0.04
     """SD of one step of the random walk ``b_{i,Bin}`` from bin to bin."""
     noise_median: float = 0.85
     """Median of the per-user noise SD ``sigma_u`` (log-normal)."""

@@ -93,17 +93,20 @@ def svdpp_epoch(indptr, item, rating, perm, nptr, nitem, mu, bu, bi, P, Q, Y, lr
     """SVD++ (Koren, KDD 2008): r̂ = μ + b_u + b_i + q_iᵀ(p_u + |N(u)|^-½ Σ_{j∈N(u)} y_j).
 
     N(u) (``nptr``/``nitem``, CSR by user) is everything u is known to have rated. Per
-    rating: b_u, b_i, p_u, q_i as in SVD with p_u replaced by the implicit-augmented user
-    factor. Koren's per-rating step y_j += γ_y (e_ui |N(u)|^-½ q_i − λ_y y_j) is instead
-    accumulated over the user's |R(u)| ratings and applied once per user per sweep,
-        y_j ← (1 − γ_y λ_y)^|R(u)| · y_j + γ_y |N(u)|^-½ Σ_{i∈R(u)} e_ui q_i   for j ∈ N(u),
-    (the |R(u)| shrink steps in closed form, stable for any |R(u)|), which makes SVD++
-    cost about as much as SVD. With ``use_p`` false the user is
-    represented only through the items rated: NSVD1 / Asymmetric SVD without p_u (``P``
-    must then be all zero; it stays so).
+    rating, Koren's SGD step: b_u, b_i, p_u, q_i as in SVD with p_u replaced by the
+    implicit-augmented factor, and for every j ∈ N(u)
+        y_j += γ_y (e_ui |N(u)|^-½ q_i − λ_y y_j).
+    That step is the same for every j, so after the user's n = |R(u)| ratings
+        y_j = d^n y_j + γ_y |N(u)|^-½ D,   d = 1 − γ_y λ_y,   D = Σ_k d^(n−1−k) e_k q_k,
+    and the implicit sum z = |N(u)|^-½ Σ y_j moves per rating as z ← d z + γ_y e q_i.
+    So the kernel keeps D and z up to date per rating in O(f) and touches the y_j once per
+    user per sweep: exactly Koren's per-rating algorithm, at about the cost of SVD. With
+    ``use_p`` false the user is represented only through the items rated: NSVD1 /
+    Asymmetric SVD without p_u (``P`` must then be all zero; it stays so).
     """
     F = P.shape[1]
     se = 0.0
+    decay = np.float32(1.0) - lr_y * reg_y
     z = np.zeros(F, np.float32)
     acc = np.zeros(F, np.float32)
     pe = np.zeros(F, np.float32)
@@ -134,14 +137,16 @@ def svdpp_epoch(indptr, item, rating, perm, nptr, nitem, mu, bu, bi, P, Q, Y, lr
             se += e * e
             bu[u] += lr_b * (e - reg_b * bu[u])
             bi[i] += lr_b * (e - reg_b * bi[i])
+            zstep = lr_y if hi > lo else np.float32(0.0)
             for f in range(F):
                 q = qi[f]
-                acc[f] += e * q
+                acc[f] = decay * acc[f] + e * q
+                z[f] = decay * z[f] + zstep * e * q
                 qi[f] = q + lr_f * (e * pe[f] - reg_f * q)
                 pu[f] += lr_p * (e * q - reg_f * pu[f])
         n_u = indptr[u + 1] - indptr[u]
         if n_u > 0:
-            shrink = np.float32((1.0 - lr_y * reg_y) ** n_u)
+            shrink = np.float32(decay ** n_u)
             for jj in range(lo, hi):
                 yj = Y[nitem[jj]]
                 for f in range(F):
@@ -162,11 +167,13 @@ def timesvdpp_epoch(indptr, item, rating, perm, nptr, nitem, dev, tbin, slot, fb
     are given per rating. ``lr``/``reg`` hold one learning rate and one regularisation per
     parameter, in the order b_u, α_u, b_ut, c_u, c_ut, b_i, b_iBin, b_if, p, α_pu, q, y,
     p_ut. ``PT`` (slots × F) is the optional day-specific user factor (0 rows: off).
-    c_u is regularised toward 1, every other parameter toward 0. The y-step is accumulated
-    and applied once per user per sweep, as in :func:`svdpp_epoch`.
+    c_u is regularised toward 1, every other parameter toward 0. The y_j move once per user
+    per sweep, exactly as Koren's per-rating steps would move them (see
+    :func:`svdpp_epoch`).
     """
     F = P.shape[1]
     day_factors = PT.shape[0] > 0
+    decay = np.float32(1.0) - lr[11] * reg[11]
     se = 0.0
     z = np.zeros(F, np.float32)
     acc = np.zeros(F, np.float32)
@@ -216,15 +223,17 @@ def timesvdpp_epoch(indptr, item, rating, perm, nptr, nitem, dev, tbin, slot, fb
             if day_factors:  # before q_i moves: every update uses the old q_i
                 for f in range(F):
                     PT[s, f] += lr[12] * (e * qi[f] - reg[12] * PT[s, f])
+            zstep = lr[11] if hi > lo else np.float32(0.0)
             for f in range(F):
                 q = qi[f]
-                acc[f] += e * q
+                acc[f] = decay * acc[f] + e * q
+                z[f] = decay * z[f] + zstep * e * q
                 qi[f] = q + lr[10] * (e * pe[f] - reg[10] * q)
                 pu[f] += lr[8] * (e * q - reg[8] * pu[f])
                 apu[f] += lr[9] * (e * q * d - reg[9] * apu[f])
         n_u = indptr[u + 1] - indptr[u]
         if n_u > 0:
-            shrink = np.float32((1.0 - lr[11] * reg[11]) ** n_u)
+            shrink = np.float32(decay ** n_u)
             for jj in range(lo, hi):
                 yj = Y[nitem[jj]]
                 for f in range(F):

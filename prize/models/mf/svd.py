@@ -24,7 +24,7 @@ from prize.models.mf.common import FactorModel, f32
 
 @dataclass(frozen=True)
 class SVDConfig:
-    n_factors: int = 100
+    n_factors: int = 50
     """f, the number of latent factors."""
     n_epochs: int = 20
     """Sweeps over the training ratings (the final round refits with the probe round's
@@ -35,7 +35,7 @@ class SVDConfig:
     """γ_b, learning rate of the biases (None: same as ``lr``)."""
     lr_decay: float = 1.0
     """Multiplies the learning rates after every epoch (0.9 is Koren's usual choice)."""
-    reg: float = 0.02
+    reg: float = 0.05
     """λ, regularisation of the factors."""
     reg_bias: float | None = None
     """λ_b, regularisation of the biases (None: same as ``reg``)."""

@@ -27,7 +27,7 @@ from prize.models.mf.common import FactorModel, f32
 class SVDppConfig:
     n_factors: int = 20
     """f, the number of latent factors."""
-    n_epochs: int = 20
+    n_epochs: int = 30
     """Sweeps over the training ratings."""
     lr: float = 0.007
     """γ, learning rate of p_u and q_i."""
@@ -37,7 +37,7 @@ class SVDppConfig:
     """γ_y, learning rate of the implicit factors y_j (None: same as ``lr``)."""
     lr_decay: float = 1.0
     """Multiplies the learning rates after every epoch."""
-    reg: float = 0.02
+    reg: float = 0.04
     """λ, regularisation of p_u and q_i."""
     reg_bias: float | None = None
     """λ_b, regularisation of the biases (None: same as ``reg``)."""
