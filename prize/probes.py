@@ -171,7 +171,7 @@ class ProbeStore:
     def read(self, ds: Dataset, predictor: str, kind: str = "probe",
              mmap: bool = True) -> np.ndarray:
         """One predictor's predictions, checked against the dataset."""
-        for attempt in range(3):
+        for attempt in range(5):
             m = self.meta(ds.name, predictor)
             if m is None:
                 raise DataError(f"no predictor {predictor!r} in the probe store of "
@@ -188,8 +188,9 @@ class ProbeStore:
                             mmap_mode="r" if mmap else None, allow_pickle=False)
                 break
             except FileNotFoundError:  # a writer swapped versions under us: read again
-                if attempt == 2:
+                if attempt == 4:
                     raise
+                time.sleep(0.05 * (attempt + 1))
             except ValueError as e:  # object arrays: numpy refuses to unpickle them
                 raise DataError(f"predictor {predictor!r}: refusing to load {kind} predictions "
                                 f"({e})", path=str(self.folder(ds.name, predictor)),

@@ -112,9 +112,10 @@ def test_concurrent_trainers_never_corrupt_each_other(toy, home):
     """Several real `prize train` processes at once, each writing its own predictor."""
     env = dict(os.environ, PRIZE_HOME=str(home))
     configs = ["global_mean", "movie_mean", "user_mean", "biases"]
+    names = [(c, f"{c}-{k}") for c in configs for k in "ab"]
     procs = [subprocess.Popen([sys.executable, "-m", "prize", "-q", "train", "baseline",
-                               "--data", "toy", "--config", c], env=env,
-                              stderr=subprocess.PIPE, text=True) for c in configs * 2]
+                               "--data", "toy", "--config", c, "--name", n], env=env,
+                              stderr=subprocess.PIPE, text=True) for c, n in names]
     seen = set()
     store = ProbeStore(home / "probes")
     while any(p.poll() is None for p in procs):
@@ -125,8 +126,9 @@ def test_concurrent_trainers_never_corrupt_each_other(toy, home):
         time.sleep(0.01)
     for p in procs:
         assert p.wait() == 0, p.stderr.read()
+    names_made = names
     names = sorted(m["name"] for m in store.list("toy"))
-    assert names == sorted(f"baseline-{c}" for c in configs)
+    assert names == sorted(n for _, n in names_made)
     for n in names:
         assert np.isfinite(store.read(toy, n)).all()
 
