@@ -11,6 +11,7 @@ import sys
 import click
 
 from prize import __version__
+from prize.cli.blend import barrier_cmd, blend_cmd
 from prize.cli.data import data
 from prize.cli.store import leaderboard, probes, score_cmd, submit_cmd
 from prize.cli.train import train_cmd
@@ -36,6 +37,8 @@ cli.add_command(probes)
 cli.add_command(score_cmd)
 cli.add_command(leaderboard)
 cli.add_command(submit_cmd)
+cli.add_command(blend_cmd)
+cli.add_command(barrier_cmd)
 
 
 def main(argv=None) -> None:

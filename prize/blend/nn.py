@@ -1,0 +1,151 @@
+r"""A small neural-network blender (BigChaos style), in PyTorch on the CPU.
+
+BigChaos blended with neural networks (Töscher & Jahrer 2008; Töscher, Jahrer & Bell
+2009): one or two small hidden layers over the predictions and a few meta-features,
+trained by stochastic gradient descent on the probe set. Here
+
+.. math:: \hat r = \bar y + w^T z + W_2\, \tanh(W_1 z + b_1) + b_2,
+
+where :math:`z` holds the centred predictions and the standardized meta-features; the
+linear skip term :math:`w^T z` makes the network start from (and fall back to) a linear
+blend, the hidden layer adds the interactions. Trained with Adam on the squared error,
+mini-batches, weight decay, a fixed number of epochs (no early stopping on the held-out
+fold: that would leak it), seeded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from prize.blend.base import BlendConfig, Blender, clip
+from prize.blend.features import META, standardize
+
+
+@dataclass(frozen=True)
+class NNConfig(BlendConfig):
+    """MLP blender settings."""
+
+    hidden: tuple[int, ...] = (32,)
+    # Sizes of the hidden layers (tanh units); () is a linear blend trained by SGD.
+    epochs: int = 10
+    # Passes over the training folds...
+    min_steps: int = 2000
+    # ...or more, until this many Adam steps were taken (small probe sets need more
+    # passes than Netflix's 1.4M rows).
+    batch_size: int = 2048
+    # Rows per Adam step.
+    learning_rate: float = 0.003
+    # Adam step size.
+    weight_decay: float = 1e-5
+    # L2 penalty (AdamW's decoupled decay).
+    meta: tuple[str, ...] = META
+    # Meta-features given to the network beside the predictions.
+    threads: int = 1
+    # torch CPU threads (0: torch's default). One is fastest for batches this small, and
+    # spares the cores other jobs use.
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.epochs < 1 or self.batch_size < 1 or any(h < 1 for h in self.hidden):
+            raise ValueError("need epochs >= 1, batch_size >= 1 and positive hidden sizes")
+        unknown = [m for m in self.meta if m not in META]
+        if unknown:
+            raise ValueError(f"unknown meta-feature {unknown[0]!r}; known: {', '.join(META)}")
+
+
+def _network(n_in: int, hidden: tuple[int, ...]):
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.skip = torch.nn.Linear(n_in, 1)
+            layers, width = [], n_in
+            for h in hidden:
+                layers += [torch.nn.Linear(width, h), torch.nn.Tanh()]
+                width = h
+            self.mlp = torch.nn.Sequential(*layers, torch.nn.Linear(width, 1)) if hidden \
+                else None
+            torch.nn.init.constant_(self.skip.weight, 0.0)  # start from the mean...
+            torch.nn.init.zeros_(self.skip.bias)
+            if self.mlp is not None:  # ...and as a linear blend
+                torch.nn.init.zeros_(self.mlp[-1].weight)
+                torch.nn.init.zeros_(self.mlp[-1].bias)
+
+        def forward(self, z):
+            out = self.skip(z)
+            if self.mlp is not None:
+                out = out + self.mlp(z)
+            return out[:, 0]
+
+    return Net()
+
+
+class NNBlender(Blender):
+    name = "nn"
+    Config = NNConfig
+    uses_meta = True
+
+    def _inputs(self, X, F, fitting: bool) -> np.ndarray:
+        x = np.asarray(X, np.float64)
+        if fitting:
+            self.x_mean_ = x.mean(axis=0)
+            self.x_sd_ = float(max(x.std(), 1e-6))
+        parts = [(x - self.x_mean_) / self.x_sd_]
+        cols = [META.index(m) for m in self.config.meta]
+        if cols and F is not None:
+            m, self.meta_stats_ = standardize(F[:, cols], None if fitting else
+                                              self.meta_stats_)
+            parts.append(m)
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def fit(self, X, y, F=None):
+        import torch
+
+        c = self.config
+        if c.threads:
+            torch.set_num_threads(c.threads)
+        torch.manual_seed(c.seed)
+        z = torch.from_numpy(self._inputs(X, F, fitting=True))
+        y = np.asarray(y, np.float64)
+        self.y_mean_ = float(y.mean())
+        t = torch.from_numpy((y - self.y_mean_).astype(np.float32))
+        net = _network(z.shape[1], tuple(c.hidden))
+        opt = torch.optim.AdamW(net.parameters(), lr=c.learning_rate,
+                                weight_decay=c.weight_decay)
+        gen = torch.Generator().manual_seed(c.seed)
+        n = len(t)
+        self.history_ = []
+        steps_per_epoch = -(-n // c.batch_size)
+        for _ in range(max(c.epochs, -(-c.min_steps // steps_per_epoch))):
+            perm = torch.randperm(n, generator=gen)
+            total = 0.0
+            for lo in range(0, n, c.batch_size):
+                b = perm[lo:lo + c.batch_size]
+                opt.zero_grad()
+                loss = torch.mean((net(z[b]) - t[b]) ** 2)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(b)
+            if not np.isfinite(total):
+                raise ValueError("the NN blender diverged (NaN loss): lower learning_rate")
+            self.history_.append(float(np.sqrt(total / n)))
+        self.net_ = net.eval()
+        return self
+
+    def predict(self, X, F=None):
+        import torch
+
+        z = torch.from_numpy(self._inputs(X, F, fitting=False))
+        out = np.empty(len(z))
+        with torch.no_grad():
+            for lo in range(0, len(z), 1 << 16):
+                out[lo:lo + (1 << 16)] = self.net_(z[lo:lo + (1 << 16)]).numpy()
+        return clip(out + self.y_mean_, self.scale)
+
+    def report(self, names, meta_names):
+        w = self.net_.skip.weight.detach().numpy()[0]
+        return {"skip_weights": {n: float(w[j] / self.x_sd_) for j, n in enumerate(names)},
+                "train_rmse_per_epoch": self.history_}

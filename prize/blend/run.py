@@ -1,0 +1,157 @@
+"""`prize blend`: the whole blending protocol on a dataset and its probe store.
+
+1. Read the predictors' probe predictions (rows × predictors) and the probe truth.
+2. Cross-validate the blender on probe (folds of :func:`prize.blend.base.make_folds`):
+   the out-of-fold predictions and their RMSE, the blend's honest probe score.
+3. Refit on all of probe and apply to the predictors' qualifying predictions.
+4. Store the blend as a predictor (family ``blend``, model = method): probe array = the
+   out-of-fold predictions, qualifying array = the refit's predictions, meta = the
+   predictors, weights or importances, ``probe_rmse`` = the CV RMSE, quiz (and test) RMSE.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from prize.blend import BLENDERS
+from prize.blend.features import META, meta_features, rows_of
+from prize.blend.select import forward_select
+from prize.config import build, load_toml, parse_overrides, resolve_config_path, to_dict
+from prize.data.dataset import Dataset
+from prize.errors import ConfigError, DataError
+from prize.metrics import rmse
+from prize.probes import ProbeStore, check_name, truth
+from prize.scoring import score_qualifying
+
+FAMILY = "blend"
+
+
+def make_blender(method: str | None, config: str | Path | None = None, overrides=(),
+                 scale: tuple[float, float] = (1.0, 5.0)):
+    """(blender, method, config path) from a method, a config file or name
+    (``configs/blend/<name>.toml``) and ``--set`` pairs. The TOML may name its ``method``;
+    without ``--method`` that one is used, else ``linear``."""
+    path = None
+    values: dict = {}
+    if config is not None or method is not None:
+        path = resolve_config_path(FAMILY, config, method or "linear")
+        values = dict(load_toml(path))
+    named = values.pop("method", None)
+    if method is None:
+        method = named or "linear"
+    elif named is not None and named != method:
+        raise ConfigError(f"{path}: a config for method {named!r}, not {method!r}")
+    if method not in BLENDERS:
+        raise ConfigError(f"unknown blend method {method!r}; known: {', '.join(BLENDERS)}")
+    cls = BLENDERS[method]
+    values.update(parse_overrides(cls.Config, overrides))
+    cfg = build(cls.Config, values, source=str(path or "config"))
+    return cls(cfg, scale), method, path
+
+
+def default_predictors(ds: Dataset, store: ProbeStore, exclude: str | None = None
+                       ) -> tuple[list[str], list[str]]:
+    """(every stored predictor except blends, those skipped as stale)."""
+    names, stale = [], []
+    for m in store.list(ds.name):
+        if m.get("family") == FAMILY or m["name"] == exclude:
+            continue
+        if m.get("dataset_fingerprint") != ds.fingerprint:
+            stale.append(m["name"])
+            continue
+        names.append(m["name"])
+    return names, stale
+
+
+def default_name(method: str, path: Path | None, select: str | None) -> str:
+    stem = path.stem if path is not None and path.stem != method else ""
+    name = f"blend-{stem or method}"
+    return f"{name}-{select}" if select else name
+
+
+def run_blend(ds: Dataset, store: ProbeStore, method: str | None = "linear",
+              predictors: list[str] | None = None, *, name: str | None = None,
+              config: str | Path | None = None, overrides=(), select: str | None = None,
+              log: Callable[[str], None] | None = None) -> dict:
+    """Blend stored predictors of ``ds``; store and return the blend's meta."""
+    t0 = time.perf_counter()
+    blender, method, path = make_blender(method, config, overrides, ds.scale)
+    cfg = blender.config
+    name = check_name(name or default_name(method, path, select))
+    stale: list[str] = []
+    if predictors:
+        names = list(dict.fromkeys(predictors))
+        if name in names:
+            raise ConfigError(f"the blend {name!r} cannot blend itself; give another --name")
+    else:
+        names, stale = default_predictors(ds, store, exclude=name)
+    if not names:
+        raise DataError(f"no predictors to blend for dataset {ds.name!r}",
+                        fix=f"Train some first: prize train baseline --data {ds.name}")
+    if select not in (None, "forward"):
+        raise ConfigError(f"unknown selection {select!r}; expected forward")
+    metas = {n: store.meta(ds.name, n) for n in names}
+    X = store.matrix(ds, names, "probe")
+    y = np.asarray(truth(ds, "probe"), np.float64)
+    if np.isnan(y).any():
+        raise DataError(f"dataset {ds.name!r} lacks the truth of some probe rows")
+    Xq = store.matrix(ds, names, "qualifying")
+    F = meta_features(ds) if blender.uses_meta or select else {"probe": None,
+                                                                "qualifying": None}
+    users = np.asarray(ds.user[rows_of(ds, "probe")]) if cfg.folds == "user" else None
+    from prize.blend.base import make_folds
+
+    folds = make_folds(len(y), cfg.n_folds, cfg.folds, cfg.seed, users)
+    selection = None
+    if select == "forward":
+        if log:
+            log(f"forward selection over {len(names)} predictors (by {cfg.select_by})")
+        selection = forward_select(blender, X, y, F["probe"], folds, names, log)
+        keep = [names.index(n) for n in selection["chosen"]]
+        names = selection["chosen"]
+        X, Xq = X[:, keep], Xq[:, keep]
+    if log:
+        log(f"{method}: {cfg.n_folds}-fold CV over {len(y):,} probe rows, "
+            f"{len(names)} predictors")
+    cv = blender.cross_validate(X, y, F["probe"], folds)
+    if not getattr(blender, "refit_in_cv", False):
+        blender.fit(X, y, F["probe"])
+    qual = blender.predict(Xq, F["qualifying"])
+    report = blender.report(names, list(META))
+    if hasattr(blender, "drop_loss"):
+        report["drop_loss"] = blender.drop_loss(names)
+    singles = {n: rmse(X[:, j], y) for j, n in enumerate(names)}
+    best = min(singles, key=singles.get)
+    scores = score_qualifying(ds, qual)
+    rounds = {n: (metas[n] or {}).get("round") for n in names}
+    meta = {
+        "family": FAMILY,
+        "model": method,
+        "config": to_dict(cfg),
+        "round": "final" if "final" in rounds.values() else "probe",
+        "predictors": names,
+        "input_rounds": rounds,
+        "folds": {"by": cfg.folds, "n_folds": cfg.n_folds, "seed": cfg.seed},
+        "probe_rmse": cv.rmse,
+        "cv_rmse": cv.rmse,
+        "cv_rmse_folds": cv.fold_rmse,
+        "cv": cv.info,
+        "probe_rmse_kind": "out-of-fold (K-fold CV on probe)",
+        "quiz_rmse": scores["quiz"],
+        "test_rmse": scores["test"],
+        "best_single": {"name": best, "probe_rmse": singles[best]},
+        "gain": singles[best] - cv.rmse,
+        "single_probe_rmse": singles,
+        **report,
+        "skipped_stale": stale,
+        "seconds": time.perf_counter() - t0,
+    }
+    if selection is not None:
+        meta["selection"] = selection
+    written = store.write(ds, name, {"probe": cv.oof.astype(np.float32),
+                                     "qualifying": np.asarray(qual, np.float32)}, meta)
+    return written

@@ -1,0 +1,313 @@
+"""What the neighbourhood models share: the baseline, the CSR views of the ratings, the
+similarity registry and the neighbour tables built by :func:`_kernels.similarities`.
+
+The baseline b_ui = mu + b_u + b_i is the baseline family's ``biases`` model (reused, not
+copied); every model here works on the residuals z_ui = r_ui - b_ui, so it runs unchanged
+on the residuals of another predictor (``prize train knn --residuals-of NAME``), where
+``train.scale`` is the span (lo - hi, hi - lo) and mu is near 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from prize.data.dataset import Ratings
+from prize.models.base import Predictor, take
+from prize.models.baseline import Biases
+from prize.models.baseline.simple import BiasesConfig
+from prize.models.knn import _kernels as K
+
+EMPTY_F32 = np.zeros((0, 0), np.float32)
+EMPTY_I32 = np.zeros((0, 0), np.int32)
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """How s_ij is computed: on which values x_ui, and whether centred over U(i, j)."""
+
+    on_residuals: bool
+    """x_ui = r_ui - b_ui (the baseline residual) if true, else the rating r_ui itself."""
+    centred: bool
+    """Subtract the means of x_ui and x_uj over the common raters U(i, j) (Pearson)."""
+    description: str
+
+
+#: Item-item similarities, all shrunk by n_ij / (n_ij + lambda) (Koren 2010, eq. 3).
+SIMILARITIES: dict[str, Similarity] = {
+    "pearson_baseline": Similarity(
+        on_residuals=True, centred=False,
+        description="Pearson correlation of the baseline residuals r - b over the common "
+                    "raters, centred by the baseline rather than by means (Koren 2010, "
+                    "eq. 3; Surprise's pearson_baseline)"),
+    "pearson": Similarity(
+        on_residuals=False, centred=True,
+        description="plain Pearson correlation of the ratings over the common raters, "
+                    "centred by their means over those raters (Surprise's pearson)"),
+    "cosine": Similarity(
+        on_residuals=False, centred=False,
+        description="cosine of the raw ratings over the common raters (Surprise's cosine)"),
+}
+
+
+def check_similarity(name: str) -> Similarity:
+    if name not in SIMILARITIES:
+        raise ValueError(f"similarity = {name!r}: expected one of {', '.join(SIMILARITIES)}")
+    return SIMILARITIES[name]
+
+
+def check_common(cfg) -> None:
+    """Range checks shared by the configs (raised as ValueError, reported by the loader)."""
+    check_similarity(cfg.similarity)
+    if cfg.k < 1:
+        raise ValueError(f"k = {cfg.k}: expected an integer >= 1")
+    if cfg.shrinkage < 0:
+        raise ValueError(f"shrinkage = {cfg.shrinkage}: expected a number >= 0")
+    if cfg.baseline_epochs < 1:
+        raise ValueError(f"baseline_epochs = {cfg.baseline_epochs}: expected an integer >= 1")
+    if cfg.baseline_reg_item < 0 or cfg.baseline_reg_user < 0:
+        raise ValueError("baseline_reg_item and baseline_reg_user must be >= 0")
+
+
+# -- the baseline -----------------------------------------------------------------------------
+def fit_baseline(train: Ratings, cfg) -> Biases:
+    """The ``biases`` model of the baseline family with the config's ``baseline_*`` fields."""
+    return Biases(BiasesConfig(n_epochs=cfg.baseline_epochs, reg_item=cfg.baseline_reg_item,
+                               reg_user=cfg.baseline_reg_user)).fit(train)
+
+
+def baseline_estimate(mu: float, bu: np.ndarray, bi: np.ndarray, users, items) -> np.ndarray:
+    """b_ui = mu + b_u + b_i in float64; unknown users and items get a zero bias."""
+    return mu + take(bu, users).astype(np.float64) + take(bi, items).astype(np.float64)
+
+
+# -- CSR views --------------------------------------------------------------------------------
+@dataclass
+class UserMajor:
+    """The training ratings by user, items sorted within each user."""
+
+    ptr: np.ndarray  # int64, n_users + 1
+    items: np.ndarray  # int32
+    rating: np.ndarray  # float32 r_ui (empty where not needed)
+    z: np.ndarray  # float32 r_ui - b_ui
+
+
+def user_major(train: Ratings, mu: float, bu: np.ndarray, bi: np.ndarray, *,
+               keep_rating: bool = True, block: int = 1 << 22) -> UserMajor:
+    """The ratings by user with their residuals z = r - (mu + b_u + b_i); without
+    ``keep_rating`` the ``rating`` array is left empty (4 bytes per rating saved)."""
+    # Memory matters at Netflix's size: one int64 sort key and one int64 order, freed as
+    # soon as possible, then 8 or 12 bytes per rating kept (item, residual, rating).
+    n_items = max(train.n_items, 1)
+    key = np.asarray(train.user).astype(np.int64)
+    key *= n_items
+    key += np.asarray(train.item)
+    order = np.argsort(key, kind="stable")
+    del key
+    item = np.asarray(train.item)[order].astype(np.int32, copy=False)
+    rating = np.asarray(train.rating)[order].astype(np.float32, copy=False)
+    user = np.asarray(train.user)[order]
+    del order
+    z = np.empty(len(rating), np.float32)
+    for lo in range(0, len(rating), block):
+        sl = slice(lo, lo + block)
+        # float64 before the subtraction: float32 - float would stay float32 under NumPy 2.
+        z[sl] = rating[sl].astype(np.float64) - mu - bu[user[sl]] - bi[item[sl]]
+    ptr = np.zeros(train.n_users + 1, np.int64)
+    np.cumsum(np.bincount(user, minlength=train.n_users), out=ptr[1:])
+    return UserMajor(ptr, item, rating if keep_rating else np.zeros(0, np.float32), z)
+
+
+def item_major(um: UserMajor, n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(item_ptr, item_users, item_pos): each item's raters (ascending), and the position of
+    each of those ratings in the user-major arrays (int32 below 2^31 ratings, to save 4
+    bytes per rating)."""
+    pos = np.argsort(um.items, kind="stable")  # by item, then by user (user-major order)
+    users = np.repeat(np.arange(len(um.ptr) - 1, dtype=np.int32), np.diff(um.ptr))[pos]
+    if len(pos) < 2 ** 31:
+        pos = pos.astype(np.int32)
+    ptr = np.zeros(n_items + 1, np.int64)
+    np.cumsum(np.bincount(um.items, minlength=n_items), out=ptr[1:])
+    return ptr, users, pos
+
+
+def pairs_by_user(users, items, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ptr, items) of the distinct pairs with 0 <= user < n_users and 0 <= item < n_items."""
+    users = np.asarray(users, np.int64)
+    items = np.asarray(items, np.int64)
+    ok = (users >= 0) & (users < n_users) & (items >= 0) & (items < n_items)
+    key = np.unique(users[ok] * max(n_items, 1) + items[ok])
+    u = key // max(n_items, 1)
+    ptr = np.zeros(n_users + 1, np.int64)
+    np.cumsum(np.bincount(u, minlength=n_users), out=ptr[1:])
+    return ptr, (key % max(n_items, 1)).astype(np.int32)
+
+
+# -- neighbour tables -------------------------------------------------------------------------
+@dataclass
+class Neighbours:
+    """Item-item similarities, dense or as each item's top-K; optionally Bell & Koren's Â."""
+
+    dense_s: np.ndarray  # (n, n) float32 s_ij, or empty
+    dense_a: np.ndarray  # (n, n) float32 Â_ij, or empty
+    idx: np.ndarray  # (n, K) int32 neighbours of each item sorted by index, or empty
+    s: np.ndarray  # (n, K) float32 s_ij alongside idx
+    a: np.ndarray  # (n, K) float32 Â_ij alongside idx, or empty
+    cnt: np.ndarray  # (n,) int32 neighbours stored per item (top-K layout)
+    diag_a: np.ndarray  # (n,) float64 Â_jj, or zeros
+    avg_off: float  # avg of the off-diagonal average products (the prior of Â)
+
+    @property
+    def dense(self) -> bool:
+        return self.dense_s.shape[0] > 0
+
+
+def layout(um: UserMajor, n_items: int, dense_max_items: int, max_neighbours: int
+           ) -> tuple[bool, int]:
+    """(dense, K): how to store the similarities.
+
+    Up to ``dense_max_items`` items, exactly: one dense matrix, or, when every item has few
+    co-rated items (at most ``K`` = max_i sum_{u in U(i)} (|R(u)| - 1), a bound, under a
+    quarter of the items), each item's list of all of them, which takes less memory than
+    the mostly empty matrix and no more time. Above ``dense_max_items``: each item's best
+    ``max_neighbours``, an approximation.
+    """
+    n_u = np.diff(um.ptr)
+    bound = np.bincount(um.items, weights=np.repeat(n_u - 1, n_u), minlength=n_items)
+    k_exact = int(min(bound.max(initial=0), max(n_items - 1, 0)))
+    if n_items <= dense_max_items:
+        if k_exact <= n_items / 4:
+            return False, max(k_exact, 1)
+        return True, 0
+    return False, max_neighbours
+
+
+def n_chunks(n: int, per_thread: int = 8) -> int:
+    return max(1, min(n, numba.get_num_threads() * per_thread))
+
+
+def compute_neighbours(um: UserMajor, n_items: int, *, similarity: str, shrinkage: float,
+                       dense: bool, top: int = 0, beta: float | None = None) -> Neighbours:
+    """Similarities of every co-rated item pair, stored dense or as each item's ``top``.
+
+    With ``beta`` (the interpolation model), also Bell & Koren's (2007, section 4) shrunk
+    estimates of the average products of residuals over common raters:
+
+        Â_jk = (sum_{u in U(j,k)} z_uj z_uk + beta avg) / (|U(j,k)| + beta)
+
+    with avg the mean over all co-rated pairs of the average product (off the diagonal)
+    and over all items of the mean square (on it); pairs with no common rater get avg.
+    """
+    sim = check_similarity(similarity)
+    x = um.z if sim.on_residuals else um.rating
+    products = beta is not None
+    if products and not sim.on_residuals:
+        raise ValueError(f"similarity {similarity!r} is not computed on residuals; the "
+                         "interpolation weights need one that is (pearson_baseline)")
+    item_ptr, item_users, item_pos = item_major(um, n_items)
+    row_avg = np.zeros((n_items, 2))
+    if dense:
+        dense_s = np.zeros((n_items, n_items), np.float32)
+        dense_p = np.zeros((n_items, n_items), np.float32) if products else EMPTY_F32
+        dense_n = np.zeros((n_items, n_items), np.float32) if products else EMPTY_F32
+        idx, s, p, cnt_n = EMPTY_I32, EMPTY_F32, EMPTY_F32, EMPTY_F32
+        cnt = np.zeros(0, np.int32)
+    else:
+        dense_s = dense_p = dense_n = EMPTY_F32
+        idx = np.full((n_items, top), -1, np.int32)
+        s = np.zeros((n_items, top), np.float32)
+        p = np.zeros((n_items, top), np.float32) if products else EMPTY_F32
+        cnt_n = np.zeros((n_items, top), np.float32) if products else EMPTY_F32
+        cnt = np.zeros(n_items, np.int32)
+    K.similarities(item_ptr, item_users, item_pos, um.ptr, um.items, x, dense_s, dense_p,
+                   dense_n, idx, s, p, cnt_n, cnt, row_avg, sim.centred, float(shrinkage),
+                   n_chunks(n_items))
+    del item_ptr, item_users, item_pos
+    diag_a = np.zeros(n_items)
+    avg_off = 0.0
+    dense_a = EMPTY_F32
+    if products:
+        pairs = row_avg[:, 1].sum()
+        avg_off = float(row_avg[:, 0].sum() / pairs) if pairs > 0 else 0.0
+        z = um.z.astype(np.float64)
+        sq = np.bincount(um.items, weights=z * z, minlength=n_items)
+        n_i = np.bincount(um.items, minlength=n_items).astype(np.float64)
+        rated = n_i > 0
+        avg_diag = float(np.mean(sq[rated] / n_i[rated])) if rated.any() else 0.0
+        diag_a = (sq + beta * avg_diag) / (n_i + beta)
+        if dense:
+            for lo in range(0, n_items, 1024):  # in place, a block of rows at a time
+                blk_p, blk_n = dense_p[lo:lo + 1024], dense_n[lo:lo + 1024]
+                blk_p += np.float32(beta * avg_off)
+                blk_n += np.float32(beta)
+                blk_p /= blk_n
+            dense_a = dense_p
+            del dense_n
+        else:
+            p += np.float32(beta * avg_off)
+            cnt_n += np.float32(beta)
+            p /= cnt_n
+    return Neighbours(dense_s, dense_a, idx, s, p, cnt, diag_a, avg_off)
+
+
+# -- queries ----------------------------------------------------------------------------------
+def by_user(users: np.ndarray, items: np.ndarray, chunk: int = 2048):
+    """(order, users, items, chunk_ptr): queries sorted by user, cut into chunks of about
+    ``chunk`` rows (at least one per thread for small batches) for the parallel kernels."""
+    order = np.argsort(users, kind="stable")
+    n = len(order)
+    n_parts = max(1, min(max(n // chunk, numba.get_num_threads() * 4), n))
+    chunk_ptr = np.linspace(0, n, n_parts + 1).astype(np.int64)
+    return order, users[order].astype(np.int64), items[order].astype(np.int64), chunk_ptr
+
+
+# -- the two stored-neighbour models ----------------------------------------------------------
+class StoredNeighbours(Predictor):
+    """Fit: baseline, residuals, neighbour table. Predict: b_ui plus the kernel's term.
+
+    Subclasses set ``interpolate`` and the kernel's interpolation parameters. Fitted:
+    ``mu_``, ``bu_``, ``bi_`` (the baseline), ``ratings_`` (:class:`UserMajor`),
+    ``neighbours_`` (:class:`Neighbours`).
+    """
+
+    family = "knn"
+    interpolate = False
+
+    def _beta(self) -> float | None:
+        return None
+
+    def _solver(self) -> tuple[int, float]:
+        return 0, 0.0
+
+    def _fit(self, train: Ratings, probe: Ratings | None) -> None:
+        cfg = self.config
+        base = fit_baseline(train, cfg)
+        self.mu_, self.bu_, self.bi_ = base.mu_, base.bu_, base.bi_
+        # Predictions need only the residuals; raw ratings only feed some similarities.
+        raw = not SIMILARITIES[cfg.similarity].on_residuals
+        self.ratings_ = user_major(train, self.mu_, self.bu_, self.bi_, keep_rating=raw)
+        dense, top = layout(self.ratings_, train.n_items, cfg.dense_max_items,
+                            max(cfg.max_neighbours, cfg.k))
+        self.neighbours_ = compute_neighbours(
+            self.ratings_, train.n_items, similarity=cfg.similarity, shrinkage=cfg.shrinkage,
+            dense=dense, top=top, beta=self._beta())
+        if raw:
+            self.ratings_.rating = np.zeros(0, np.float32)
+
+    def _predict(self, users, items, days):
+        est = baseline_estimate(self.mu_, self.bu_, self.bi_, users, items)
+        known = (users >= 0) & (users < self.n_users_) & (items >= 0) & (items < self.n_items_)
+        rows = np.flatnonzero(known)
+        if len(rows):
+            order, qu, qi, chunk_ptr = by_user(users[rows], items[rows])
+            term = np.zeros(len(rows))
+            nb, um, cfg = self.neighbours_, self.ratings_, self.config
+            sweeps, tol = self._solver()
+            K.neighbourhood_predict(qu, qi, chunk_ptr, um.ptr, um.items, um.z, nb.dense_s,
+                                    nb.dense_a, nb.idx, nb.s, nb.a, nb.cnt, nb.diag_a, term,
+                                    int(cfg.k), float(cfg.min_similarity), self.interpolate,
+                                    float(nb.avg_off), int(sweeps), float(tol))
+            est[rows[order]] += term
+        return est

@@ -1,0 +1,347 @@
+r"""The RBM predictor: Salakhutdinov, Mnih & Hinton's restricted Boltzmann machine for
+collaborative filtering (ICML 2007), plain, conditional and factored.
+
+The network and its equations are in :mod:`prize.models.rbm.network`; this module owns the
+data (per-user CSR arrays built once), the epoch loop over shuffled mini-batches of users,
+the CD-T schedule, and prediction.
+
+Rating classes. The K softmax states of a visible unit are the values of the data set's
+rating grid: the largest step (dividing one star) that puts every training rating and both
+ends of ``train.scale`` on ``lo + step · k`` (K = 5 for 1..5 stars, 10 for 0.5..5
+half-stars).
+
+Prediction (the paper's mean-field version, which it found as accurate as the exact
+marginal and faster; we measured the same on MovieLens 100K): for a user u and a query
+movie q,
+
+    p̂_j = p(h_j = 1 | V_u[, r_u])          (eq. 2 or its conditional form; V_u are the
+                                             user's training ratings)
+    p(v_q^k = 1 | p̂) = exp(b_q^k + Σ_j p̂_j W_qj^k) / Σ_l exp(b_q^l + Σ_j p̂_j W_qj^l)
+    r̂_uq = Σ_k value_k p(v_q^k = 1 | p̂)     (or the value of the most probable class)
+
+Queries are grouped by user and handled 4,096 users at a time: one hidden-layer pass per
+user, then one sampled product over the user's query movies.
+
+A user without training ratings (or an index outside the training range) gets
+p̂ = σ(b_j [+ Σ_i r_i D_ij]), the model's answer for someone it knows nothing about (the
+``r`` part only where the implicit pairs name the user); a movie without training ratings
+(or outside the range) gets the training mean, as its weights were never trained.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from prize.data.dataset import Ratings
+from prize.errors import ConfigError, DataError
+from prize.models.base import IterativePredictor, epoch_rng
+
+#: The most rating classes the softmax visible units may have.
+MAX_CLASSES = 20
+
+
+@dataclass(frozen=True)
+class RBMConfig:
+    n_hidden: int = 100
+    """F, the binary hidden units (the paper's Netflix models use 100)."""
+    conditional: bool = True
+    """The conditional RBM: hidden units also see r, which movies the user rated (or is
+    known to have rated), through the weights D."""
+    conditional_on: Literal["all", "train"] = "all"
+    """The pairs that make up r: "all" = training, probe and qualifying pairs (the paper:
+    Netflix tells which movies the user rated in qualifying), "train" = training pairs only."""
+    factored: bool = False
+    """The factored RBM: W = A·B with ``n_factors`` factors (fewer parameters, a cheaper
+    reconstruction)."""
+    n_factors: int = 30
+    """C, the rank of W = A·B when ``factored`` (the paper: 30 and 60)."""
+    shared_weights: bool = False
+    """Not in the paper: add to W a component U (K × F) shared by all movies, the RBM's
+    channel for a user's overall leniency, learned from every rating (see
+    :mod:`prize.models.rbm.network`). Needed on small data sets such as MovieLens 100K."""
+    n_epochs: int = 50
+    """Sweeps over the users (the paper: 40 to 50 on Netflix)."""
+    early_stopping: bool = True
+    """Stop when the probe RMSE has not improved for ``patience`` epochs and keep the best
+    epoch's parameters (only where a probe set is given)."""
+    patience: int = 4
+    """Epochs without a probe improvement before stopping (CD-T's noisy early epochs and the
+    steps up of T make 2 too impatient)."""
+    batch_size: int = 100
+    """Users per mini-batch, one parameter update each (the paper: 1000 on Netflix's
+    480,189 users; 100 gives small data sets enough updates per epoch)."""
+    lr: float = 0.05
+    """ε of the weights W (A, B) and D, per mini-batch, applied to the gradient averaged
+    over the batch's users (the paper: 0.01, i.e. "0.01 / batch size" on the summed one)."""
+    lr_bias: float = 0.05
+    """ε of the visible and hidden biases."""
+    momentum: float = 0.9
+    """μ of Δθ ← μ Δθ + ε (∇θ − λ θ) (the paper: 0.9)."""
+    weight_decay: float = 0.001
+    """λ, the L2 weight cost on W (A, B) and D, not on the biases (the paper: 0.001)."""
+    init_std: float = 0.01
+    """Initial weights ~ N(0, init_std²) (the paper: 0.01); visible biases start at the log
+    of each movie's smoothed rating frequencies, hidden biases at 0."""
+    cd_steps: tuple[int, ...] = (1, 3, 5, 9)
+    """T of CD-T, stepped up during training ("CD learning was started with T = 1 and
+    increased in small steps"), one value per entry of ``cd_epochs``."""
+    cd_epochs: tuple[int, ...] = (1, 16, 26, 36)
+    """The epoch (1-based) from which each ``cd_steps`` value applies; starts with 1."""
+    reconstruction: Literal["sample", "probabilities"] = "sample"
+    """The last Gibbs step's visible units in <v h>_T: a sampled rating ("sample", the
+    paper's Gibbs sampler) or the softmax probabilities ("probabilities", less noise)."""
+    predict: Literal["expectation", "argmax"] = "expectation"
+    """The prediction from p(v_q^k | p̂): Σ_k value_k p(k) (best for RMSE) or the value of
+    the most probable class."""
+    seed: int = 0
+    """Seeds the initial weights and each epoch's shuffle and Gibbs sampling."""
+    device: Literal["cpu", "cuda"] = "cpu"
+    """Where the tensors live; "cuda" needs a CUDA build of torch and a GPU."""
+    threads: int = 2
+    """torch threads while training and predicting (1 when trainers share the machine: on
+    oversubscribed cores torch's spinning threads make every operation many times slower)."""
+    deterministic: bool = False
+    """torch.use_deterministic_algorithms while training: reproducible GPU runs at some
+    speed (CPU runs are reproducible either way)."""
+
+    def __post_init__(self):
+        for name in ("n_hidden", "n_factors", "n_epochs", "batch_size", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} = {getattr(self, name)}: expected an integer >= 1")
+        if self.patience < 1:
+            raise ValueError(f"patience = {self.patience}: expected an integer >= 1")
+        for name in ("lr", "lr_bias", "weight_decay", "init_std"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} = {getattr(self, name)}: expected a number >= 0")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum = {self.momentum}: expected 0 <= momentum < 1")
+        if not self.cd_steps or len(self.cd_steps) != len(self.cd_epochs):
+            raise ValueError(f"cd_steps {list(self.cd_steps)} and cd_epochs "
+                             f"{list(self.cd_epochs)}: expected two lists of the same length")
+        if min(self.cd_steps) < 1:
+            raise ValueError(f"cd_steps = {list(self.cd_steps)}: expected integers >= 1")
+        e = self.cd_epochs
+        if e[0] != 1 or any(b <= a for a, b in zip(e, e[1:], strict=False)):
+            raise ValueError(f"cd_epochs = {list(e)}: expected increasing epochs starting "
+                             "with 1")
+
+    def cd_steps_at(self, epoch: int) -> int:
+        """T of CD-T in ``epoch`` (1-based)."""
+        return next(t for t, e in zip(reversed(self.cd_steps), reversed(self.cd_epochs),
+                                      strict=True) if epoch >= e)
+
+
+def rating_values(rating: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
+    """The values of the K rating classes: ``lo + step · k`` for the largest step (a
+    multiple of 0.001 that divides one star) that puts every rating and both ends of
+    ``scale`` on the grid."""
+    import pandas as pd  # a hash table: np.unique would sort all 100M Netflix ratings
+
+    r = pd.unique(np.asarray(rating)).astype(np.float64)
+    points = np.unique(np.concatenate([r[np.isfinite(r)], np.asarray(scale, float)]))
+    lo, hi = points[0], points[-1]
+    milli = (points - lo) * 1000.0
+    if np.abs(milli - np.rint(milli)).max() > 1e-3:
+        raise DataError("the RBM needs ratings on a grid of values (such as 1..5 stars or "
+                        "half stars); these are not, e.g. residuals of another predictor",
+                        fix="Train the RBM on ratings, not with --residuals-of")
+    if hi == lo:
+        return np.array([lo])
+    # One whole star is always a multiple of the step: 1, 3 and 5 alone on a 1..5 scale
+    # are still five classes, and 0.5, 3.5 and 5 are half stars (not steps of 1.5).
+    step = np.gcd.reduce(np.append(np.rint(milli).astype(np.int64), 1000)) / 1000.0
+    K = int(round((hi - lo) / step)) + 1
+    if K > MAX_CLASSES:
+        raise DataError(f"the ratings span {K} values from {lo:g} to {hi:g} in steps of "
+                        f"{step:g}: the RBM's softmax units allow at most {MAX_CLASSES}")
+    return lo + step * np.arange(K)
+
+
+def _csr(user: np.ndarray, values: np.ndarray, n_users: int):
+    """(indptr, values grouped by user, order kept within a user)."""
+    user = np.asarray(user)
+    if len(user) > 1 and np.any(user[1:] < user[:-1]):
+        order = np.argsort(user, kind="stable")
+        user, values = user[order], values[order]
+    indptr = np.zeros(n_users + 1, np.int64)
+    np.cumsum(np.bincount(user, minlength=n_users), out=indptr[1:])
+    return indptr, np.ascontiguousarray(values)
+
+
+class RBM(IterativePredictor):
+    """The RBM of Salakhutdinov, Mnih & Hinton (2007): see the module docstring.
+
+    Data (built in ``_prepare``, kept for prediction): ``values_`` (the K class values),
+    ``mu_``, ``item_count_``, and per-user CSR arrays of the training ratings
+    (``indptr_``, ``vis_`` = movie·K + class) and of the conditional pairs
+    (``imp_indptr_``, ``imp_item_``). Learned: ``net_``, an :class:`RBMNet`.
+    """
+
+    family = "rbm"
+    name = "rbm"
+    Config = RBMConfig
+
+    # -- data ----------------------------------------------------------------------------
+    def _prepare(self, train: Ratings, implicit: Ratings | None) -> None:
+        super()._prepare(train, implicit)
+        cfg = self.config
+        if cfg.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ConfigError("device = 'cuda' but torch sees no CUDA device; use "
+                                  "--set device=cpu")
+        values = rating_values(train.rating, self.scale_)
+        self.values_ = values
+        K = len(values)
+        step = values[1] - values[0] if K > 1 else 1.0
+        rating = np.asarray(train.rating)
+        self.mu_ = (float(np.mean(rating, dtype=np.float64)) if len(rating)
+                    else float(np.mean(self.scale_)))
+        # vis = movie · K + class, in int32 (M·K < 2^31): on Netflix every extra byte per
+        # rating here is 100 MB.
+        vis = np.rint((rating - np.float32(values[0])) / np.float32(step)).astype(np.int32)
+        vis += np.multiply(np.asarray(train.item), K, dtype=np.int32)
+        self.item_count_ = np.bincount(train.item, minlength=self.n_items_)
+        # Class frequencies per movie, for the visible biases' starting values.
+        self._class_counts = np.bincount(vis, minlength=self.n_items_ * K).reshape(
+            self.n_items_, K)
+        self.indptr_, self.vis_ = _csr(train.user, vis, self.n_users_)
+        self.imp_indptr_ = self.imp_item_ = None
+        if cfg.conditional:
+            if cfg.conditional_on == "all":
+                users, items = self.implicit_pairs(train)
+            else:
+                users, items = np.asarray(train.user), np.asarray(train.item)
+            self.imp_indptr_, self.imp_item_ = _csr(users, np.asarray(items, np.int32),
+                                                    self.n_users_)
+        self._active = np.flatnonzero(np.diff(self.indptr_) > 0)
+
+    def _batch(self, users: np.ndarray):
+        from prize.models.rbm.network import make_batch
+
+        return make_batch(users, self.indptr_, self.vis_, self.imp_indptr_, self.imp_item_,
+                          self.net_.device)
+
+    @contextmanager
+    def _torch(self):
+        """The config's torch threads and determinism, restored afterwards; no autograd
+        (every gradient here is the CD formula, computed by hand)."""
+        import torch
+
+        cfg = self.config
+        threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+        torch.set_num_threads(cfg.threads)
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            with torch.inference_mode():
+                yield torch
+        finally:
+            torch.set_num_threads(threads)
+            torch.use_deterministic_algorithms(det)
+
+    # -- training ------------------------------------------------------------------------
+    def _new_net(self):
+        from prize.models.rbm.network import RBMNet
+
+        cfg = self.config
+        return RBMNet(self.n_items_, len(self.values_), cfg.n_hidden,
+                      conditional=cfg.conditional,
+                      n_factors=cfg.n_factors if cfg.factored else 0,
+                      shared=cfg.shared_weights, device=cfg.device)
+
+    def start(self, train: Ratings, probe: Ratings | None) -> None:
+        cfg = self.config
+        K = len(self.values_)
+        with self._torch():
+            self.net_ = self._new_net()
+            # b_i^k = log p(k | i), the movie's class frequencies smoothed toward the
+            # overall ones with 2 pseudo-ratings (Hinton's practical guide: visible biases
+            # at the log base rates, so the hidden units need not learn them).
+            counts = self._class_counts.astype(np.float64)
+            prior = (counts.sum(0) + 1.0) / (counts.sum() + K)
+            freq = (counts + 2.0 * prior) / (counts.sum(1, keepdims=True) + 2.0)
+            self.net_.init(epoch_rng(cfg.seed, 0), cfg.init_std, np.log(freq))
+
+    def run_epoch(self, epoch: int, train: Ratings) -> tuple[float, int]:
+        from prize.models.rbm.network import TorchDraw
+
+        cfg = self.config
+        net = self.net_
+        T = cfg.cd_steps_at(epoch)
+        rng = epoch_rng(cfg.seed, epoch)
+        perm = rng.permutation(self._active)
+        lr = {name: (cfg.lr_bias if name in ("bv", "bh") else cfg.lr) for name in net.params}
+        se, n = 0.0, 0
+        with self._torch() as torch:
+            draw = TorchDraw(int(rng.integers(2**62)), net.device)
+            values = torch.tensor(self.values_, dtype=torch.float32, device=net.device)
+            for lo in range(0, len(perm), cfg.batch_size):
+                batch = self._batch(perm[lo:lo + cfg.batch_size])
+                se += net.contrastive_divergence(batch, T, draw, values,
+                                                 cfg.reconstruction == "probabilities")
+                n += len(batch)
+                if not math.isfinite(se):
+                    return math.nan, n  # the trainer reports the divergence
+                net.update(batch.n_users, len(batch), lr, cfg.momentum, cfg.weight_decay)
+        return math.sqrt(se / max(n, 1)), n
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return self.net_.state()
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        if not hasattr(self, "net_"):
+            self.net_ = self._new_net()  # resuming: start() is not called
+        self.net_.load(state)
+
+    # -- prediction ----------------------------------------------------------------------
+    def _predict(self, users: np.ndarray, items: np.ndarray, days: np.ndarray) -> np.ndarray:
+        out = np.full(len(users), self.mu_, np.float64)
+        known = (items >= 0) & (items < self.n_items_)
+        known[known] = self.item_count_[items[known]] > 0
+        sel = np.flatnonzero(known)
+        if not len(sel):
+            return out
+        # Unknown users become the extra row n_users of the CSR arrays: nothing rated.
+        u = users[sel]
+        u = np.where((u >= 0) & (u < self.n_users_), u, self.n_users_)
+        by_user = np.argsort(u, kind="stable")  # the queries grouped by user
+        order = sel[by_user]
+        uniq, first, count = np.unique(u[by_user], return_index=True, return_counts=True)
+        indptr = np.append(self.indptr_, self.indptr_[-1])
+        imp_indptr = (np.append(self.imp_indptr_, self.imp_indptr_[-1])
+                      if self.imp_indptr_ is not None else None)
+        from prize.models.rbm.network import make_batch
+
+        net = self.net_
+        step = 4096  # users per prediction batch: few Python steps, bounded memory
+        with self._torch() as torch:
+            values = torch.tensor(self.values_, dtype=torch.float32, device=net.device)
+            for lo in range(0, len(uniq), step):
+                hi = min(len(uniq), lo + step)
+                batch = make_batch(uniq[lo:hi], indptr, self.vis_, imp_indptr,
+                                   self.imp_item_, net.device)
+                h = net.hidden_probs(batch)
+                rows = order[first[lo]:first[hi - 1] + count[hi - 1]]
+                offsets = torch.from_numpy(first[lo:hi] - first[lo]).to(net.device)
+                seg = torch.from_numpy(np.repeat(np.arange(hi - lo), count[lo:hi])).to(
+                    net.device)
+                q = torch.from_numpy(items[rows]).to(net.device)
+                p = net.visible_probs(h, q, offsets, seg)
+                if self.config.predict == "argmax":
+                    pred = values[p.argmax(1)]
+                else:
+                    pred = p @ values
+                out[rows] = pred.cpu().numpy()
+        return out
+
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d.pop("_class_counts", None)
+        return d

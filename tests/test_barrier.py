@@ -1,0 +1,183 @@
+"""The magic barrier: each kernel against an independent implementation, each estimator on
+hand-made data, and the default estimator against the oracle of synthetic data sets whose
+noise level is known (tiny preset, noise scales 0.6, 1.0 and 1.4)."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+from conftest import make_toy_dataset, run_prize
+
+from prize.barrier import (
+    ESTIMATORS,
+    BarrierConfig,
+    Context,
+    _ordinal_moments,
+    _sample_rows,
+    _truncated_normal,
+    _wishart,
+    coherence,
+    estimate,
+    herlocker,
+)
+from prize.data.dataset import open_dataset
+from prize.data.netflix import import_netflix
+from prize.data.synth import generate, rounded_clipped_moments
+
+TOLERANCE = 0.02  # the default estimator vs the probe oracle
+
+
+# -- kernels against independent implementations --------------------------------------------
+def test_ordinal_moments_match_the_generator():
+    rng = np.random.default_rng(0)
+    s = np.concatenate([rng.normal(3.5, 1.5, 500), [0.0, 1.5, 3.0, 6.5]])
+    sigma = np.concatenate([rng.uniform(0.05, 2.0, 500), [0.3, 0.8, 1e-3, 0.5]])
+    mean, var = _ordinal_moments(s, sigma, np.array([1.5, 2.5, 3.5, 4.5]),
+                                 np.arange(1.0, 6.0))
+    m2, v2 = rounded_clipped_moments(s, sigma)
+    np.testing.assert_allclose(mean, m2, atol=1e-10)
+    np.testing.assert_allclose(var, v2, atol=1e-10)
+
+
+def test_sample_rows_posterior_mean_is_the_ridge_solution():
+    """With z = 0 the kernel returns (Λ0 + Σ w x xᵀ)⁻¹ Σ w t x for every entity."""
+    rng = np.random.default_rng(1)
+    n, n_e, n_o, f = 60, 4, 7, 3
+    owner = np.sort(rng.integers(0, n_e, n))
+    other = rng.integers(0, n_o, n)
+    target, w = rng.normal(size=n), rng.uniform(0.5, 2.0, n)
+    F = rng.normal(size=(n_o, f))
+    prior = np.diag(rng.uniform(0.5, 3.0, f + 1))
+    starts = np.searchsorted(owner, np.arange(n_e + 1))
+    out = np.empty((n_e, f + 1))
+    _sample_rows(starts, np.arange(n), other, target, w, F, prior, np.zeros((n_e, f + 1)),
+                 out)
+    for e in range(n_e):
+        rows = owner == e
+        Xe = np.c_[np.ones(rows.sum()), F[other[rows]]]
+        G = prior + Xe.T @ (w[rows, None] * Xe)
+        np.testing.assert_allclose(out[e], np.linalg.solve(G, Xe.T @ (w[rows] * target[rows])),
+                                   atol=1e-10)
+    # with noise, draws have the posterior covariance G⁻¹ (one entity, many draws)
+    draws = np.empty((4000, f + 1))
+    for d in range(len(draws)):
+        one = np.empty((n_e, f + 1))
+        _sample_rows(starts, np.arange(n), other, target, w, F, prior,
+                     rng.standard_normal((n_e, f + 1)), one)
+        draws[d] = one[0]
+    rows = owner == 0
+    Xe = np.c_[np.ones(rows.sum()), F[other[rows]]]
+    cov = np.linalg.inv(prior + Xe.T @ (w[rows, None] * Xe))
+    np.testing.assert_allclose(np.cov(draws.T), cov, atol=0.15 * np.abs(cov).max())
+
+
+def test_truncated_normal_and_wishart():
+    from scipy.stats import truncnorm
+
+    rng = np.random.default_rng(2)
+    lo, hi = np.array([-np.inf, 1.5, 4.5]), np.array([1.5, 2.5, np.inf])
+    for a, b, mean in zip(lo, hi, (3.0, -2.0, 0.0), strict=True):  # tails included
+        x = _truncated_normal(np.full(20000, mean), np.full(20000, 0.7), a, b, rng)
+        assert ((x >= a) & (x <= b)).all()
+        ref = truncnorm.mean((a - mean) / 0.7, (b - mean) / 0.7, loc=mean, scale=0.7)
+        assert x.mean() == pytest.approx(ref, abs=0.02)
+    scale = np.array([[2.0, 0.3], [0.3, 0.5]])
+    W = np.mean([_wishart(7.0, scale, rng) for _ in range(4000)], axis=0)
+    np.testing.assert_allclose(W, 7.0 * scale, rtol=0.06, atol=0.1)
+
+
+# -- estimators on hand-made data ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    home = tmp_path_factory.mktemp("barrier-toy")
+    make_toy_dataset(home, "toy")
+    run_prize("-q", "data", "split", "toy", home=home)
+    return home, open_dataset("toy", home)
+
+
+def test_herlocker_is_reliability_times_variance(toy):
+    _, ds = toy
+    ctx = Context.build(ds)
+    r = herlocker(ctx, BarrierConfig(reliability=0.75, bootstrap=20))
+    assert r["rmse"] == pytest.approx(math.sqrt(0.25 * ctx.rating.var()), rel=1e-9)
+    assert 0 < r["stderr"] < 0.05
+
+
+def test_coherence_reads_genres_when_the_data_has_them(toy, tmp_path):
+    home, ds = toy
+    ctx = Context.build(ds)
+    r = coherence(ctx, BarrierConfig(n_clusters=5, bootstrap=10))
+    assert r["groups"].startswith("k-means") and r["n_groups"] == 5
+    # the same data with a genres column (as MovieLens imports have)
+    path = ds.path / "items.csv"
+    rows = list(csv.DictReader(open(path, newline="", encoding="utf-8")))
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=[*rows[0].keys(), "genres"])
+        w.writeheader()
+        for k, row in enumerate(rows):
+            w.writerow({**row, "genres": ["Drama", "Comedy|Drama", "Horror"][k % 3]})
+    r2 = coherence(Context.build(open_dataset("toy", home)), BarrierConfig(bootstrap=10))
+    assert r2["groups"] == "genres" and r2["n_groups"] == 3
+    # the toy ratings are round(3.6 + b_u + b_i + N(0, 0.8)): item effects removed, the
+    # within-group spread is the noise plus rounding
+    assert 0.6 < r2["rmse"] < 1.1
+
+
+def test_estimate_api(toy):
+    _, ds = toy
+    cfg = BarrierConfig(sweeps=30, burn_in=10, n_factors=4, bootstrap=20)
+    r = estimate(ds, None, config=cfg)
+    assert r["method"] == "ordinal" and set(r["estimators"]) == set(ESTIMATORS)
+    assert r["rmse"] == r["estimators"]["ordinal"]["rmse"] and r["stderr"] > 0
+    assert r["estimators"]["said"]["predictor"].startswith("(regularized biases")
+    assert "error" not in r["estimators"]["herlocker"]  # no oracle on imported CSV data
+    r = estimate(ds, None, "herlocker", config=cfg, estimators=["said"])
+    assert r["method"] == "herlocker" and set(r["estimators"]) == {"herlocker", "said"}
+    with pytest.raises(Exception, match="unknown barrier estimator"):
+        estimate(ds, None, "magic", config=cfg)
+
+
+# -- validation against the oracle -------------------------------------------------------------
+def _synthetic(home, noise: float) -> str:
+    name = f"tiny-{noise}"
+    generate(home / "raw" / name, preset="tiny", seed=0, noise_scale=noise)
+    import_netflix(home / "raw" / name, home / "data" / name, name=name)
+    return name
+
+
+def test_default_estimator_is_within_tolerance_on_tiny(tmp_path):
+    """Fast version: noise scale 1.0, half the default sweeps (measured error +0.009)."""
+    home = tmp_path / "home"
+    name = _synthetic(home, 1.0)
+    r = run_prize("barrier", "--data", name, "--json", "--set", "sweeps=200", "--set",
+                  "burn_in=100", home=home, json_out=True)
+    oracle = r["oracle"]["probe"]
+    e = r["estimators"]
+    assert r["method"] == "ordinal" and set(e) == set(ESTIMATORS)
+    assert abs(r["rmse"] - oracle) <= TOLERANCE, (r["rmse"], oracle)
+    assert e["ordinal"]["error"] == pytest.approx(r["rmse"] - oracle)
+    assert 0 < r["stderr"] < 0.02
+    # the reference estimators land where their assumptions put them
+    assert e["said"]["rmse"] > oracle  # an upper bound
+    assert e["coherence"]["rmse"] > oracle  # groups are not homogeneous
+    assert e["herlocker"]["rmse"] < oracle  # Hill et al.'s users were more consistent
+    text = run_prize("barrier", "--data", name, "--only", "herlocker", home=home).stdout
+    assert "oracle" in text and "herlocker" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("noise", [0.6, 1.0, 1.4])
+def test_default_estimator_at_three_noise_levels(tmp_path, noise):
+    """Default settings; measured errors +0.006, +0.007, +0.010 against the probe oracle
+    (0.5549, 0.7979, 1.0022)."""
+    home = tmp_path / "home"
+    name = _synthetic(home, noise)
+    ds = open_dataset(name, home)
+    r = estimate(ds, None, estimators=["ordinal"])
+    oracle = ds.meta["oracle_rmse"]["probe"]
+    assert abs(r["rmse"] - oracle) <= TOLERANCE, (noise, r["rmse"], oracle)
+    assert r["estimators"]["ordinal"]["expected_quiz"] == pytest.approx(
+        ds.meta["oracle_rmse"]["quiz"], abs=2 * TOLERANCE)
