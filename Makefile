@@ -5,14 +5,14 @@ BIN := $(VENV)/bin
 PRIZE := $(BIN)/prize
 export PRIZE_HOME ?= $(CURDIR)/prize_home
 
-.PHONY: venv demo test test-slow test-realdata bench lint clean
+.PHONY: venv demo leaderboard test test-slow test-realdata bench lint clean
 
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# The CPU build of torch lies on local disk; a loose `torch>=2.2` alone would pull a CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,dask]'
 	touch $(BIN)/activate
 
 venv: $(BIN)/activate
@@ -35,6 +35,18 @@ demo: venv $(PRIZE_HOME)/data/$(DEMO)/meta.json
 	$(PRIZE) submit --data $(DEMO) --predictor baseline-global_effects \
 		--out submissions/$(DEMO)-global_effects.txt
 	$(PRIZE) submit --data $(DEMO) --check submissions/$(DEMO)-global_effects.txt
+
+# `make leaderboard` runs progress2007 on the synthetic small preset;
+# `make leaderboard DATA=/path/to/netflix` imports the real files and runs it there.
+SET ?= progress2007
+LB_NAME := $(if $(DATA),netflix,$(DEMO))
+
+$(PRIZE_HOME)/data/netflix/meta.json:
+	$(PRIZE) data import netflix $(DATA) --name netflix
+
+leaderboard: venv $(PRIZE_HOME)/data/$(LB_NAME)/meta.json
+	$(PRIZE) leaderboard run --set $(SET) --data $(LB_NAME) --final
+	$(PRIZE) leaderboard report --data $(LB_NAME)
 
 test: venv
 	$(BIN)/python -m pytest -q

@@ -203,9 +203,22 @@ def leaderboard_run(ctx, set_name, data_name, final, cluster, insecure, no_blend
             click.echo(r["traceback"], err=True)
     blends = []
     if not no_blend and pset.blends:
-        from prize.blend import leaderboard_blends
+        from prize.blend.run import run_blend
+        from prize.submission import write_submission
 
-        blends = leaderboard_blends(ds, store, pset)
+        have = {m["name"] for m in store.list(ds.name)}
+        members = [s.name for s in pset.predictors if s.name in have]
+        for method in pset.blends:
+            meta = run_blend(ds, store, method, members, name=f"{pset.name}-blend-{method}")
+            blends.append({"name": meta["name"], "method": method,
+                           "probe_rmse": meta.get("probe_rmse"),
+                           "quiz_rmse": meta.get("quiz_rmse")})
+        if blends:
+            best = min(blends, key=lambda b: b["probe_rmse"])
+            pred = store.read(ds, best["name"], "qualifying", mmap=False)
+            path = Path("submissions") / f"{ds.name}-{best['name']}.txt"
+            write_submission(ds, pred, path, [best["name"]])
+            best["submission"] = str(path)
     t = table(ds, store)
     report = {"set": pset.name, "executor": {k: v for k, v in info.items() if k != "close"},
               "trained": results, "blends": blends, "table": t}
