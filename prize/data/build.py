@@ -46,8 +46,12 @@ def user_day_order(user: np.ndarray, day: np.ndarray) -> np.ndarray:
         return np.zeros(0, np.int64)
     d0 = int(day.min())
     span = int(day.max()) - d0 + 1
-    key = user.astype(np.int64) * span + (day.astype(np.int64) - d0)
-    return np.argsort(key, kind="stable")
+    key = user.astype(np.int64) * span
+    key += day
+    key -= d0
+    order = np.argsort(key, kind="stable")
+    del key
+    return order
 
 
 def finish(
@@ -68,18 +72,24 @@ def finish(
 ) -> dict:
     """Sort rows by (user, day), map qualifying rows to their new positions, and write."""
     order = user_day_order(user, day)
-    position = np.empty(len(order), np.int64)
-    position[order] = np.arange(len(order))
-    columns = {
-        "user": user[order], "item": item[order], "rating": rating[order], "day": day[order],
-        "split": split[order],
-    }
+    # Where each qualifying row lands; int32 positions halve this index's memory.
+    itype = np.int32 if len(order) < 2**31 else np.int64
+    position = np.empty(len(order), itype)
+    position[order] = np.arange(len(order), dtype=itype)
+    qualifying_positions = position[qualifying_rows].astype(np.int64)
+    del position
+    # Reorder one column at a time, so that at most one extra copy is alive.
+    columns = {}
+    for name, col in (("user", user), ("item", item), ("rating", rating), ("day", day),
+                      ("split", split)):
+        columns[name] = col[order]
+        del col
     if extra:
         extra = {k: v[order] for k, v in extra.items()}
     try:
         return write_dataset(
             target, columns, user_ids=user_ids, item_ids=item_ids,
-            qualifying_order=position[qualifying_rows], meta=meta, items_csv=items_csv,
+            qualifying_order=qualifying_positions, meta=meta, items_csv=items_csv,
             overwrite=overwrite, extra=extra,
         )
     except FileExistsError:

@@ -276,6 +276,7 @@ def import_netflix(
         q_user, q_item, q_day = user_d[keep], item_d[keep], qr.columns["day"][keep]
         q_rating, q_split = q_rating[keep], q_split[keep]
 
+    del order, sorted_keys  # the pair index is no longer needed: free it before the sort
     n_train_rows = len(user)
     user = np.concatenate([user, q_user.astype(np.int32)])
     item = np.concatenate([item, q_item.astype(np.int32)])
