@@ -152,9 +152,9 @@ def test_default_estimator_is_within_tolerance_on_tiny(tmp_path):
     """Fast version: noise scale 1.0, half the default sweeps (measured error +0.009)."""
     home = tmp_path / "home"
     name = _synthetic(home, 1.0)
-    r = run_prize("barrier", "--data", name, "--json", "--set", "sweeps=200", "--set",
-                  "burn_in=100", home=home, json_out=True)
-    oracle = r["oracle"]["probe"]
+    ds = open_dataset(name, home)
+    r = estimate(ds, None, config=BarrierConfig(sweeps=200, burn_in=100))
+    oracle = ds.meta["oracle_rmse"]["probe"]
     e = r["estimators"]
     assert r["method"] == "ordinal" and set(e) == set(ESTIMATORS)
     assert abs(r["rmse"] - oracle) <= TOLERANCE, (r["rmse"], oracle)
@@ -164,8 +164,16 @@ def test_default_estimator_is_within_tolerance_on_tiny(tmp_path):
     assert e["said"]["rmse"] > oracle  # an upper bound
     assert e["coherence"]["rmse"] > oracle  # groups are not homogeneous
     assert e["herlocker"]["rmse"] < oracle  # Hill et al.'s users were more consistent
+    # the CLI, on the cheap estimators
+    cli = run_prize("barrier", "--data", name, "--only", "herlocker", "--only", "said",
+                    "--json", home=home, json_out=True)
+    assert cli["method"] == "herlocker" and set(cli["estimators"]) == {"herlocker", "said"}
+    assert cli["rmse"] == pytest.approx(e["herlocker"]["rmse"])
+    assert cli["estimators"]["said"]["error"] > 0
     text = run_prize("barrier", "--data", name, "--only", "herlocker", home=home).stdout
     assert "oracle" in text and "herlocker" in text
+    bad = run_prize("barrier", "--data", name, "--set", "sweeps=0", home=home, check=False)
+    assert bad.returncode == 2 and "sweeps" in bad.stderr
 
 
 @pytest.mark.slow

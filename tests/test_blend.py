@@ -106,11 +106,11 @@ def test_oof_predictions_come_from_other_folds():
 
 
 def test_many_noise_predictors_do_not_beat_the_mean(tiny):
-    """In sample, 150 noise columns would "explain" ~3% of the variance of 4,892 probe
+    """In sample, 120 noise columns would "explain" ~2.5% of the variance of 4,892 probe
     ratings; the honest (nested) CV RMSE stays at or above the spread of the truth."""
     _, ds, _ = tiny
     y = np.asarray(truth(ds, "probe"), np.float64)
-    X = np.random.default_rng(3).uniform(1, 5, (len(y), 150)).astype(np.float32)
+    X = np.random.default_rng(3).uniform(1, 5, (len(y), 120)).astype(np.float32)
     folds = make_folds(len(y), 10, "random", 0)
     cv = LinearBlender().cross_validate(X, y, None, folds)
     in_sample = np.linalg.lstsq(np.c_[np.ones(len(y)), X], y, rcond=None)[0]
@@ -118,8 +118,8 @@ def test_many_noise_predictors_do_not_beat_the_mean(tiny):
     sd = float(y.std())
     assert fit_rmse < sd - 0.01  # what a leaky blend would report
     assert cv.rmse > sd - 0.001  # slack: the mean itself is estimated on 90% of the rows
-    g = GBDTBlender(GBDTConfig(n_trees=30, n_folds=5)).cross_validate(
-        X[:, :10], y, None, make_folds(len(y), 5, "random", 0))
+    g = GBDTBlender(GBDTConfig(n_trees=20, n_folds=3)).cross_validate(
+        X[:, :10], y, None, make_folds(len(y), 3, "random", 0))
     assert g.rmse > sd - 0.001
 
 
@@ -224,11 +224,11 @@ def test_binned_fwls_gbdt_nn_run_and_store(tiny):
     fw = run_blend(ds, store, "fwls", REAL)
     assert set(fw["weights"]["svdpp"]) == {"const", "user_support", "movie_support",
                                            "frequency", "date"}
-    g = run_blend(ds, store, "gbdt", REAL, overrides=["n_trees=40", "learning_rate=0.05",
-                                                      "n_folds=5"])
+    g = run_blend(ds, store, "gbdt", REAL, overrides=["n_trees=25", "learning_rate=0.05",
+                                                      "n_folds=3"])
     assert sum(g["importances"].values()) == pytest.approx(1.0)
-    nn = run_blend(ds, store, "nn", REAL, overrides=["min_steps=150", "epochs=3",
-                                                     "n_folds=3"])
+    nn = run_blend(ds, store, "nn", REAL, overrides=["min_steps=100", "epochs=2",
+                                                     "n_folds=2"])
     for m in (binned, fw, g, nn):  # all honest, all better than the mean
         assert m["cv_rmse"] < y_sd - 0.05
         assert store.meta(ds.name, m["name"])["family"] == "blend"
@@ -253,11 +253,8 @@ def test_cli_linear_gbdt_score_submit_and_reblend(tiny, tmp_path):
                     "--name", "cli-linear", "--json", home=home, json_out=True)
     assert lin["cv_rmse"] < lin["best_single"]["probe_rmse"]
     assert "test_rmse" not in lin
-    text = run_prize("blend", "--data", "tiny", "--predictors", "svdpp", "mf", "--name",
-                     "cli-text", home=home).stdout
-    assert "drop loss" in text and "CV RMSE" in text
     gb = run_prize("blend", "--data", "tiny", "--method", "gbdt", "--predictors", *REAL,
-                   "--set", "n_trees=30", "--set", "n_folds=4", "--name", "cli-gbdt",
+                   "--set", "n_trees=20", "--set", "n_folds=4", "--name", "cli-gbdt",
                    "--json", home=home, json_out=True)
     assert gb["model"] == "gbdt" and gb["folds"]["n_folds"] == 4
     score = run_prize("score", "--data", "tiny", "cli-linear", "--json", home=home,
@@ -270,14 +267,12 @@ def test_cli_linear_gbdt_score_submit_and_reblend(tiny, tmp_path):
     check = run_prize("submit", "--data", "tiny", "--check", str(out), "--json", home=home,
                       json_out=True)
     assert check["valid"] and check["quiz_rmse"] == pytest.approx(lin["quiz_rmse"], abs=1e-3)
-    # a blend is a predictor like any other: blend it again, honestly
-    again = run_prize("blend", "--data", "tiny", "--predictors", "cli-linear", "cli-gbdt",
-                      "--name", "cli-again", "--json", home=home, json_out=True)
-    assert again["cv_rmse"] < 1.0
+    # a blend is a predictor like any other: blend it again, honestly (text report)
+    text = run_prize("blend", "--data", "tiny", "--predictors", "cli-linear", "cli-gbdt",
+                     "--name", "cli-again", home=home).stdout
+    assert "CV RMSE" in text and "drop loss" in text and "stored as cli-again" in text
     listed = run_prize("probes", "list", "--data", "tiny", "--json", home=home, json_out=True)
     fam = {p["name"]: p["family"] for p in listed["predictors"]}
     assert fam["cli-linear"] == fam["cli-again"] == "blend"
     bad = run_prize("blend", "--data", "tiny", "--set", "n_folds=one", home=home, check=False)
     assert bad.returncode == 2 and "n_folds" in bad.stderr
-    bad = run_prize("blend", "--data", "tiny", "--predictors", "nope", home=home, check=False)
-    assert bad.returncode == 2 and "nope" in bad.stderr

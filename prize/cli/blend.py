@@ -97,7 +97,10 @@ def blend_cmd(ctx, data_name, method, predictors, name, select, config, override
 @click.option("--data", "data_name", required=True, help="Dataset name.")
 @click.option("--method", type=click.Choice(["ordinal", "coherence", "said", "herlocker"]),
               default=None, help="The headline estimator (default ordinal).")
-@click.option("--only", multiple=True, help="Run only these estimators (repeatable).")
+@click.option("--only", multiple=True,
+              type=click.Choice(["ordinal", "coherence", "said", "herlocker"]),
+              help="Run only these estimators (repeatable); the first is the headline "
+                   "unless --method says otherwise.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a setting of prize.barrier.BarrierConfig; repeatable.")
 @json_option
@@ -114,6 +117,8 @@ def barrier_cmd(ctx, data_name, method, only, overrides, as_json):
     ds = open_dataset(data_name, home)
     store = ProbeStore(home / "probes")
     cfg = build(BarrierConfig, parse_overrides(BarrierConfig, overrides), source="--set")
+    if method is None and only:
+        method = only[0]  # the headline is among those asked for
     r = estimate(ds, store, method, config=cfg, estimators=list(only) or None)
 
     def lines(r):
