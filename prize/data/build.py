@@ -9,7 +9,21 @@ from prize.errors import DataError
 
 
 def dense(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted unique raw ids, dense index of every row)."""
+    """(sorted unique raw ids, dense index of every row).
+
+    Small non-negative integer ids (Netflix's customers go up to 2.65M) are mapped through
+    a lookup table in O(n), without the sort, the int64 inverse and the copies that
+    ``np.unique`` makes: at 100M rows that is gigabytes of peak memory saved.
+    """
+    if raw.dtype.kind in "iu" and len(raw):
+        lo, hi = int(raw.min()), int(raw.max())
+        if lo >= 0 and hi < max(1 << 27, 4 * len(raw)):
+            present = np.zeros(hi + 1, bool)
+            present[raw] = True
+            ids = np.flatnonzero(present)
+            table = np.full(hi + 1, -1, np.int32)
+            table[ids] = np.arange(len(ids), dtype=np.int32)
+            return ids.astype(np.int64), table[raw]
     ids, index = np.unique(raw, return_inverse=True)
     return ids, index.astype(np.int32)
 
