@@ -142,12 +142,12 @@ def import_netflix(
     if n_lines == 0:
         raise DataError("no ratings in the training files", path=str(path),
                         fix="Check that the files are complete")
-    customer = train.columns["customer"]
-    user_ids, user = dense(customer)
-    del customer
+    # Take the columns out of the parse result one by one, so each is freed once mapped.
+    user_ids, user = dense(train.columns.pop("customer"))
     item_ids, item = dense(train.movie)
-    rating = train.columns["rating"].astype(np.float32)
-    day = train.columns["day"]
+    train.movie = None
+    rating = train.columns.pop("rating").astype(np.float32)
+    day = train.columns.pop("day")
     del train
     n_users = len(user_ids)
     keys = pair_keys(item, user, n_users)
