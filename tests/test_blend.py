@@ -204,14 +204,14 @@ def test_forward_selection_curve(tiny):
     _, ds, store = tiny
     names = REAL + ["noise-a"]
     m = run_blend(ds, store, "linear", names, select="forward")
-    sel = m["selection"]
-    best = [s["best_rmse"] for s in sel["steps"]]
-    assert len(sel["steps"]) == len(names)
+    steps, info = m["selection"], m["selection_info"]
+    best = [s["best_rmse"] for s in steps]
+    assert len(steps) == len(names) and [s["n"] for s in steps] == list(range(1, 7))
     assert all(b2 <= b1 for b1, b2 in zip(best, best[1:], strict=False))
-    assert best[-1] == min(s["rmse"] for s in sel["steps"])
-    assert sel["steps"][0]["added"] == min(REAL, key=lambda p: store.meta(ds.name, p)
-                                           ["probe_rmse"])
-    assert m["predictors"] == sel["chosen"] and len(sel["chosen"]) == sel["best_n"]
+    assert best[-1] == min(s["rmse"] for s in steps)
+    assert steps[0]["added"] == min(REAL, key=lambda p: store.meta(ds.name, p)["probe_rmse"])
+    assert m["predictors"] == info["chosen"] and len(info["chosen"]) == info["best_n"]
+    assert info["by"] == "linear"
     assert m["name"] == "blend-linear-forward"
 
 

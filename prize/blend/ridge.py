@@ -348,7 +348,7 @@ class LinearBlender(Blender):
     def _fit(self, X, y, F):
         folds = np.arange(len(y)) % self.config.n_folds
         self.design_, bins, self.stats_ = self._stats(X, y, F, folds)
-        rf = RidgeFit(self.stats_, self.config.lambdas)
+        self.rf_ = rf = RidgeFit(self.stats_, self.config.lambdas)
         self.lam_g_, self.lam_b_ = rf.select(None)
         self.w_g_, self.W_ = rf.fit((), self.lam_g_, self.lam_b_)
         self.y_mean_ = self.stats_.y_mean

@@ -6,7 +6,9 @@
 3. Refit on all of probe and apply to the predictors' qualifying predictions.
 4. Store the blend as a predictor (family ``blend``, model = method): probe array = the
    out-of-fold predictions, qualifying array = the refit's predictions, meta = the
-   predictors, weights or importances, ``probe_rmse`` = the CV RMSE, quiz (and test) RMSE.
+   predictors, weights or importances, ``probe_rmse`` = the CV RMSE, quiz (and test) RMSE,
+   and after ``--select forward`` the curve ``selection`` (one ``{"n", "added", "rmse",
+   "best_rmse"}`` per step) with ``selection_info`` (``by``, ``best_n``, ``chosen``).
 """
 
 from __future__ import annotations
@@ -150,8 +152,9 @@ def run_blend(ds: Dataset, store: ProbeStore, method: str | None = "linear",
         "skipped_stale": stale,
         "seconds": time.perf_counter() - t0,
     }
-    if selection is not None:
-        meta["selection"] = selection
+    if selection is not None:  # the curve (a list, as charts read it), then the rest
+        meta["selection"] = selection["steps"]
+        meta["selection_info"] = {k: v for k, v in selection.items() if k != "steps"}
     written = store.write(ds, name, {"probe": cv.oof.astype(np.float32),
                                      "qualifying": np.asarray(qual, np.float32)}, meta)
     return written

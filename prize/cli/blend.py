@@ -54,7 +54,8 @@ def blend_cmd(ctx, data_name, method, predictors, name, select, config, override
     keys = ("name", "dataset", "family", "model", "predictors", "folds", "probe_rmse",
             "cv_rmse", "cv_rmse_folds", "quiz_rmse", "best_single", "gain", "intercept",
             "weights", "bins", "drop_loss", "importances", "importance_kind", "skip_weights",
-            "meta_only", "cv", "selection", "skipped_stale", "round", "seconds", "config")
+            "meta_only", "cv", "selection", "selection_info", "skipped_stale", "round",
+            "seconds", "config")
     report = {k: m[k] for k in keys if k in m}
     if reveal:
         report["test_rmse"] = m.get("test_rmse")
@@ -82,9 +83,9 @@ def blend_cmd(ctx, data_name, method, predictors, name, select, config, override
             for n in sorted(imp, key=lambda n: -imp[n]):
                 yield f"  {n:<34}{imp[n]:>10.4f}"
         if r.get("selection"):
-            s = r["selection"]
-            yield f"  forward selection kept {s['best_n']} of {len(s['steps'])} steps:"
-            for st in s["steps"]:
+            info = r["selection_info"]
+            yield f"  forward selection kept {info['best_n']} of {len(r['selection'])} steps:"
+            for st in r["selection"]:
                 yield f"    {st['n']:>3}  + {st['added']:<32}{st['rmse']:.5f}"
         if r.get("skipped_stale"):
             yield f"  skipped (trained on another version of the data): {r['skipped_stale']}"
