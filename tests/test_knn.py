@@ -30,6 +30,7 @@ from prize.models.knn._neighbours import (
     by_user,
     compute_neighbours,
     item_major,
+    mirror_upper,
     pairs_by_user,
     user_major,
 )
@@ -168,6 +169,9 @@ def run_similarities(um, x, centred, shrinkage, dense, top=3, products=True):
         K.similarities(ip, iu, ipos, um.ptr, um.items, x, S, P, C, EMPTY_I32, EMPTY_F32,
                        EMPTY_F32, EMPTY_F32, np.zeros(0, np.int32), row_avg, centred,
                        shrinkage, 3)
+        for m in (S, P, C):  # the kernel writes the upper triangle, the caller mirrors it
+            assert not np.tril(m).any()
+            mirror_upper(m)
         return S, P, C, row_avg
     idx = np.full((N_ITEMS, top), -1, np.int32)
     s, p, c = (np.zeros((N_ITEMS, top), np.float32) for _ in range(3))
@@ -200,6 +204,15 @@ def test_similarities_match_the_twin(name):
         np.testing.assert_allclose(p[i, :cnt[i]], P_t[i, want], atol=1e-5)
         np.testing.assert_array_equal(c[i, :cnt[i]], C_t[i, want])
     assert cnt[6] == 0 and cnt[7] == 0
+
+
+def test_mirror_upper():
+    rng = np.random.default_rng(2)
+    for n in (1, 5, 7, 20):
+        a = np.triu(rng.normal(size=(n, n)), 1).astype(np.float32)
+        want = a + a.T
+        mirror_upper(a, block=3)
+        np.testing.assert_array_equal(a, want)
 
 
 def test_shrunk_correlation_by_hand():

@@ -53,12 +53,12 @@ def shrunk_correlation(n, sxy, sxx, syy, sx, sy, centred, shrinkage):
         cov = sxy - sx * sy / n
     if vx <= _ZERO_VARIANCE * sxx or vy <= _ZERO_VARIANCE * syy or vx <= 0.0 or vy <= 0.0:
         return 0.0
-    rho = cov / math.sqrt(vx * vy)
-    if rho > 1.0:
-        rho = 1.0
-    elif rho < -1.0:
-        rho = -1.0
-    return n / (n + shrinkage) * rho
+    root = math.sqrt(vx * vy)
+    if cov > root:  # |rho| <= 1 up to rounding
+        cov = root
+    elif cov < -root:
+        cov = -root
+    return n * cov / ((n + shrinkage) * root)  # one division: this runs n_items^2 / 2 times
 
 
 @njit(cache=True)
@@ -164,6 +164,19 @@ def _find(nb_idx, nb_cnt, j, target):
 
 # -- similarities -----------------------------------------------------------------------------
 @njit(cache=True)
+def _accumulate_plain(acc, xi, lo, hi, user_items, x):
+    """:func:`_accumulate`, uncentred and untracked: the hot loop of the dense layout."""
+    xi2 = xi * xi
+    for r in range(lo, hi):
+        j = user_items[r]
+        xj = np.float64(x[r])
+        acc[j, 0] += 1.0
+        acc[j, 1] += xi * xj
+        acc[j, 2] += xi2
+        acc[j, 3] += xj * xj
+
+
+@njit(cache=True)
 def _accumulate(acc, xi, lo, hi, user_items, x, centred, seen, n_seen):
     """Add rater u's items user_items[lo:hi] to i's row of sums (see :func:`similarities`).
     With a non-empty ``seen``, items met for the first time are appended to it; returns the
@@ -197,22 +210,25 @@ def similarities(item_ptr, item_users, item_pos, user_ptr, user_items, x,
     sum x_uj) by walking i's raters and each rater's items: the cost is sum_u |R(u)|^2
     updates (plus, dense, a scan of the row's j > i).
 
-    Dense layout (``dense_s`` is n x n): only j > i is walked and both s_ij and s_ji are
-    written, halving the work. ``dense_p``/``dense_n`` (n x n, or empty) receive the raw
-    sum_{U(i,j)} x_ui x_uj and n_ij for the interpolation weights.
+    Dense layout (``dense_s`` is n x n): only j > i is walked and only the upper triangle
+    is written (the caller mirrors it), halving the work. ``dense_p``/``dense_n`` (n x n,
+    or empty) receive the raw sum_{U(i,j)} x_ui x_uj and n_ij for the interpolation
+    weights.
     Top-K layout (``nb_idx`` is n x K): full rows, and the K largest non-zero s_ij (ties to
     the lower index) are kept, sorted by j, with their products and counts in
     ``nb_p``/``nb_n`` and their number in ``nb_cnt``.
 
-    ``row_avg[i]`` gets (sum over j > i, or all j != i in the top-K layout, of the average
-    product sum x_ui x_uj / n_ij, the number of such j): Bell & Koren's "avg" of the
-    off-diagonal entries follows from it. Rows are dealt round-robin to ``n_chunks`` chunks
-    (the triangle's rows shrink with i). The diagonal is left untouched.
+    With products wanted, ``row_avg[i]`` gets (sum over j > i, or all j != i in the top-K
+    layout, of the average product sum x_ui x_uj / n_ij, the number of such j): Bell &
+    Koren's "avg" of the off-diagonal entries follows from it. Rows are dealt round-robin
+    to ``n_chunks`` tasks (the triangle's rows shrink with i). The diagonal is left
+    untouched.
     """
     n_items = len(item_ptr) - 1
     dense = dense_s.shape[0] > 0
     want_dense_p = dense_p.shape[0] > 0
     want_nb_p = nb_p.shape[0] > 0
+    want_avg = want_dense_p or want_nb_p
     K = nb_idx.shape[1]
     n_acc = 6 if centred else 4
     for c in prange(n_chunks):
@@ -229,6 +245,9 @@ def similarities(item_ptr, item_users, item_pos, user_ptr, user_items, x,
                 q = item_pos[p]
                 u = item_users[p]
                 xi = np.float64(x[q])
+                if dense and not centred:
+                    _accumulate_plain(acc, xi, q + 1, user_ptr[u + 1], user_items, x)
+                    continue
                 if not dense:  # the items before i too (never i itself)
                     n_seen = _accumulate(acc, xi, user_ptr[u], q, user_items, x, centred,
                                          seen, n_seen)
@@ -248,16 +267,14 @@ def similarities(item_ptr, item_users, item_pos, user_ptr, user_items, x,
                 sy = acc[j, 5] if centred else 0.0
                 s = shrunk_correlation(n_ij, sxy, acc[j, 2], acc[j, 3], sx, sy, centred,
                                        shrinkage)
-                total += sxy / n_ij
-                count += 1
-                if dense:
+                if want_avg:
+                    total += sxy / n_ij
+                    count += 1
+                if dense:  # the upper triangle only: column writes would miss the cache
                     dense_s[i, j] = s
-                    dense_s[j, i] = s
                     if want_dense_p:
                         dense_p[i, j] = sxy
-                        dense_p[j, i] = sxy
                         dense_n[i, j] = n_ij
-                        dense_n[j, i] = n_ij
                     for col in range(n_acc):
                         acc[j, col] = 0.0
                 elif s != 0.0:  # as in the dense layout, s = 0 is no neighbour

@@ -184,8 +184,26 @@ def layout(um: UserMajor, n_items: int, dense_max_items: int, max_neighbours: in
     return False, max_neighbours
 
 
-def n_chunks(n: int, per_thread: int = 8) -> int:
+def n_chunks(n: int, per_thread: int = 32) -> int:
+    """Tasks for a parallel kernel: many per thread, handed out one at a time
+    (:data:`DYNAMIC`), so that a thread slowed by other work on the machine takes fewer."""
     return max(1, min(n, numba.get_num_threads() * per_thread))
+
+
+#: Dynamic scheduling of prange iterations (numba's default splits them evenly up front).
+DYNAMIC = 1
+
+
+def mirror_upper(a: np.ndarray, block: int = 1024) -> None:
+    """Copy the strict upper triangle of a square matrix (zero below) onto the lower one,
+    in place, a tile at a time (row-wise reads and writes, no n x n temporary)."""
+    n = a.shape[0]
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
+        diag = a[lo:hi, lo:hi]
+        diag += diag.T.copy()  # its lower part is zero, and so is the diagonal
+        for lo2 in range(hi, n, block):
+            a[lo2:lo2 + block, lo:hi] = a[lo:hi, lo2:lo2 + block].T
 
 
 def compute_neighbours(um: UserMajor, n_items: int, *, similarity: str, shrinkage: float,
@@ -221,10 +239,14 @@ def compute_neighbours(um: UserMajor, n_items: int, *, similarity: str, shrinkag
         p = np.zeros((n_items, top), np.float32) if products else EMPTY_F32
         cnt_n = np.zeros((n_items, top), np.float32) if products else EMPTY_F32
         cnt = np.zeros(n_items, np.int32)
-    K.similarities(item_ptr, item_users, item_pos, um.ptr, um.items, x, dense_s, dense_p,
-                   dense_n, idx, s, p, cnt_n, cnt, row_avg, sim.centred, float(shrinkage),
-                   n_chunks(n_items))
+    with numba.parallel_chunksize(DYNAMIC):
+        K.similarities(item_ptr, item_users, item_pos, um.ptr, um.items, x, dense_s, dense_p,
+                       dense_n, idx, s, p, cnt_n, cnt, row_avg, sim.centred, float(shrinkage),
+                       n_chunks(n_items))
     del item_ptr, item_users, item_pos
+    for m in (dense_s, dense_p, dense_n):
+        if m.shape[0] > 0:
+            mirror_upper(m)
     diag_a = np.zeros(n_items)
     avg_off = 0.0
     dense_a = EMPTY_F32
@@ -255,10 +277,10 @@ def compute_neighbours(um: UserMajor, n_items: int, *, similarity: str, shrinkag
 # -- queries ----------------------------------------------------------------------------------
 def by_user(users: np.ndarray, items: np.ndarray, chunk: int = 2048):
     """(order, users, items, chunk_ptr): queries sorted by user, cut into chunks of about
-    ``chunk`` rows (at least one per thread for small batches) for the parallel kernels."""
+    ``chunk`` rows (several per thread for small batches) for the parallel kernels."""
     order = np.argsort(users, kind="stable")
     n = len(order)
-    n_parts = max(1, min(max(n // chunk, numba.get_num_threads() * 4), n))
+    n_parts = max(1, min(max(n // chunk, numba.get_num_threads() * 8), n))
     chunk_ptr = np.linspace(0, n, n_parts + 1).astype(np.int64)
     return order, users[order].astype(np.int64), items[order].astype(np.int64), chunk_ptr
 
@@ -305,9 +327,11 @@ class StoredNeighbours(Predictor):
             term = np.zeros(len(rows))
             nb, um, cfg = self.neighbours_, self.ratings_, self.config
             sweeps, tol = self._solver()
-            K.neighbourhood_predict(qu, qi, chunk_ptr, um.ptr, um.items, um.z, nb.dense_s,
-                                    nb.dense_a, nb.idx, nb.s, nb.a, nb.cnt, nb.diag_a, term,
-                                    int(cfg.k), float(cfg.min_similarity), self.interpolate,
-                                    float(nb.avg_off), int(sweeps), float(tol))
+            with numba.parallel_chunksize(DYNAMIC):
+                K.neighbourhood_predict(qu, qi, chunk_ptr, um.ptr, um.items, um.z,
+                                        nb.dense_s, nb.dense_a, nb.idx, nb.s, nb.a, nb.cnt,
+                                        nb.diag_a, term, int(cfg.k),
+                                        float(cfg.min_similarity), self.interpolate,
+                                        float(nb.avg_off), int(sweeps), float(tol))
             est[rows[order]] += term
         return est

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from prize.data.dataset import Ratings
 from prize.models.base import IterativePredictor, epoch_rng, take
 from prize.models.knn import _kernels as K
 from prize.models.knn._neighbours import (
+    DYNAMIC,
     by_user,
     check_common,
     compute_neighbours,
@@ -141,9 +143,11 @@ class GlobalNeighbourhood(IterativePredictor):
             order, qu, qi, chunk_ptr = by_user(users[rows], items[rows])
             out = np.empty(len(rows))
             um = self.ratings_
-            K.global_predict(qu, qi, chunk_ptr, um.ptr, um.items, um.z, self.implicit_ptr_,
-                             self.implicit_items_, self.nb_idx_, self.nb_cnt_, self.bu_,
-                             self.bi_, self.w_, self.c_, out, float(self.base_mu_))
+            with numba.parallel_chunksize(DYNAMIC):
+                K.global_predict(qu, qi, chunk_ptr, um.ptr, um.items, um.z,
+                                 self.implicit_ptr_, self.implicit_items_, self.nb_idx_,
+                                 self.nb_cnt_, self.bu_, self.bi_, self.w_, self.c_, out,
+                                 float(self.base_mu_))
             est[rows[order]] = out
         return est
 
