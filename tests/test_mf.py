@@ -101,7 +101,6 @@ def test_early_stopping_and_resume_from_checkpoint(home):
                      "--json", home=home, json_out=True)
     # Simulate an interrupted run: train 3 epochs keeping the checkpoint, then resume.
     from prize.data import open_dataset as od
-    from prize.runner import _fit
     from prize.training import load_checkpoint
 
     ds = od(home / "data" / "toy")
@@ -121,7 +120,6 @@ def test_early_stopping_and_resume_from_checkpoint(home):
                         "resumed", "--resume", "--json", home=home, json_out=True)
     assert resumed["probe_rmse"] == pytest.approx(full["probe_rmse"], abs=1e-6)
     assert not ckpt.exists()  # removed once the run completed
-    _ = _fit
 
 
 def _fold_rmse(family, config, k, tmp_path):

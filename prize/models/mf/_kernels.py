@@ -19,6 +19,18 @@ _OPTS = dict(cache=True, fastmath=True, error_model="numpy", nogil=True)
 
 
 @njit(**_OPTS)
+def _implicit_sum(nptr, nitem, Y, u, norm, z):
+    """z = |N(u)|^-½ Σ_{j∈N(u)} y_j for one user (``norm`` = |N(u)|^-½)."""
+    z[:] = 0.0
+    for jj in range(nptr[u], nptr[u + 1]):
+        yj = Y[nitem[jj]]
+        for f in range(z.shape[0]):
+            z[f] += yj[f]
+    for f in range(z.shape[0]):
+        z[f] *= norm
+
+
+@njit(**_OPTS)
 def svd_epoch(indptr, item, rating, perm, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
     """Biased MF (Paterek's RSVD2, Koren's "SVD"): r̂ = μ + b_u + b_i + p_uᵀq_i.
 
@@ -114,14 +126,8 @@ def svdpp_epoch(indptr, item, rating, perm, nptr, nitem, mu, bu, bi, P, Q, Y, lr
         u = perm[uu]
         lo, hi = nptr[u], nptr[u + 1]
         norm = np.float32(1.0 / np.sqrt(hi - lo)) if hi > lo else np.float32(0.0)
-        z[:] = 0.0
-        for jj in range(lo, hi):
-            yj = Y[nitem[jj]]
-            for f in range(F):
-                z[f] += yj[f]
-        for f in range(F):
-            z[f] *= norm
-            acc[f] = 0.0
+        _implicit_sum(nptr, nitem, Y, u, norm, z)
+        acc[:] = 0.0
         pu = P[u]
         # Without p_u (NSVD) P stays all zero: its learning rate is 0, which keeps the
         # inner loops free of branches.
@@ -182,14 +188,8 @@ def timesvdpp_epoch(indptr, item, rating, perm, nptr, nitem, dev, tbin, slot, fb
         u = perm[uu]
         lo, hi = nptr[u], nptr[u + 1]
         norm = np.float32(1.0 / np.sqrt(hi - lo)) if hi > lo else np.float32(0.0)
-        z[:] = 0.0
-        for jj in range(lo, hi):
-            yj = Y[nitem[jj]]
-            for f in range(F):
-                z[f] += yj[f]
-        for f in range(F):
-            z[f] *= norm
-            acc[f] = 0.0
+        _implicit_sum(nptr, nitem, Y, u, norm, z)
+        acc[:] = 0.0
         pu = P[u]
         apu = AP[u]
         for k in range(indptr[u], indptr[u + 1]):
