@@ -17,7 +17,8 @@ $(BIN)/activate: pyproject.toml
 
 venv: $(BIN)/activate
 
-# The demo: synthetic small preset -> import -> baselines -> leaderboard -> submission.
+# The demo: synthetic small preset -> import -> baselines and the reference (the Cinematch
+# proxy, item kNN) -> leaderboard -> submission.
 DEMO := synth-small
 DEMO_RAW := $(PRIZE_HOME)/raw/$(DEMO)
 BASELINES := global_mean movie_mean user_mean biases global_effects
@@ -31,6 +32,7 @@ $(PRIZE_HOME)/data/$(DEMO)/meta.json: $(DEMO_RAW)/synth.json
 demo: venv $(PRIZE_HOME)/data/$(DEMO)/meta.json
 	$(PRIZE) data info $(DEMO)
 	for c in $(BASELINES); do $(PRIZE) train baseline --data $(DEMO) --config $$c || exit 1; done
+	$(PRIZE) train knn --data $(DEMO) --config cinematch-proxy --name knn-cinematch-proxy
 	$(PRIZE) leaderboard --data $(DEMO)
 	$(PRIZE) submit --data $(DEMO) --predictor baseline-global_effects \
 		--out submissions/$(DEMO)-global_effects.txt

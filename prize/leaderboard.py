@@ -23,7 +23,18 @@ def reference(ds: Dataset, store: ProbeStore) -> dict:
     ref.update({"probe": None, "quiz": None, "test": None, "trained": m is not None})
     if m is not None:
         ref.update(probe=m.get("probe_rmse"), quiz=m.get("quiz_rmse"), test=m.get("test_rmse"))
+    else:
+        ref["train_command"] = train_command(ref, ds.name)
     return ref
+
+
+def train_command(ref: dict, dataset: str) -> str:
+    """The command that trains a predictor reference under the name the meta gives it (an
+    older meta without ``config`` names it ``<family>-<config>``)."""
+    family, name = ref.get("family", "baseline"), ref.get("name", "")
+    config = ref.get("config") or name.removeprefix(f"{family}-")
+    config = f" --config {config}" if config and config != name else ""
+    return f"prize train {family} --data {dataset}{config} --name {name}"
 
 
 def table(ds: Dataset, store: ProbeStore, *, reveal: bool = False) -> dict:
@@ -79,8 +90,8 @@ def _ref_label(t: dict) -> str:
     if ref.get("kind") == "official":
         return f"{ref['name']} (official: quiz {ref['quiz']:.4f}, test {ref['test']:.4f})"
     if not ref.get("trained"):
-        return (f"predictor '{ref.get('name')}' — not trained yet: prize train "
-                f"{ref.get('family', 'baseline')} --data {t['dataset']} --name {ref.get('name')}")
+        return (f"predictor '{ref.get('name')}' — not trained yet, so no improvement is shown; "
+                f"train it with: {train_command(ref, t['dataset'])}")
     return f"predictor '{ref['name']}' ({t['improvement_on']} {_fmt(ref.get(t['improvement_on']))})"
 
 

@@ -36,11 +36,26 @@ def test_baselines_leaderboard_and_submission(tiny):
     home, _ = tiny
     for c in ("global_mean", "movie_mean", "user_mean", "biases", "global_effects"):
         run_prize("-q", "train", "baseline", "--data", "tiny", "--config", c, home=home)
+    # Not Netflix's data: the reference is the Cinematch proxy, untrained so far; the table
+    # says so and gives the command that trains it, which must work as printed.
+    board = run_prize("leaderboard", "--data", "tiny", "--json", home=home, json_out=True)
+    ref = board["reference"]
+    assert ref["name"] == "knn-cinematch-proxy" and not ref["trained"]
+    assert all(r["improvement"] is None for r in board["rows"])
+    text = run_prize("leaderboard", "--data", "tiny", home=home).stdout
+    assert "not trained yet" in text and ref["train_command"] in text
+    command = ref["train_command"].split()
+    assert command[:2] == ["prize", "train"] and "--config" in command
+    run_prize("-q", *command[1:], home=home)
     board = run_prize("leaderboard", "--data", "tiny", "--json", home=home, json_out=True)
     names = [r["name"] for r in board["rows"]]
     assert set(names) == {f"baseline-{c}" for c in ("global_mean", "movie_mean", "user_mean",
-                                                     "biases", "global_effects")}
-    assert board["reference"]["name"] == "baseline-biases" and board["reference"]["trained"]
+                                                     "biases", "global_effects")
+                          } | {"knn-cinematch-proxy"}
+    assert board["reference"]["name"] == "knn-cinematch-proxy" and board["reference"]["trained"]
+    proxy = next(r for r in board["rows"] if r["name"] == "knn-cinematch-proxy")
+    assert proxy["improvement"] == pytest.approx(0.0, abs=1e-9)
+    assert proxy["family"] == "knn"
     assert board["lines"]["oracle"]["quiz"] < min(r["quiz_rmse"] for r in board["rows"])
     gm = next(r for r in board["rows"] if r["name"] == "baseline-global_mean")
     assert gm["improvement"] < 0

@@ -629,3 +629,29 @@ def test_residual_ratings_fit_directly():
         pred = np.clip(base.predict(probe.user, probe.item)
                        + m.predict(probe.user, probe.item, probe.day), 1, 5)
         assert rmse(pred, probe.rating) < base_rmse - 0.02, model
+
+
+# -- the Cinematch proxy as the reference -----------------------------------------------------
+def test_the_proxy_is_the_reference_and_every_leaderboard_set_trains_it():
+    # On data that is not Netflix's the "vs ref" column is measured against the proxy: the
+    # importers record DEFAULT_REFERENCE, so each shipped set must train that predictor
+    # under that name with that config, or its leaderboard would have no reference.
+    from prize.config import CONFIG_ROOT
+    from prize.data.dataset import CINEMATCH, DEFAULT_REFERENCE
+    from prize.orchestrate import load_set
+
+    ref = DEFAULT_REFERENCE
+    assert (ref["name"], ref["family"], ref["config"]) == (
+        "knn-cinematch-proxy", "knn", "cinematch-proxy")
+    assert CINEMATCH["kind"] == "official" and ref["kind"] == "predictor"
+    model, _ = make_predictor("knn", ref["config"])
+    assert (model.name, model.config.k, model.config.similarity) == (
+        "item", 35, "pearson_baseline")
+    sets = sorted((CONFIG_ROOT / "leaderboard").glob("*.toml"))
+    assert sets
+    for path in sets:
+        specs = {s.name: s for s in load_set(path).predictors}
+        assert ref["name"] in specs, path.name
+        spec = specs[ref["name"]]
+        assert (spec.family, spec.config, spec.set, spec.residuals_of) == (
+            ref["family"], ref["config"], (), None), path.name
