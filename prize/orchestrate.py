@@ -19,7 +19,7 @@ import os
 import time
 import tomllib
 import traceback
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -261,45 +261,93 @@ def run_set(pset: PredictorSet, *, home: Path, data: str, final: bool = False,
                                   if not (only_missing and up_to_date(store, ds, s, round_))]))
     total = sum(len(w) for _, w in todo)
     results: list[dict] = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, desc=f"{pset.name} on {ds.name}", unit="predictor",
-                   position=0, dynamic_ncols=True)
+    bar = _Bar(total, f"{pset.name} on {ds.name}", progress)
     failed: set[str] = set()
     try:
         for round_, wave in todo:
-            futures = []
-            for s in wave:
+            pending: list[tuple[int, Spec, Future]] = []
+            settled: list[tuple[int, dict]] = []
+            for i, s in enumerate(wave):
                 if s.residuals_of in failed or (s.name in failed and round_ == "final"):
-                    results.append({"name": s.name, "round": round_, "ok": False,
-                                    "error": f"skipped: {s.residuals_of or s.name} failed"})
-                    failed.add(s.name)
-                    if bar is not None:
-                        bar.update(1)
-                    continue
-                futures.append((s, executor.submit(task, str(home), ds.name, s.as_dict(),
-                                                   round_, progress and in_process, threads)))
-            for s, fut in futures:
-                try:
-                    r = fut.result()
-                except Exception as e:  # noqa: BLE001 - e.g. a worker died on every retry
                     r = {"name": s.name, "round": round_, "ok": False,
-                         "error": f"{type(e).__name__}: {e}",
-                         "traceback": "".join(traceback.format_exception(e))}
-                results.append(r)
-                if not r["ok"]:
-                    failed.add(r["name"])
-                if on_result is not None:
-                    on_result(r)
-                if bar is not None:
-                    bar.set_postfix_str(f"{r['name']}: "
-                                        + (f"probe {r['probe_rmse']:.4f}"
-                                           if r.get("ok") and r.get("probe_rmse") is not None
-                                           else ("done" if r.get("ok") else "FAILED")))
-                    bar.update(1)
+                         "error": f"skipped: {s.residuals_of or s.name} failed"}
+                    settled.append((i, r))
+                    failed.add(s.name)
+                    bar.tick(r, len(pending))
+                    continue
+                if in_process:  # the task runs inside submit: show it as running meanwhile
+                    bar.show(1, f"training {s.name}")
+                pending.append((i, s, executor.submit(task, str(home), ds.name, s.as_dict(),
+                                                      round_, progress and in_process,
+                                                      threads)))
+                pending = _collect(pending, round_, settled, failed, on_result, bar)
+            bar.show(len(pending))
+            while pending:
+                wait([f for _, _, f in pending], return_when=FIRST_COMPLETED)
+                pending = _collect(pending, round_, settled, failed, on_result, bar)
+            results.extend(r for _, r in sorted(settled, key=lambda x: x[0]))
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return results
+
+
+def _settle(s: Spec, round_: str, fut: Future) -> dict:
+    try:
+        return fut.result()
+    except Exception as e:  # noqa: BLE001 - e.g. a worker died on every retry
+        return {"name": s.name, "round": round_, "ok": False,
+                "error": f"{type(e).__name__}: {e}",
+                "traceback": "".join(traceback.format_exception(e))}
+
+
+def _collect(pending, round_, settled, failed, on_result, bar) -> list:
+    """Settle the finished tasks of ``pending`` (in submission order); return the rest."""
+    finished = [p[2].done() for p in pending]  # once: a task may finish meanwhile
+    left = [p for p, f in zip(pending, finished, strict=True) if not f]
+    for i, s, fut in (p for p, f in zip(pending, finished, strict=True) if f):
+        r = _settle(s, round_, fut)
+        settled.append((i, r))
+        if not r["ok"]:
+            failed.add(r["name"])
+        if on_result is not None:
+            on_result(r)
+        bar.tick(r, len(left))
+    return left
+
+
+class _Bar:
+    """One overall bar: tasks done (failed ones included), running, failed, the last one.
+
+    "running" counts tasks handed to the executor and not finished (a cluster may still
+    queue some of them)."""
+
+    def __init__(self, total: int, desc: str, enabled: bool):
+        self.failed = 0
+        self.last = ""
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="predictor", position=0,
+                            dynamic_ncols=True)
+
+    def show(self, running: int, last: str | None = None) -> None:
+        if last is not None:
+            self.last = last
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{running} running, {self.failed} failed"
+                                     + (f" | {self.last}" if self.last else ""))
+
+    def tick(self, r: dict, running: int) -> None:
+        self.failed += not r.get("ok")
+        if r.get("ok") and r.get("probe_rmse") is not None:
+            last = f"{r['name']}: probe {r['probe_rmse']:.4f}"
+        else:
+            last = f"{r['name']}: " + ("done" if r.get("ok") else "FAILED")
+        self.show(running, last)
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
