@@ -1,0 +1,77 @@
+"""`prize sweep FAMILY`: a grid or random search whose trials are stored as predictors."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("sweep")
+@click.argument("family")
+@click.option("--data", "data_name", required=True, help="Dataset name.")
+@click.option("--grid", "grid", required=True, metavar="FILE",
+              help="Sweep file: a .toml path or a name in configs/sweeps/ (format: "
+                   "prize/sweep.py, README).")
+@click.option("--random", "n_random", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Random search: N distinct trials drawn from the file's lists and ranges "
+                   "(default: the whole grid).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random search's draws.")
+@click.option("--cluster", default=None, metavar="ADDRESS|local:N",
+              help="Run the trials on a Dask scheduler (tcp://host:8786, tls://...) or on N "
+                   "local worker processes (local:N). Default: in this process.")
+@click.option("--insecure", is_flag=True,
+              help="Allow a plain tcp:// scheduler address that is not loopback (an open Dask "
+                   "port runs any code it is sent: prefer TLS or an SSH tunnel).")
+@click.option("--dry-run", is_flag=True,
+              help="List the trials and which of them the store already holds; train nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def sweep_cmd(ctx, family, data_name, grid, n_random, seed, cluster, insecure, dry_run,
+              as_json):
+    """Train every trial of a sweep over FAMILY's settings that the store lacks; print the
+    trials, best probe RMSE first.
+
+    Each trial is stored as the predictor FAMILY-SWEEP-HASH (the hash is the trial's
+    config), so a rerun resumes and the blender can use every trial."""
+    from prize.cli.data import _home
+    from prize.orchestrate import make_executor
+    from prize.sweep import load_sweep, render_text, run_sweep, trials
+
+    home = _home(ctx)
+    sweep = load_sweep(grid, family)
+    ts = trials(sweep, random=n_random, seed=seed)
+    if n_random and len(ts) < n_random:
+        click.echo(f"note: {sweep.path} holds only {len(ts)} distinct configs; running "
+                   "each once", err=True)
+    quiet = as_json or ctx.obj.get("quiet")
+    info: dict = {"kind": "none (dry run)"}
+    if dry_run:
+        report = run_sweep(sweep, ts, home=home, data=data_name, dry_run=True)
+    else:
+        executor, info = make_executor(cluster, insecure=insecure)
+        if info.get("dashboard") and not as_json:
+            click.echo(f"Dask dashboard: {info['dashboard']}", err=True)
+        # Workers on this machine share its cores: one thread each (numba, torch, BLAS).
+        local = cluster is not None and cluster.startswith(("local:", "pool:"))
+        try:
+            report = run_sweep(sweep, ts, home=home, data=data_name, executor=executor,
+                               progress=not quiet, threads=1 if local else None)
+        finally:
+            executor.shutdown()
+            if info.get("close"):
+                info["close"]()
+    report.update(mode="random" if n_random else "grid", seed=seed if n_random else None,
+                  executor={k: v for k, v in info.items() if k != "close"})
+    for f in report["failed"]:
+        click.echo(f"FAILED {f['name']}: {f['error']}", err=True)
+        if f.get("traceback"):
+            click.echo(f["traceback"].rstrip(), err=True)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    else:
+        for line in render_text(report):
+            click.echo(line)
+    if report["failed"]:
+        ctx.exit(1)
