@@ -199,6 +199,13 @@ def test_bad_grid_files_are_refused_with_the_file_and_key(tmp_path, text, needle
     assert str(path) in str(e.value) and needle in str(e.value)
 
 
+def test_open_scheduler_ports_are_refused_as_for_a_leaderboard(home, tmp_path):
+    grid = _write(tmp_path, "o", GRID.format(name="open", factors="[2]"))
+    proc = _sweep(home, grid, "--cluster", "tcp://10.0.0.5:8786", check=False)
+    assert proc.returncode == 2 and "--insecure" in proc.stderr
+    assert not any((home / "probes" / "tiny").glob("mf-open-*"))
+
+
 def test_unknown_sweep_file_lists_the_shipped_ones(home):
     proc = run_prize("sweep", "mf", "--data", "tiny", "--grid", "nosuch", home=home, check=False)
     assert proc.returncode == 2 and "nosuch" in proc.stderr and "timesvdpp" in proc.stderr
