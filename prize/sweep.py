@@ -12,7 +12,8 @@ The sweep file (``configs/sweeps/<file>.toml``)::
     name = "sweep"          # optional: the middle of the trial names (default: file stem)
     family = "mf"           # optional: must match the FAMILY given on the command line
     config = "default"      # optional base config: a name in configs/<family>/ or a
-                            # path relative to this file (default: the family's default)
+                            # path relative to this file (default: the family's default);
+                            # on a cluster, a path must be one every worker sees
     description = "..."     # optional
 
     [grid]                  # the keys `prize train FAMILY --set key=value` accepts
@@ -45,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prize.config import CONFIG_ROOT, build, fields_of, load_toml, to_dict
+from prize.config import CONFIG_ROOT, build, fields_of, load_toml, resolve_config_path, to_dict
 from prize.config import _check as check_type
 from prize.errors import ConfigError
 from prize.orchestrate import PredictorSet, Spec
@@ -158,8 +159,6 @@ def load_sweep(name: str | os.PathLike, family: str) -> Sweep:
         if config.endswith(".toml"):  # a path, relative to the sweep file
             p = Path(config)
             config = str((p if p.is_absolute() else path.parent / p).resolve())
-    from prize.config import resolve_config_path
-
     try:
         base_path = resolve_config_path(family, config, mod.DEFAULT_CONFIG)
     except ConfigError as e:
