@@ -355,14 +355,19 @@ def parse_blocks(
     flush()
 
     def cat(parts, dtype):
+        # Joined column by column, each list emptied as soon as it is joined: at most one
+        # column exists twice at a time.
         if not parts:
             return np.zeros(0, dtype)
         if dtype == np.int64 and all(p.dtype == np.int32 for p in parts):
             dtype = np.int32
-        return np.concatenate(parts).astype(dtype, copy=False)
+        out = np.concatenate(parts).astype(dtype, copy=False)
+        parts.clear()
+        return out
 
+    movie = cat(movies, np.int32)
     return BlockResult(
-        movie=cat(movies, np.int32),
+        movie=movie,
         columns={c: cat(cols[c], _OUT_DTYPES[c]) for c in names},
         lines=cat(lines, np.int64) if keep_lines else None,
         files=cat(files, np.int32) if keep_lines else None,

@@ -24,7 +24,15 @@ import numpy as np
 
 from prize.data import _parse
 from prize.data._parse import PROBE, QUALIFYING, RATINGS, TRUTH, BadLines, Piece, SourceFile
-from prize.data.build import SPLIT_CODES, dense, finish, items_table, lookup, pair_keys
+from prize.data.build import (
+    SPLIT_CODES,
+    dense,
+    finish,
+    items_table,
+    lookup,
+    pair_keys,
+    release_memory,
+)
 from prize.data.dataset import CINEMATCH, DEFAULT_REFERENCE
 from prize.errors import DataError
 
@@ -149,6 +157,7 @@ def import_netflix(
     rating = train.columns.pop("rating").astype(np.float32)
     day = train.columns.pop("day")
     del train
+    release_memory()
     n_users = len(user_ids)
     keys = pair_keys(item, user, n_users)
     order = np.argsort(keys, kind="stable")
@@ -277,6 +286,7 @@ def import_netflix(
         q_rating, q_split = q_rating[keep], q_split[keep]
 
     del order, sorted_keys  # the pair index is no longer needed: free it before the sort
+    release_memory()
     n_train_rows = len(user)
     user = np.concatenate([user, q_user.astype(np.int32)])
     item = np.concatenate([item, q_item.astype(np.int32)])
@@ -303,8 +313,10 @@ def import_netflix(
     if synth:
         meta["synthetic"] = {k: v for k, v in synth.items() if k != "params"}
         meta["oracle_rmse"] = synth.get("oracle_rmse")
+    columns = dict(user=user, item=item, rating=rating, day=day, split=split)
+    del user, item, rating, day, split  # finish() frees each unsorted column as it goes
     meta = finish(
-        target, user=user, item=item, rating=rating, day=day, split=split,
+        target, columns=columns,
         user_ids=user_ids, item_ids=item_ids, qualifying_rows=qualifying_rows, meta=meta,
         items_csv=items_table(item_ids, title_map), overwrite=overwrite,
     )

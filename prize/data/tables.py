@@ -218,14 +218,17 @@ def _build(tables: list[TableResult], target, *, name, seed, scale, given, title
     }
     if titles:
         meta["source"]["titles"] = len(titles)
-    meta = finish(target, user=user, item=item, rating=rating, day=day, split=split,
+    n_rows = len(rating)
+    columns = dict(user=user, item=item, rating=rating, day=day, split=split)
+    del user, item, rating, day, split
+    meta = finish(target, columns=columns,
                   user_ids=user_ids, item_ids=item_ids, qualifying_rows=qualifying_rows,
                   meta=meta, items_csv=items_table(item_ids, titles, genres or None),
                   overwrite=overwrite, extra={"given_test": given} if given is not None else None)
     seconds = time.perf_counter() - t0
     c = meta["counts"]
     return {
-        "name": name, "path": str(target), "ratings": int(len(rating)), "users": c["users"],
+        "name": name, "path": str(target), "ratings": int(n_rows), "users": c["users"],
         "items": c["items"], "train": c["train"], "probe": c["probe"],
         "qualifying": c["qualifying"], "bad_lines": bad.report(), "seconds": seconds,
         "fingerprint": meta["fingerprint"],
