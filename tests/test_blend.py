@@ -209,7 +209,11 @@ def test_forward_selection_curve(tiny):
     assert len(steps) == len(names) and [s["n"] for s in steps] == list(range(1, 7))
     assert all(b2 <= b1 for b1, b2 in zip(best, best[1:], strict=False))
     assert best[-1] == min(s["rmse"] for s in steps)
-    assert steps[0]["added"] == min(REAL, key=lambda p: store.meta(ds.name, p)["probe_rmse"])
+    # The first pick is the best single predictor: selection ranks the cross-validated
+    # blend of each one alone (a rescaled predictor), so a near-tie in raw probe RMSE may
+    # go either way (on tiny, mf 0.96258 and svdpp 0.96266); 0.002 covers such ties.
+    probe = {p: store.meta(ds.name, p)["probe_rmse"] for p in REAL}
+    assert probe[steps[0]["added"]] <= min(probe.values()) + 0.002, (steps[0], probe)
     assert m["predictors"] == info["chosen"] and len(info["chosen"]) == info["best_n"]
     assert info["by"] == "linear"
     assert m["name"] == "blend-linear-forward"

@@ -574,7 +574,11 @@ def _small_latent(n_users=3, per_user=10, n_items=40, exact_above=32, seed=0):
         alpha_u=rng.normal(0, 0.01, n_users), sigma_u=np.full(n_users, 0.8),
         Q=rng.normal(0, 0.5, (n_items, f)), log_pop=np.log(pop), alias_prob=prob,
         alias_idx=alias, b_i=rng.normal(0, 0.5, n_items), b_i_bin=rng.normal(0, 0.1, (n_items, 30)),
-        bin_width=74, exact_above=exact_above)
+        bin_width=74, exact_above=exact_above,
+        # families of 4 over the first half of the films (the rest in none)
+        family=np.where(np.arange(n_items) < n_items // 2, np.arange(n_items) // 4,
+                        -1).astype(np.int32),
+        family_seed=np.uint64(7), sigma_family=0.4)
 
 
 @pytest.mark.parametrize("exact_above", [32, 0])
@@ -593,7 +597,8 @@ def test_simulate_users_jit_matches_python(exact_above):
             fn(0, 3, np.uint64(99), lat.offsets, lat.P, lat.Q, lat.alias_prob, lat.alias_idx,
                lat.log_pop, lat.cap, m.gamma, lat.exact_above, lat.start, lat.stop, lat.n_sess,
                m.first_session_weight, lat.b_u, lat.alpha_u, lat.b_i, lat.b_i_bin,
-               lat.bin_width, m.beta, m.sigma_day, item, day, score, eps)
+               lat.bin_width, m.beta, m.sigma_day, lat.family, lat.family_seed,
+               lat.sigma_family, item, day, score, eps)
         outs.append((item, day, score, eps))
     for a, b in zip(*outs, strict=True):
         assert np.array_equal(a, b)
@@ -644,3 +649,76 @@ def test_item_sampling_law(exact_above):
     freq = np.bincount(item.astype(np.int64), minlength=n_items) / n_users
     se = np.sqrt(incl * (1 - incl) / n_users)
     assert np.all(np.abs(freq - incl) < 4 * se), (freq, incl)
+
+
+# ---------------------------------------------------------------- families
+def _without_families(p: synth.Preset) -> synth.Preset:
+    return dataclasses.replace(p, model=dataclasses.replace(p.model, sigma_family=0.0))
+
+
+def test_families_partition_a_share_of_the_films(tiny):
+    m = TINY.model
+    fam = tiny.state.family
+    members = fam >= 0
+    assert members.sum() == round(m.family_fraction * TINY.n_movies)
+    sizes = np.bincount(fam[members])
+    assert sizes.min() >= m.family_min_size
+    # the last run takes the remainder, fewer than family_max_size more films
+    assert np.all(sizes[:-1] <= m.family_max_size)
+    assert sizes[-1] < m.family_max_size + m.family_min_size
+    # families are runs of the popularity ranking: within a family the expected counts
+    # (pop, calibrated to them) span a narrower range than over random groups
+    lp = tiny.state.log_pop
+    within = np.mean([np.ptp(lp[fam == f]) for f in range(len(sizes))])
+    rng = np.random.default_rng(0)
+    random = np.mean([np.ptp(lp[rng.choice(TINY.n_movies, k, replace=False)]) for k in sizes])
+    assert within < 0.5 * random
+
+
+def test_family_effect_is_added_to_the_latent_score_and_nothing_else():
+    """With sigma_family = 0 the same seed gives the same films, days and noise; the scores
+    (less mu) differ by exactly g_{u,F(i)} = sigma_family z_{u,F}, one draw per (user,
+    family), zero outside families."""
+    with_f = synth.simulate(MICRO, seed=3)
+    without = synth.simulate(_without_families(MICRO), seed=3)
+    for name in ("item", "day", "split", "user"):
+        assert np.array_equal(getattr(with_f, name), getattr(without, name))
+    lat = with_f.state
+    assert np.all(without.state.families() == -1)
+    g = (with_f.score.astype(np.float64) - with_f.mu) - (without.score - without.mu)
+    fam = lat.family[with_f.item]
+    assert np.all(np.abs(g[fam < 0]) < 1e-5)
+    expected = np.array([lat.g(int(u), int(i)) for u, i in zip(with_f.user, with_f.item,
+                                                                strict=True)])
+    np.testing.assert_allclose(g, expected, atol=1e-5)
+    # one value per (user, family) pair
+    key = with_f.user[fam >= 0].astype(np.int64) * (fam.max() + 1) + fam[fam >= 0]
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    np.testing.assert_allclose(g[fam >= 0], g[fam >= 0][first][inverse], atol=2e-5)
+
+
+def test_family_draws_are_standard_normal():
+    with np.errstate(over="ignore"):
+        z = np.array([K.family_effect(np.uint64(11), u, f) for u in range(400)
+                      for f in range(50)])
+    assert abs(z.mean()) < 4 / math.sqrt(len(z))
+    assert abs(z.std() - 1) < 4 / math.sqrt(2 * len(z))
+    # draws of one user across families, and of one family across users, are uncorrelated
+    zz = z.reshape(400, 50)
+    assert abs(np.corrcoef(zz[:, 0], zz[:, 1])[0, 1]) < 4 / math.sqrt(400)
+    assert abs(np.corrcoef(zz[0], zz[1])[0, 1]) < 4 / math.sqrt(50) + 0.05
+
+
+def test_the_oracle_includes_the_family_effect(tiny):
+    """The oracle is E[r | the true latent state]: dropping g_{u,F} from s must cost
+    accuracy on every set, by about sigma_family^2 times the share of family ratings."""
+    lat = tiny.state
+    for which in ("probe", "quiz"):
+        rows = tiny.rows(which)
+        s, sigma, r = tiny.latent(which)
+        g = np.array([lat.g(int(u), int(i)) for u, i in zip(tiny.user[rows],
+                                                              tiny.item[rows], strict=True)])
+        assert np.std(g[lat.family[tiny.item[rows]] >= 0]) > 0.5 * TINY.model.sigma_family
+        with_g, _ = synth.oracle_rmse(r, s, sigma)
+        without_g, _ = synth.oracle_rmse(r, s - g, sigma)
+        assert with_g < without_g, which

@@ -64,6 +64,19 @@ def next_normal(state):
     return state, math.sqrt(-2.0 * math.log(u1)) * math.cos(_TWO_PI * u2)
 
 
+@njit(cache=True)
+def family_effect(seed, u, fam):
+    """The standard normal draw ``z_{u,F}`` behind user ``u``'s taste for family ``F``.
+
+    Counter-based like the user streams (its own ``seed``), so that every rating of a film
+    of ``F`` by ``u`` sees the same value without storing a users x families table, and
+    the user streams (films, days, noise) stay exactly as they are without families.
+    """
+    state = user_stream(seed, u) ^ mix64((np.uint64(fam) + np.uint64(1)) * _MIX1)
+    state, z = next_normal(state)
+    return z
+
+
 # ---------------------------------------------------------------- alias tables
 @njit(cache=True)
 def build_alias(p):
@@ -217,8 +230,8 @@ def _choose_items(state, k, pu, Q, alias_prob, alias_idx, log_pop, gamma, cap, e
 @njit(cache=True)
 def _simulate_one(u, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, gamma,
                   exact_above, start, stop, n_sess, first_session_weight, b_u, alpha_u, b_i,
-                  b_i_bin, bin_width, beta, sigma_day, seen, item_out, day_out, score_out,
-                  eps_out):
+                  b_i_bin, bin_width, beta, sigma_day, family, family_seed, sigma_family, seen,
+                  item_out, day_out, score_out, eps_out):
     n = offsets[u + 1] - offsets[u]
     off = offsets[u]
     state = user_stream(seed, u)
@@ -296,17 +309,21 @@ def _simulate_one(u, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, g
         if dt < 0:
             dev = -dev
         state, z = next_normal(state)
+        g = 0.0
+        if family[i] >= 0 and sigma_family > 0.0:  # the user's taste for i's family
+            g = sigma_family * family_effect(family_seed, u, family[i])
         item_out[off + r] = i
         day_out[off + r] = t
         score_out[off + r] = (b_u[u] + alpha_u[u] * dev + b_ut[s] + b_i[i]
-                              + b_i_bin[i, t // bin_width] + xs[j])
+                              + b_i_bin[i, t // bin_width] + xs[j] + g)
         eps_out[off + r] = z
 
 
 @njit(cache=True, parallel=True)
 def simulate_users(u_lo, u_hi, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, gamma,
                    exact_above, start, stop, n_sess, first_session_weight, b_u, alpha_u, b_i,
-                   b_i_bin, bin_width, beta, sigma_day, item_out, day_out, score_out, eps_out):
+                   b_i_bin, bin_width, beta, sigma_day, family, family_seed, sigma_family,
+                   item_out, day_out, score_out, eps_out):
     """Simulate users ``u_lo .. u_hi - 1``: their films, days, latent scores and noise.
 
     For user ``u`` with ``n_u = offsets[u+1] - offsets[u]`` ratings:
@@ -317,8 +334,11 @@ def simulate_users(u_lo, u_hi, seed, offsets, P, Q, alias_prob, alias_idx, log_p
        a session drawn with Dirichlet weights; rows come out sorted by day;
     3. the latent score less ``mu`` (timeSVD++ without the scaling terms)
 
-       s_ui(t) - mu = b_u + alpha_u dev_u(t) + b_{u,t} + b_i + b_{i,Bin(t)} + p_u^T q_i,
-       dev_u(t) = sign(t - t_u) |t - t_u|^beta,  t_u = mean rating day of u;
+       s_ui(t) - mu = b_u + alpha_u dev_u(t) + b_{u,t} + b_i + b_{i,Bin(t)} + p_u^T q_i
+                      + g_{u,F(i)},
+       dev_u(t) = sign(t - t_u) |t - t_u|^beta,  t_u = mean rating day of u,
+       g_{u,F} = sigma_family z_{u,F} (:func:`family_effect`) where film i belongs to
+       the family F = ``family[i]``, 0 where ``family[i] < 0``;
 
     4. the standard normal noise ``eps`` of the stars (see :func:`finish_ratings`).
 
@@ -337,8 +357,8 @@ def simulate_users(u_lo, u_hi, seed, offsets, P, Q, alias_prob, alias_idx, log_p
         for u in range(lo, hi):
             _simulate_one(u, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, gamma,
                           exact_above, start, stop, n_sess, first_session_weight, b_u, alpha_u,
-                          b_i, b_i_bin, bin_width, beta, sigma_day, seen, item_out, day_out,
-                          score_out, eps_out)
+                          b_i, b_i_bin, bin_width, beta, sigma_day, family, family_seed,
+                          sigma_family, seen, item_out, day_out, score_out, eps_out)
 
 
 @njit(cache=True, parallel=True)
