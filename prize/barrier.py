@@ -795,3 +795,37 @@ def estimate(ds: Dataset, store=None, method: str | None = None, *,
     return {"dataset": ds.name, "method": method, "rmse": head["rmse"],
             "stderr": head["stderr"], "target": "probe", "oracle": oracle,
             "estimators": out}
+
+
+# -- the stored estimate (read by the leaderboard) ---------------------------------------------
+def barrier_path(home, dataset: str):
+    """Where ``prize barrier`` keeps a data set's last estimate: ``$PRIZE_HOME/barrier/``."""
+    from pathlib import Path
+
+    return Path(home) / "barrier" / f"{dataset}.json"
+
+
+def save_estimate(home, ds: Dataset, result: dict) -> None:
+    """Store an estimate with the data set's fingerprint (atomically), so that the
+    leaderboard can show it without re-running the sampler (minutes on large data)."""
+    import json
+
+    from prize._atomic import write_json
+
+    path = barrier_path(home, ds.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, {**json.loads(json.dumps(result, default=float)),
+                      "fingerprint": ds.fingerprint})
+
+
+def load_estimate(home, ds: Dataset) -> dict | None:
+    """The stored estimate of ``ds``, or None when there is none or it was made on another
+    version of the data (another fingerprint)."""
+    import json
+
+    path = barrier_path(home, ds.name)
+    try:
+        r = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return r if r.get("fingerprint") == ds.fingerprint else None

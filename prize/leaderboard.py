@@ -1,10 +1,14 @@
-"""The leaderboard: every stored predictor beside the Cinematch reference, the 10% target
-and, on synthetic data, the oracle floor.
+"""The leaderboard: every stored predictor beside the Cinematch reference, the 10% target,
+the magic-barrier estimate and, on synthetic data, the oracle floor.
 
 On Netflix data the reference is Cinematch's official 0.9514 (quiz) / 0.9525 (test). On any
 other data set it is the predictor named in the dataset's meta (``reference``), trained on
 that data set; the table says which. Improvement is the Prize's: 100·(ref − RMSE)/ref, on
 quiz where the truth exists (the public leaderboard's number), else on probe.
+
+The magic barrier (:mod:`prize.barrier`, the estimate ``prize barrier`` stored) is a floor
+under the probe RMSE: the table shows it with its standard error, and each predictor's
+distance to it, ``probe RMSE - barrier`` (the estimators target the probe rows).
 """
 
 from __future__ import annotations
@@ -37,8 +41,25 @@ def train_command(ref: dict, dataset: str) -> str:
     return f"prize train {family} --data {dataset}{config} --name {name}"
 
 
-def table(ds: Dataset, store: ProbeStore, *, reveal: bool = False) -> dict:
+def barrier_line(barrier: dict | None) -> dict | None:
+    """The barrier as a table line: its probe RMSE (the floor), standard error, estimator,
+    and the quiz figure where the estimator gives one (the ordinal model's)."""
+    if not barrier or barrier.get("rmse") is None:
+        return None
+    head = (barrier.get("estimators") or {}).get(barrier.get("method"), {})
+    stderr = barrier.get("stderr")
+    label = f"magic barrier ({barrier.get('method')}"
+    label += f", ± {stderr:.4f})" if stderr is not None else ")"
+    return {"label": label, "method": barrier.get("method"), "probe": barrier["rmse"],
+            "quiz": head.get("expected_quiz"), "stderr": stderr}
+
+
+def table(ds: Dataset, store: ProbeStore, *, reveal: bool = False,
+          barrier: dict | None = None) -> dict:
+    """The leaderboard of ``ds``; ``barrier`` is an estimate of :func:`prize.barrier.estimate`
+    (or the stored one, :func:`prize.barrier.load_estimate`), shown as a floor."""
     ref = reference(ds, store)
+    floor = barrier_line(barrier)
     on = "quiz" if ref.get("quiz") is not None else "probe"
     ref_value = ref.get(on)
     rows = []
@@ -53,6 +74,8 @@ def table(ds: Dataset, store: ProbeStore, *, reveal: bool = False) -> dict:
             "quiz_rmse": m.get("quiz_rmse"),
             "improvement": (improvement(score, ref_value)
                             if score is not None and ref_value else None),
+            "above_barrier": (m["probe_rmse"] - floor["probe"]
+                              if floor and m.get("probe_rmse") is not None else None),
             "seconds": m.get("seconds"),
         }
         if reveal:
@@ -67,6 +90,8 @@ def table(ds: Dataset, store: ProbeStore, *, reveal: bool = False) -> dict:
             lines["target"]["probe"] = target(ref["probe"])
         if ref.get("kind") == "official":
             lines["target"]["test"] = round(target(ref["test"]), 4)
+    if floor:
+        lines["barrier"] = floor
     oracle = ds.meta.get("oracle_rmse")
     if oracle:
         lines["oracle"] = {"label": "oracle (the data set's true error floor)", **oracle}
@@ -95,12 +120,22 @@ def _ref_label(t: dict) -> str:
     return f"predictor '{ref['name']}' ({t['improvement_on']} {_fmt(ref.get(t['improvement_on']))})"
 
 
+def _barrier_label(t: dict) -> str:
+    b = t["lines"]["barrier"]
+    pm = f" ± {b['stderr']:.4f}" if b.get("stderr") is not None else ""
+    return (f"magic barrier: probe RMSE {b['probe']:.4f}{pm} ({b['method']} estimator), the "
+            "floor no predictor can beat; 'to barrier' = probe RMSE minus it")
+
+
 def _columns(t: dict) -> list[tuple[str, str, str]]:
     cols = [("name", "predictor", "s"), ("family", "family", "s"), ("probe_rmse", "probe", ".4f"),
             ("quiz_rmse", "quiz", ".4f")]
     if t["reveal"]:
         cols.append(("test_rmse", "test", ".4f"))
-    cols += [("improvement", "vs ref %", "+.2f"), ("seconds", "seconds", ".1f")]
+    cols.append(("improvement", "vs ref %", "+.2f"))
+    if "barrier" in t["lines"]:
+        cols.append(("above_barrier", "to barrier", "+.4f"))
+    cols.append(("seconds", "seconds", ".1f"))
     return cols
 
 
@@ -109,11 +144,12 @@ def _cells(t: dict) -> tuple[list[str], list[list[str]]]:
     head = [c[1] for c in cols]
     body = [[str(r[k]) if spec == "s" else _fmt(r.get(k), spec) for k, _, spec in cols]
             for r in t["rows"]]
-    for key in ("target", "oracle"):
+    for key in ("target", "barrier", "oracle"):
         line = t["lines"].get(key)
         if line:
-            body.append([f"[{line['label']}]", "", _fmt(line.get("probe")), _fmt(line.get("quiz"))]
-                        + ([_fmt(line.get("test"))] if t["reveal"] else []) + ["", ""])
+            body.append([f"[{line['label']}]" if k == "name"
+                         else _fmt(line.get(k.removesuffix("_rmse"))) if k.endswith("_rmse")
+                         else "" for k, _, _ in cols])
     return head, body
 
 
@@ -121,7 +157,10 @@ def render_text(t: dict) -> str:
     head, body = _cells(t)
     widths = [max(len(x) for x in col) for col in zip(head, *body, strict=True)]
     out = [f"Leaderboard of {t['dataset']} (fingerprint {t['fingerprint']})",
-           f"reference: {_ref_label(t)}", ""]
+           f"reference: {_ref_label(t)}"]
+    if "barrier" in t["lines"]:
+        out.append(_barrier_label(t))
+    out.append("")
     out.append("  ".join(h.ljust(w) if i < 2 else h.rjust(w)
                          for i, (h, w) in enumerate(zip(head, widths, strict=True))))
     out.append("  ".join("-" * w for w in widths))
@@ -135,7 +174,10 @@ def render_text(t: dict) -> str:
 
 def render_markdown(t: dict) -> str:
     head, body = _cells(t)
-    out = [f"## Leaderboard of `{t['dataset']}`", "", f"Reference: {_ref_label(t)}", "",
+    out = [f"## Leaderboard of `{t['dataset']}`", "", f"Reference: {_ref_label(t)}", ""]
+    if "barrier" in t["lines"]:
+        out += [_barrier_label(t)[0].upper() + _barrier_label(t)[1:], ""]
+    out += [
            "| " + " | ".join(head) + " |",
            "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
     out += ["| " + " | ".join(row) + " |" for row in body]

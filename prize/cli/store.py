@@ -122,10 +122,11 @@ def leaderboard(ctx, data_name, as_json, markdown, reveal):
         return
     if not data_name:
         raise click.UsageError("--data is required")
+    from prize.barrier import load_estimate
     from prize.leaderboard import render_markdown, render_text, table
 
     ds, store = _open(ctx, data_name)
-    t = table(ds, store, reveal=reveal)
+    t = table(ds, store, reveal=reveal, barrier=load_estimate(_home(ctx), ds))
     if as_json:
         click.echo(json.dumps(t, indent=2))
     elif markdown:
@@ -208,9 +209,10 @@ def leaderboard_run(ctx, set_name, data_name, final, cluster, insecure, no_blend
 
         have = {m["name"] for m in store.list(ds.name)}
         members = [s.name for s in pset.predictors if s.name in have]
-        for method in pset.blends:
-            meta = run_blend(ds, store, method, members, name=f"{pset.name}-blend-{method}")
-            blends.append({"name": meta["name"], "method": method,
+        for entry in pset.blends:  # a method or a config name in configs/blend/
+            meta = run_blend(ds, store, None, members, config=entry,
+                             name=f"{pset.name}-blend-{entry}")
+            blends.append({"name": meta["name"], "method": meta.get("model"), "config": entry,
                            "probe_rmse": meta.get("probe_rmse"),
                            "quiz_rmse": meta.get("quiz_rmse")})
         if blends:
@@ -219,7 +221,9 @@ def leaderboard_run(ctx, set_name, data_name, final, cluster, insecure, no_blend
             path = Path("submissions") / f"{ds.name}-{best['name']}.txt"
             write_submission(ds, pred, path, [best["name"]])
             best["submission"] = str(path)
-    t = table(ds, store)
+    from prize.barrier import load_estimate
+
+    t = table(ds, store, barrier=load_estimate(_home(ctx), ds))
     report = {"set": pset.name, "executor": {k: v for k, v in info.items() if k != "close"},
               "trained": results, "blends": blends, "table": t}
     if as_json:
@@ -245,10 +249,13 @@ def leaderboard_report(ctx, data_name, out, no_barrier, as_json):
 
     ds, store = _open(ctx, data_name)
     barrier = None
-    if not no_barrier:
-        from prize.barrier import estimate
+    if not no_barrier:  # the stored estimate of this data, else a fresh one (then stored)
+        from prize.barrier import estimate, load_estimate, save_estimate
 
-        barrier = estimate(ds, store)
+        barrier = load_estimate(_home(ctx), ds)
+        if barrier is None:
+            barrier = estimate(ds, store)
+            save_estimate(_home(ctx), ds, barrier)
     folder = Path(out) if out else Path("reports") / ds.name
     r = write_report(ds, store, folder, barrier=barrier)
     _emit(ctx, {"folder": str(folder), **r}, as_json, lambda r: [
