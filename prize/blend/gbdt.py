@@ -10,11 +10,24 @@ trees, each fitted to the residuals of the sum so far and shrunk by the learning
 over the predictions plus meta-features (user support, movie support, frequency, date),
 with 200 trees of 20 leaves, :math:`\nu = 0.18` and a 0.9 row sample per tree.
 
-This uses scikit-learn's ``HistGradientBoostingRegressor`` (LightGBM-style histograms).
-It has no per-tree row subsampling (scikit-learn 1.9 has none; Friedman's stochastic
-boosting is not offered), so the randomisation here is the nearest it offers:
-``max_features = 0.9``, a random 90% of the features considered at each split (since
-scikit-learn 1.4). Early stopping is off, so every fold grows exactly ``n_trees`` trees.
+Two tree builders (``backend``), both histogram GBDTs:
+
+``sklearn``
+    scikit-learn's ``HistGradientBoostingRegressor``, always available. It has no per-tree
+    row subsampling (Friedman's stochastic boosting is not offered), so the randomisation
+    is the nearest it offers: ``max_features``, a random share of the features considered
+    at each split. Every fit bins its rows afresh.
+``lightgbm``
+    LightGBM, when installed (``pip install 'prize[gbdt]'``; never required). It has
+    BellKor's row sample (``subsample``: a fresh 90% of the rows per tree) beside
+    ``max_features``, and the cross-validation bins the probe rows **once**: every fold
+    trains on a subset of one binned data set. ``auto`` picks it when it imports.
+
+Early stopping is off, so every fold grows exactly ``n_trees`` trees. ``final = "refit"``
+fits once more on all of probe for the qualifying predictions (the protocol's step 3);
+``final = "average"`` averages the K fold models instead (each saw (K-1)/K of probe), which
+saves the refit and, being a small bag, predicts as well in our measurements
+(``scripts/bench_blend.py``).
 
 ``report`` gives split-gain importances (the total loss reduction of the splits on each
 feature, normalised to sum to one), read from the fitted trees.
@@ -27,8 +40,9 @@ from typing import Literal
 
 import numpy as np
 
-from prize.blend.base import BlendConfig, Blender, clip
+from prize.blend.base import BlendConfig, Blender, CVResult, _fold_rmse, clip
 from prize.blend.features import META
+from prize.metrics import rmse
 
 
 @dataclass(frozen=True)
@@ -42,8 +56,10 @@ class GBDTConfig(BlendConfig):
     learning_rate: float = 0.18
     # Shrinkage nu; BellKor used 0.18.
     max_features: float = 0.9
-    # Share of features tried at each split: the stand-in for BellKor's 0.9 row sample,
-    # which HistGradientBoostingRegressor does not offer.
+    # Share of features tried at each split (with sklearn, the stand-in for BellKor's 0.9
+    # row sample, which HistGradientBoostingRegressor does not offer).
+    subsample: float = 0.9
+    # Share of the rows each tree is grown on (BellKor: 0.9); LightGBM only (bagging).
     min_samples_leaf: int = 100
     # Smallest leaf (rows); guards the small bins of rare meta-feature values.
     l2_regularization: float = 0.0
@@ -59,20 +75,48 @@ class GBDTConfig(BlendConfig):
     # OpenMP threads of the tree builder (0: all cores). One by default: on this 2-core
     # machine shared with other jobs, a second thread made each tree 6x slower (it spins
     # waiting for a busy core); on an idle machine 0 is faster.
+    backend: Literal["auto", "sklearn", "lightgbm"] = "auto"
+    # auto: LightGBM where it imports, else scikit-learn (the report names the one used).
+    final: Literal["refit", "average"] = "refit"
+    # The qualifying predictions: refit on all of probe, or the average of the K fold
+    # models of the cross-validation (no refit).
 
     def __post_init__(self):
         super().__post_init__()
         if self.n_trees < 1 or self.max_leaf_nodes < 2 or not 0 < self.max_features <= 1:
             raise ValueError("need n_trees >= 1, max_leaf_nodes >= 2, 0 < max_features <= 1")
+        if not 0 < self.subsample <= 1:
+            raise ValueError("need 0 < subsample <= 1")
         unknown = [m for m in self.meta if m not in META]
         if unknown:
             raise ValueError(f"unknown meta-feature {unknown[0]!r}; known: {', '.join(META)}")
+
+
+def lightgbm_available() -> bool:
+    try:
+        import lightgbm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_backend(backend: str) -> str:
+    if backend == "auto":
+        return "lightgbm" if lightgbm_available() else "sklearn"
+    if backend == "lightgbm" and not lightgbm_available():
+        raise ValueError("backend = \"lightgbm\" needs LightGBM: pip install 'prize[gbdt]' "
+                         "(or backend = \"sklearn\")")
+    return backend
 
 
 class GBDTBlender(Blender):
     name = "gbdt"
     Config = GBDTConfig
     uses_meta = True
+
+    @property
+    def refit_in_cv(self) -> bool:  # final = "average": the fold models are the blend
+        return self.config.final == "average"
 
     def _inputs(self, X, F):
         cols = [META.index(m) for m in self.config.meta]
@@ -81,57 +125,154 @@ class GBDTBlender(Blender):
         return np.concatenate([np.asarray(X, np.float32), np.asarray(F[:, cols], np.float32)],
                               axis=1)
 
-    def fit(self, X, y, F=None):
-        from sklearn.ensemble import HistGradientBoostingRegressor
-
-        c = self.config
-        self.model_ = HistGradientBoostingRegressor(
-            loss="squared_error", learning_rate=c.learning_rate, max_iter=c.n_trees,
-            max_leaf_nodes=c.max_leaf_nodes, min_samples_leaf=c.min_samples_leaf,
-            l2_regularization=c.l2_regularization, max_features=c.max_features,
-            max_bins=c.max_bins, early_stopping=False, random_state=c.seed)
-        y = np.asarray(y, np.float64)
-        self.base_ = None
-        if c.base == "linear":
-            from prize.blend.ridge import LinearBlender, LinearConfig
-
-            self.base_ = LinearBlender(LinearConfig(n_folds=c.n_folds, seed=c.seed),
-                                       scale=(-np.inf, np.inf)).fit(X, y)
-            y = y - self.base_.predict(X)
-        with self._threads():
-            self.model_.fit(self._inputs(X, F), y)
-        return self
-
     def _threads(self):
         from threadpoolctl import threadpool_limits
 
         return threadpool_limits(limits=self.config.threads or None, user_api="openmp")
 
-    def predict(self, X, F=None):
+    def _base(self, X, y):
+        """The ridge blend whose residuals the trees fit (``base = "linear"``), or None."""
+        if self.config.base != "linear":
+            return None
+        from prize.blend.ridge import LinearBlender, LinearConfig
+
+        c = self.config
+        return LinearBlender(LinearConfig(n_folds=c.n_folds, seed=c.seed),
+                             scale=(-np.inf, np.inf)).fit(X, y)
+
+    # -- one model: a fitted tree ensemble (sklearn or LightGBM) ---------------------------
+    def _sklearn_model(self):
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        c = self.config
+        return HistGradientBoostingRegressor(
+            loss="squared_error", learning_rate=c.learning_rate, max_iter=c.n_trees,
+            max_leaf_nodes=c.max_leaf_nodes, min_samples_leaf=c.min_samples_leaf,
+            l2_regularization=c.l2_regularization, max_features=c.max_features,
+            max_bins=c.max_bins, early_stopping=False, random_state=c.seed)
+
+    def _lgb_params(self) -> dict:
+        c = self.config
+        return {"objective": "regression", "num_leaves": c.max_leaf_nodes,
+                "learning_rate": c.learning_rate, "min_data_in_leaf": c.min_samples_leaf,
+                "min_sum_hessian_in_leaf": 0.0, "lambda_l2": c.l2_regularization,
+                "feature_fraction_bynode": c.max_features, "bagging_fraction": c.subsample,
+                "bagging_freq": 1 if c.subsample < 1 else 0, "max_bin": c.max_bins,
+                "num_threads": c.threads or 0, "seed": c.seed, "deterministic": True,
+                "force_col_wise": True, "verbosity": -1}
+
+    def _lgb_dataset(self, Z):
+        import lightgbm as lgb
+
+        p = self._lgb_params()
+        ds = lgb.Dataset(Z, label=np.zeros(len(Z)), free_raw_data=False,
+                         params={"max_bin": p["max_bin"], "min_data_in_bin": 3,
+                                 "num_threads": p["num_threads"], "verbosity": -1,
+                                 "seed": p["seed"]})
+        return ds.construct()
+
+    def _train(self, Z, y, lgb_data=None, rows=None):
+        """A tree ensemble fitted to ``y`` on ``Z`` (or on ``rows`` of a binned LightGBM
+        data set of all rows: the bins are computed once for every fold)."""
+        if self.backend_ == "lightgbm":
+            import lightgbm as lgb
+
+            data = lgb_data if lgb_data is not None else self._lgb_dataset(Z)
+            if rows is not None:
+                data = data.subset(rows).construct()
+            data.set_label(y)  # on the constructed handle (a label set before is ignored)
+            return lgb.train(self._lgb_params(), data, num_boost_round=self.config.n_trees)
+        model = self._sklearn_model()
         with self._threads():
-            out = self.model_.predict(self._inputs(X, F))
+            model.fit(Z, y)
+        return model
+
+    def _predict_one(self, model, Z):
+        if self.backend_ == "lightgbm":
+            return model.predict(Z, num_threads=self.config.threads or 0)
+        with self._threads():
+            return model.predict(Z)
+
+    # -- the contract -----------------------------------------------------------------------
+    def fit(self, X, y, F=None):
+        self.backend_ = resolve_backend(self.config.backend)
+        y = np.asarray(y, np.float64)
+        self.base_ = self._base(X, y)
         if self.base_ is not None:
-            out = out + self.base_.predict(X)
-        return clip(out, self.scale)
+            y = y - self.base_.predict(X)
+        self.models_ = [(self._train(self._inputs(X, F), y), self.base_)]
+        return self
+
+    def predict(self, X, F=None):
+        Z = self._inputs(X, F)
+        out = np.zeros(len(Z))
+        for model, base in self.models_:
+            out += self._predict_one(model, Z)
+            if base is not None:
+                out += base.predict(X)
+        return clip(out / len(self.models_), self.scale)
+
+    def cross_validate(self, X, y, F, folds):
+        """K fold fits predicting their held-out fold. With LightGBM the rows are binned
+        once for all folds; with ``final = "average"`` the fold models are kept as the
+        blend (the caller then skips the refit)."""
+        self.backend_ = resolve_backend(self.config.backend)
+        y = np.asarray(y, np.float64)
+        Z = self._inputs(X, F)
+        data = self._lgb_dataset(Z) if self.backend_ == "lightgbm" else None
+        K = int(folds.max()) + 1
+        oof = np.empty(len(y))
+        models = []
+        for k in range(K):
+            test = folds == k
+            rows = np.flatnonzero(~test)
+            base = self._base(X[rows], y[rows])
+            target = y[rows] - (base.predict(X[rows]) if base is not None else 0.0)
+            model = self._train(None if data is not None else Z[rows], target,
+                                lgb_data=data, rows=rows)
+            oof[test] = self._predict_one(model, Z[test])
+            if base is not None:
+                oof[test] += base.predict(X[test])
+            if self.config.final == "average":
+                models.append((model, base))
+        if models:
+            self.models_ = models
+            self.base_ = None
+        oof = clip(oof, self.scale)
+        return CVResult(oof, rmse(oof, y), _fold_rmse(oof, y, folds),
+                        {"backend": self.backend_, "final": self.config.final})
 
     def importances(self) -> np.ndarray | None:
-        """Total split gain per feature, normalised (None if the trees are unreadable)."""
-        n = self.model_.n_features_in_
-        gain = np.zeros(n)
+        """Total split gain per feature over the trees of every model, normalised (None if
+        the trees are unreadable)."""
+        gain = None
+        for model, _ in self.models_:
+            g = self._gain(model)
+            if g is None:
+                return None
+            gain = g if gain is None else gain + g
+        total = gain.sum()
+        return gain / total if total > 0 else gain
+
+    def _gain(self, model) -> np.ndarray | None:
+        if self.backend_ == "lightgbm":
+            return np.asarray(model.feature_importance("gain"), np.float64)
+        gain = np.zeros(model.n_features_in_)
         try:
-            for trees in self.model_._predictors:
+            for trees in model._predictors:
                 for tree in trees:
                     nodes = tree.nodes[tree.nodes["is_leaf"] == 0]
                     np.add.at(gain, nodes["feature_idx"], nodes["gain"])
         except (AttributeError, KeyError, ValueError):  # a private layout that changed
             return None
-        total = gain.sum()
-        return gain / total if total > 0 else gain
+        return gain
 
     def report(self, names, meta_names):
+        out = {"backend": self.backend_, "final": self.config.final,
+               "models": len(self.models_)}
         imp = self.importances()
         if imp is None:
-            return {"importances": None}
+            return {**out, "importances": None}
         labels = list(names) + list(self.config.meta)
-        return {"importances": {n: float(v) for n, v in zip(labels, imp, strict=False)},
+        return {**out, "importances": {n: float(v) for n, v in zip(labels, imp, strict=False)},
                 "importance_kind": "split gain share"}
