@@ -1,0 +1,90 @@
+"""MovieLens 100K u1 through the whole leaderboard (issue 7's real-data goal): predictors
+trained on u1.base only (probe carved from it, `--protocol given`), the final round refit
+on all of u1.base, the blends fitted on probe, and the submitted blend (the best by CV probe
+RMSE) scored once on u1.test.
+
+Measured (configs/leaderboard/ml100k.toml, 34 predictors; about 6 minutes on a quiet
+machine, 12 on this shared one): submitted blend ml100k-blend-gbdt-ml100k 0.9020 on
+u1.test (CV probe 0.9371); the other blends 0.9008 (linear) and 0.8988 (fwls-ml100k), but
+they are worse on probe, which is what chooses; best single predictor by probe,
+svdpp-f100-reg12, 0.9217 on u1.test; the reference (baseline-biases) 0.9599. The issue's
+goal, at most 0.900 for the submission, is missed by 0.002 (xfail below, not strict).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import shared_path
+
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
+
+GOAL = 0.900  # issue 7: the blended submission on u1.test
+BOUND = 0.905  # what this code reaches, with slack 0.003 over the measured 0.9020
+
+
+def prize(*args: str, home, cwd, json_out: bool = True):
+    """The CLI in a subprocess run from ``cwd`` (the run writes submissions/ there)."""
+    env = dict(os.environ, PRIZE_HOME=str(home))
+    proc = subprocess.run([sys.executable, "-m", "prize", *args], capture_output=True,
+                          text=True, env=env, cwd=cwd)
+    assert proc.returncode == 0, f"prize {' '.join(args)}:\n{proc.stderr[-3000:]}"
+    return json.loads(proc.stdout) if json_out else proc
+
+
+@pytest.fixture(scope="module")
+def u1(tmp_path_factory):
+    raw = shared_path("ml-100k")
+    work = tmp_path_factory.mktemp("u1")
+    home = work / "home"
+    prize("-q", "data", "import", "movielens", str(raw), "--split", "u1", "--name", "u1",
+          home=home, cwd=work, json_out=False)
+    run = prize("-q", "leaderboard", "run", "--set", "ml100k", "--data", "u1", "--final",
+                "--json", home=home, cwd=work)
+    board = prize("leaderboard", "--data", "u1", "--json", "--reveal", home=home, cwd=work)
+    return work, home, run, board
+
+
+def _submitted(run):
+    (best,) = [b for b in run["blends"] if "submission" in b]
+    return best
+
+
+def test_the_run_trains_every_predictor_on_u1_base(u1):
+    _, home, run, board = u1
+    failed = [r["name"] for r in run["trained"] if not r["ok"]]
+    assert not failed
+    assert {r["round"] for r in run["trained"]} == {"probe", "final"}
+    meta = json.loads((home / "data" / "u1" / "meta.json").read_text())
+    assert meta["protocol"]["name"] == "given"
+    assert meta["counts"]["qualifying"] == meta["counts"]["test"] == 20_000
+    assert meta["counts"]["train"] + meta["counts"]["probe"] == 80_000  # u1.base
+
+
+def test_submitted_blend_on_u1_test(u1):
+    work, home, run, board = u1
+    best = _submitted(run)
+    assert best["probe_rmse"] == min(b["probe_rmse"] for b in run["blends"])
+    check = prize("submit", "--data", "u1", "--check", str(work / best["submission"]),
+                  "--reveal", "--json", home=home, cwd=work)
+    rows = {r["name"]: r for r in board["rows"]}
+    assert check["test_rmse"] == pytest.approx(rows[best["name"]]["test_rmse"], abs=1e-4)
+    singles = [r for r in board["rows"] if r["family"] != "blend"]
+    best_single = min(singles, key=lambda r: r["probe_rmse"])
+    # measured 0.9020 against the best single's 0.9217 (chosen by probe, as the blend is)
+    assert check["test_rmse"] <= BOUND, check["test_rmse"]
+    assert check["test_rmse"] < best_single["test_rmse"] - 0.01
+    assert check["test_rmse"] < board["reference"]["test"] - 0.05  # biases: 0.9599
+
+
+@pytest.mark.xfail(strict=False, reason="issue 7 asks for <= 0.900 on u1.test; the submitted "
+                   "blend measured 0.9020 (the linear and FWLS blends, worse on probe, 0.9008 "
+                   "and 0.8988)")
+def test_issue_goal_on_u1_test(u1):
+    _, _, run, board = u1
+    rows = {r["name"]: r for r in board["rows"]}
+    assert rows[_submitted(run)["name"]]["test_rmse"] <= GOAL
