@@ -162,15 +162,19 @@ def main(argv=None) -> int:
     ap.add_argument("--data", help="dataset name (default: the small synthetic preset)")
     ap.add_argument("--home", default=None, help="PRIZE_HOME for generated data")
     ap.add_argument("--skip-surprise", action="store_true")
+    ap.add_argument("--skip-side-by-side", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--memory", action="store_true")
     ap.add_argument("--memory-data", default="netflix")
     args = ap.parse_args(argv)
     home = Path(args.home or os.environ.get("PRIZE_HOME") or tempfile.mkdtemp())
     os.environ["PRIZE_HOME"] = str(home)
-    ds = open_dataset(args.data) if args.data else small_dataset(home)
-    print(f"# side by side with Surprise on {ds.name} ({ds.meta['counts']['train']:,} train)")
-    rows = side_by_side(ds, args.skip_surprise)
+    rows = []
+    if not args.skip_side_by_side:
+        ds = open_dataset(args.data) if args.data else small_dataset(home)
+        print(f"# side by side with Surprise on {ds.name} ({ds.meta['counts']['train']:,} "
+              "train)")
+        rows = side_by_side(ds, args.skip_surprise)
     for r in rows:
         if "speedup" in r:
             print(f"{r['model']:<8} ours {r['ours_s']:7.1f} s  RMSE {r['ours_rmse']:.4f} | "

@@ -236,3 +236,20 @@ def test_implicit_sums_and_predict(data):
                              np.zeros(0, np.float32), got)
     close(got, [base[k] + (P[u] @ Q[i] if 0 <= u < U and 0 <= i < I else 0.0)
                 for k, (u, i) in enumerate(zip(users, items, strict=True))])
+
+
+@pytest.mark.parametrize("n", [0, 1, 60, 3000])
+def test_implicit_csr_matches_the_sorted_unique_pairs(n):
+    # group_by_user (two counting passes, an in-place sort per user) against np.unique of
+    # the pair keys, with repeats, unsorted input and out-of-range ids that must be skipped.
+    from prize.models.mf.common import implicit_csr
+
+    rng = np.random.default_rng(n)
+    u = rng.integers(-1, U + 1, n)
+    i = rng.integers(-1, I + 1, n)
+    nptr, nitem = implicit_csr(u, i, U, I)
+    ok = (u >= 0) & (u < U) & (i >= 0) & (i < I)
+    key = np.unique(u[ok] * I + i[ok])
+    assert nitem.dtype == np.int32
+    np.testing.assert_array_equal(nitem, key % I)
+    np.testing.assert_array_equal(nptr, np.searchsorted(key // I, np.arange(U + 1)))

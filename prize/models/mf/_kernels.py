@@ -8,21 +8,66 @@ is several times faster than a random order on these machines and, on Netflix, n
 accurate. Each kernel has a slow pure-Python twin in ``tests/test_mf_kernels.py``.
 
 All factor arithmetic is float32; errors are accumulated in float64.
+
+The item rows a user's ratings touch are scattered over Q (and Y), so an SGD step mostly
+waits for the next q_i to arrive from the L3 cache: the kernels ask the CPU to prefetch the
+row of the rating ``PREFETCH`` steps ahead, which measured 1.3–1.4× more updates per second
+here (scripts/bench_mf.py). Prefetching changes no arithmetic.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 _OPTS = dict(cache=True, fastmath=True, error_model="numpy", nogil=True)
+
+PREFETCH = 4
+"""How many ratings ahead the kernels prefetch item rows."""
+
+
+@intrinsic
+def _prefetch_row(typingctx, arr, row):
+    """Hint the CPU to load row ``row`` of a C-contiguous 2-D array into cache (LLVM's
+    ``llvm.prefetch``, one per 64-byte line). No effect on results; a no-op if unsupported."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 2 and isinstance(row, types.Integer)):
+        return None
+    sig = types.void(arr, row)
+
+    def codegen(context, builder, signature, args):
+        aryty, rowty = signature.args
+        ary = context.make_array(aryty)(context, builder, args[0])
+        r = context.cast(builder, args[1], rowty, types.intp)
+        strides = cgutils.unpack_tuple(builder, ary.strides, 2)
+        shape = cgutils.unpack_tuple(builder, ary.shape, 2)
+        start = builder.add(builder.ptrtoint(ary.data, cgutils.intp_t),
+                            builder.mul(r, strides[0]))
+        nbytes = builder.mul(shape[1], context.get_constant(types.intp, aryty.dtype.bitwidth // 8))
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        # read (0), high temporal locality (3), data cache (1)
+        with cgutils.for_range_slice(builder, context.get_constant(types.intp, 0), nbytes,
+                                     context.get_constant(types.intp, 64)) as (off, _):
+            builder.call(fn, [builder.inttoptr(builder.add(start, off), i8p),
+                              ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @njit(**_OPTS)
 def _implicit_sum(nptr, nitem, Y, u, norm, z):
     """z = |N(u)|^-½ Σ_{j∈N(u)} y_j for one user (``norm`` = |N(u)|^-½)."""
     z[:] = 0.0
-    for jj in range(nptr[u], nptr[u + 1]):
+    hi = nptr[u + 1]
+    for jj in range(nptr[u], hi):
+        if jj + PREFETCH < hi:
+            _prefetch_row(Y, nitem[jj + PREFETCH])
         yj = Y[nitem[jj]]
         for f in range(z.shape[0]):
             z[f] += yj[f]
@@ -40,27 +85,37 @@ def svd_epoch(indptr, item, rating, perm, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, r
     With ``biased`` false the model is Funk's / Paterek's unbiased RSVD, r̂ = p_uᵀq_i.
     """
     F = P.shape[1]
+    n = item.shape[0]
     se = 0.0
+    # p ← p + γ(e q − λ p) written as p ← (1 − γλ) p + (γe) q: the same step, fewer flops.
+    keep_b = np.float32(1.0) - lr_b * reg_b
+    keep_f = np.float32(1.0) - lr_f * reg_f
     for uu in range(perm.shape[0]):
         u = perm[uu]
         pu = P[u]
+        b_u = bu[u]
         for k in range(indptr[u], indptr[u + 1]):
+            if k + PREFETCH < n:
+                _prefetch_row(Q, item[k + PREFETCH])
             i = item[k]
             qi = Q[i]
             dot = np.float32(0.0)
             for f in range(F):
                 dot += pu[f] * qi[f]
-            pred = dot + (mu + bu[u] + bi[i] if biased else np.float32(0.0))
-            e = rating[k] - pred
-            se += e * e
             if biased:
-                bu[u] += lr_b * (e - reg_b * bu[u])
-                bi[i] += lr_b * (e - reg_b * bi[i])
+                e = rating[k] - (dot + mu + b_u + bi[i])
+                b_u = keep_b * b_u + lr_b * e
+                bi[i] = keep_b * bi[i] + lr_b * e
+            else:
+                e = rating[k] - dot
+            se += e * e
+            g = lr_f * e
             for f in range(F):
                 p = pu[f]
                 q = qi[f]
-                pu[f] = p + lr_f * (e * q - reg_f * p)
-                qi[f] = q + lr_f * (e * p - reg_f * q)
+                pu[f] = keep_f * p + g * q
+                qi[f] = keep_f * q + g * p
+        bu[u] = b_u
     return se
 
 
@@ -119,6 +174,7 @@ def svdpp_epoch(indptr, item, rating, perm, nptr, nitem, mu, bu, bi, P, Q, Y, lr
     F = P.shape[1]
     se = 0.0
     decay = np.float32(1.0) - lr_y * reg_y
+    n = item.shape[0]
     z = np.zeros(F, np.float32)
     acc = np.zeros(F, np.float32)
     pe = np.zeros(F, np.float32)
@@ -133,6 +189,8 @@ def svdpp_epoch(indptr, item, rating, perm, nptr, nitem, mu, bu, bi, P, Q, Y, lr
         # inner loops free of branches.
         lr_p = lr_f if use_p else np.float32(0.0)
         for k in range(indptr[u], indptr[u + 1]):
+            if k + PREFETCH < n:
+                _prefetch_row(Q, item[k + PREFETCH])
             i = item[k]
             qi = Q[i]
             dot = np.float32(0.0)
@@ -154,6 +212,8 @@ def svdpp_epoch(indptr, item, rating, perm, nptr, nitem, mu, bu, bi, P, Q, Y, lr
         if n_u > 0:
             shrink = np.float32(decay ** n_u)
             for jj in range(lo, hi):
+                if jj + PREFETCH < hi:
+                    _prefetch_row(Y, nitem[jj + PREFETCH])
                 yj = Y[nitem[jj]]
                 for f in range(F):
                     yj[f] = shrink * yj[f] + lr_y * norm * acc[f]
@@ -179,6 +239,7 @@ def timesvdpp_epoch(indptr, item, rating, perm, nptr, nitem, dev, tbin, slot, fb
     """
     F = P.shape[1]
     day_factors = PT.shape[0] > 0
+    n = item.shape[0]
     decay = np.float32(1.0) - lr[11] * reg[11]
     se = 0.0
     z = np.zeros(F, np.float32)
@@ -193,6 +254,8 @@ def timesvdpp_epoch(indptr, item, rating, perm, nptr, nitem, dev, tbin, slot, fb
         pu = P[u]
         apu = AP[u]
         for k in range(indptr[u], indptr[u + 1]):
+            if k + PREFETCH < n:
+                _prefetch_row(Q, item[k + PREFETCH])
             i = item[k]
             d = dev[k]
             s = slot[k]
@@ -235,6 +298,8 @@ def timesvdpp_epoch(indptr, item, rating, perm, nptr, nitem, dev, tbin, slot, fb
         if n_u > 0:
             shrink = np.float32(decay ** n_u)
             for jj in range(lo, hi):
+                if jj + PREFETCH < hi:
+                    _prefetch_row(Y, nitem[jj + PREFETCH])
                 yj = Y[nitem[jj]]
                 for f in range(F):
                     yj[f] = shrink * yj[f] + lr[11] * norm * acc[f]
@@ -279,3 +344,43 @@ def predict_factors(users, items, base, PU, Q, AP, dev, out):
                     pf += AP[u, f] * dev[k]
                 s += pf * Q[i, f]
         out[k] = s
+
+
+@njit(cache=True)
+def group_by_user(users, items, n_users, n_items):
+    """N(u) as CSR: (indptr, items sorted within each user, each pair once).
+
+    Two counting passes and an in-place sort per user, in O(n) int32 memory, whatever the
+    input order: at Netflix scale (104M pairs) sorting int64 pair keys would take gigabytes.
+    Pairs with a user or item out of range are skipped.
+    """
+    nptr = np.zeros(n_users + 1, np.int64)
+    for k in range(users.shape[0]):
+        u = users[k]
+        i = items[k]
+        if 0 <= u < n_users and 0 <= i < n_items:
+            nptr[u + 1] += 1
+    for u in range(n_users):
+        nptr[u + 1] += nptr[u]
+    nitem = np.empty(nptr[n_users], np.int32)
+    cursor = nptr[:-1].copy()
+    for k in range(users.shape[0]):
+        u = users[k]
+        i = items[k]
+        if 0 <= u < n_users and 0 <= i < n_items:
+            nitem[cursor[u]] = i
+            cursor[u] += 1
+    # Sort each user's items, drop repeats, and close the gaps.
+    out = 0
+    for u in range(n_users):
+        lo, hi = nptr[u], nptr[u + 1]
+        seg = np.sort(nitem[lo:hi])
+        nptr[u] = out
+        for jj in range(seg.shape[0]):
+            if jj == 0 or seg[jj] != seg[jj - 1]:
+                nitem[out] = seg[jj]
+                out += 1
+    nptr[n_users] = out
+    if out == nitem.shape[0]:
+        return nptr, nitem
+    return nptr, nitem[:out].copy()
