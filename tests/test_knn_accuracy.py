@@ -92,7 +92,8 @@ def test_small_preset_interpolation_and_global_beat_correlation(small):
     interp = probe_rmse(small, "interp")
     glob = probe_rmse(small, "global")
     print(f"small preset probe RMSE: item {item:.4f}, interp {interp:.4f}, global {glob:.4f}")
-    # Measured: item 0.9733, interp 0.9516, global 0.9520.
+    # Measured (with item families in the generator): item 0.9755, interp 0.9540, global
+    # 0.9544 (without them: 0.9733, 0.9516, 0.9520).
     assert interp <= item - SLACK_SMALL, (interp, item)
     assert glob <= item - SLACK_SMALL, (glob, item)
 
