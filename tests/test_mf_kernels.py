@@ -107,6 +107,57 @@ def test_svd_epoch(data, biased):
         close(a, b)
 
 
+def svd_blocks_twin(d, uperm, uoff, bptr, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, reg_b,
+                    reg_f):
+    """DSGD's schedule run one block after another: sub-epoch s, then block t, visits the
+    ratings of users in block t of items in block (t + s) mod T."""
+    bu, bi, P, Q = (x.astype(np.float64).tolist() for x in (bu, bi, P, Q))
+    T = len(uoff) - 1
+    se = 0.0
+    for s in range(T):
+        for t in range(T):
+            b = (t + s) % T
+            for u in uperm[uoff[t]:uoff[t + 1]]:
+                for k in range(bptr[u, b], bptr[u, b + 1]):
+                    i = item[k]
+                    e = float(rating[k]) - (mu + bu[u] + bi[i]
+                                            + sum(P[u][f] * Q[i][f] for f in range(F)))
+                    se += e * e
+                    bu[u] += lr_b * (e - reg_b * bu[u])
+                    bi[i] += lr_b * (e - reg_b * bi[i])
+                    for f in range(F):
+                        p, q = P[u][f], Q[i][f]
+                        P[u][f] = p + lr_f * (e * q - reg_f * p)
+                        Q[i][f] = q + lr_f * (e * p - reg_f * q)
+    return se, bu, bi, P, Q
+
+
+@pytest.mark.parametrize("T", [2, 3])
+def test_svd_epoch_blocks(data, T):
+    from prize.models.mf.svd import balanced_blocks
+
+    item_block = balanced_blocks(np.bincount(data["item"], minlength=I), T)
+    user_block = balanced_blocks(np.diff(data["indptr"]), T)
+    order, bptr = _kernels.block_layout(data["indptr"], data["item"], item_block, T)
+    # Every rating once, each user's ratings regrouped by item block.
+    assert sorted(order.tolist()) == list(range(len(data["item"])))
+    item, rating = data["item"][order], data["rating"][order]
+    for u in range(U):
+        for b in range(T):
+            assert (item_block[item[bptr[u, b]:bptr[u, b + 1]]] == b).all()
+    uperm = data["perm"][np.argsort(user_block[data["perm"]], kind="stable")]
+    uoff = np.searchsorted(user_block[uperm], np.arange(T + 1)).astype(np.int64)
+    bu, bi = params(data["rng"], U, I)
+    P, Q = params(data["rng"], (U, F), (I, F))
+    rates = (0.01, 0.02, 0.03, 0.04)
+    want = svd_blocks_twin(data, uperm, uoff, bptr, item, rating, 3.5, bu, bi, P, Q, *rates)
+    got = _kernels.svd_epoch_blocks(bptr, item, rating, uperm, uoff, np.float32(3.5), bu, bi,
+                                    P, Q, *(np.float32(r) for r in rates), True)
+    close(got, want[0])
+    for a, b in zip((bu, bi, P, Q), want[1:], strict=True):
+        close(a, b)
+
+
 @pytest.mark.parametrize("use_p", [True, False])
 def test_svdpp_epoch(data, use_p):
     bu, bi = params(data["rng"], U, I)

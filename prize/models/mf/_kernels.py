@@ -76,47 +76,104 @@ def _implicit_sum(nptr, nitem, Y, u, norm, z):
 
 
 @njit(**_OPTS)
+def _svd_user(u, lo, hi, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, keep_b, keep_f, biased):
+    """The SGD steps of user u's ratings lo..hi; returns their squared errors."""
+    F = P.shape[1]
+    n = item.shape[0]
+    se = 0.0
+    pu = P[u]
+    b_u = bu[u]
+    for k in range(lo, hi):
+        if k + PREFETCH < n:
+            _prefetch_row(Q, item[k + PREFETCH])
+        i = item[k]
+        qi = Q[i]
+        dot = np.float32(0.0)
+        for f in range(F):
+            dot += pu[f] * qi[f]
+        if biased:
+            e = rating[k] - (dot + mu + b_u + bi[i])
+            b_u = keep_b * b_u + lr_b * e
+            bi[i] = keep_b * bi[i] + lr_b * e
+        else:
+            e = rating[k] - dot
+        se += e * e
+        g = lr_f * e
+        for f in range(F):
+            p = pu[f]
+            q = qi[f]
+            pu[f] = keep_f * p + g * q
+            qi[f] = keep_f * q + g * p
+    bu[u] = b_u
+    return se
+
+
+@njit(**_OPTS)
 def svd_epoch(indptr, item, rating, perm, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
     """Biased MF (Paterek's RSVD2, Koren's "SVD"): r̂ = μ + b_u + b_i + p_uᵀq_i.
 
     For each rating, e = r − r̂ and
         b_u += γ_b (e − λ_b b_u),   b_i += γ_b (e − λ_b b_i),
-        p_u += γ (e q_i − λ p_u),   q_i += γ (e p_u − λ q_i).
+        p_u += γ (e q_i − λ p_u),   q_i += γ (e p_u − λ q_i),
+    computed as p ← (1 − γλ) p + (γe) q: the same step, fewer operations.
     With ``biased`` false the model is Funk's / Paterek's unbiased RSVD, r̂ = p_uᵀq_i.
     """
-    F = P.shape[1]
-    n = item.shape[0]
-    se = 0.0
-    # p ← p + γ(e q − λ p) written as p ← (1 − γλ) p + (γe) q: the same step, fewer flops.
     keep_b = np.float32(1.0) - lr_b * reg_b
     keep_f = np.float32(1.0) - lr_f * reg_f
+    se = 0.0
     for uu in range(perm.shape[0]):
         u = perm[uu]
-        pu = P[u]
-        b_u = bu[u]
-        for k in range(indptr[u], indptr[u + 1]):
-            if k + PREFETCH < n:
-                _prefetch_row(Q, item[k + PREFETCH])
-            i = item[k]
-            qi = Q[i]
-            dot = np.float32(0.0)
-            for f in range(F):
-                dot += pu[f] * qi[f]
-            if biased:
-                e = rating[k] - (dot + mu + b_u + bi[i])
-                b_u = keep_b * b_u + lr_b * e
-                bi[i] = keep_b * bi[i] + lr_b * e
-            else:
-                e = rating[k] - dot
-            se += e * e
-            g = lr_f * e
-            for f in range(F):
-                p = pu[f]
-                q = qi[f]
-                pu[f] = keep_f * p + g * q
-                qi[f] = keep_f * q + g * p
-        bu[u] = b_u
+        se += _svd_user(u, indptr[u], indptr[u + 1], item, rating, mu, bu, bi, P, Q, lr_b,
+                        lr_f, keep_b, keep_f, biased)
     return se
+
+
+@njit(cache=True, fastmath=True, error_model="numpy", nogil=True, parallel=True)
+def svd_epoch_blocks(bptr, item, rating, uperm, uoff, mu, bu, bi, P, Q, lr_b, lr_f, reg_b,
+                     reg_f, biased):
+    """The SVD epoch as T×T disjoint blocks run T at a time (Gemulla et al.'s DSGD, KDD 2011).
+
+    Users fall in T blocks (``uperm[uoff[t]:uoff[t+1]]``, this epoch's order) and items in
+    T blocks; ``bptr[u, b]..bptr[u, b+1]`` are u's ratings of items in block b. Sub-epoch s
+    runs blocks (t, (t+s) mod T) for all t in parallel: they share no user and no item, so
+    the threads never touch the same parameter and the result does not depend on timing.
+    """
+    T = uoff.shape[0] - 1
+    keep_b = np.float32(1.0) - lr_b * reg_b
+    keep_f = np.float32(1.0) - lr_f * reg_f
+    se = 0.0
+    part = np.zeros(T)
+    for s in range(T):
+        for t in prange(T):
+            b = (t + s) % T
+            acc = 0.0
+            for uu in range(uoff[t], uoff[t + 1]):
+                u = uperm[uu]
+                acc += _svd_user(u, bptr[u, b], bptr[u, b + 1], item, rating, mu, bu, bi, P,
+                                 Q, lr_b, lr_f, keep_b, keep_f, biased)
+            part[t] = acc
+        se += part.sum()
+    return se
+
+
+@njit(cache=True)
+def block_layout(indptr, item, item_block, T):
+    """Each user's ratings regrouped by item block (stable): (order, bptr) with
+    ``order`` the new position → old row and ``bptr[u, b]`` the start of block b."""
+    n_users = indptr.shape[0] - 1
+    bptr = np.empty((n_users, T + 1), np.int64)
+    order = np.empty(item.shape[0], np.int64)
+    for u in range(n_users):
+        lo, hi = indptr[u], indptr[u + 1]
+        pos = lo
+        for b in range(T):
+            bptr[u, b] = pos
+            for k in range(lo, hi):
+                if item_block[item[k]] == b:
+                    order[pos] = k
+                    pos += 1
+        bptr[u, T] = pos
+    return order, bptr
 
 
 @njit(**_OPTS)

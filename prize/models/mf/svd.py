@@ -47,6 +47,11 @@ class SVDConfig:
     """True: Funk's training of one feature at a time."""
     shuffle: bool = True
     """Visit users in a new random order every epoch (each user's ratings stay together)."""
+    threads: int = 1
+    """T > 1: parallel SGD over T×T disjoint (user block, item block) pairs, T at a time
+    (DSGD, Gemulla et al. KDD 2011). No two threads share a parameter, so a run is
+    deterministic; each user's ratings are visited grouped by item block. Uses up to T of
+    numba's threads (``NUMBA_NUM_THREADS``). See scripts/bench_mf.py for what it gains."""
     early_stopping: bool = False
     """Stop when probe RMSE has not improved for ``patience`` epochs; keep the best epoch."""
     patience: int = 2
@@ -57,6 +62,10 @@ class SVDConfig:
     def __post_init__(self):
         if self.n_factors < 1 or self.n_epochs < 1:
             raise ValueError("n_factors and n_epochs must be at least 1")
+        if self.threads < 1:
+            raise ValueError("threads must be at least 1")
+        if self.threads > 1 and self.feature_at_a_time:
+            raise ValueError("feature_at_a_time trains with threads = 1 only")
         if self.feature_at_a_time and self.n_epochs < self.n_factors:
             raise ValueError("feature_at_a_time needs n_epochs >= n_factors "
                              "(n_epochs / n_factors epochs per feature)")
@@ -85,6 +94,14 @@ class SVD(FactorModel):
         lr_b = f32((c.lr_bias if c.lr_bias is not None else c.lr) * decay)
         reg_b = f32(c.reg_bias if c.reg_bias is not None else c.reg)
         lr_f, reg_f = f32(c.lr * decay), f32(c.reg)
+        if c.threads > 1:
+            blocks = self._blocks(csr)
+            user_block = blocks["user_block"]
+            uperm = perm[np.argsort(user_block[perm], kind="stable")]
+            uoff = np.searchsorted(user_block[uperm], np.arange(c.threads + 1)).astype(np.int64)
+            return _kernels.svd_epoch_blocks(blocks["bptr"], blocks["item"], blocks["rating"],
+                                             uperm, uoff, self.mu_, self.bu_, self.bi_, self.P_,
+                                             self.Q_, lr_b, lr_f, reg_b, reg_f, c.biased)
         if not c.feature_at_a_time:
             return _kernels.svd_epoch(csr.indptr, csr.item, csr.rating, perm, self.mu_, self.bu_,
                                       self.bi_, self.P_, self.Q_, lr_b, lr_f, reg_b, reg_f,
@@ -100,6 +117,20 @@ class SVD(FactorModel):
                                       self.mu_, self.bu_, self.bi_, self.P_, self.Q_, f, lr_b,
                                       lr_f, reg_b, reg_f, c.biased)
 
+    def _blocks(self, csr) -> dict:
+        """The DSGD layout, built once per training set: users and items in T blocks of
+        about equal rating counts, and each user's ratings regrouped by item block."""
+        cached = getattr(self, "_block_cache", None)
+        if cached is not None and cached["key"] == csr.key:
+            return cached
+        T = self.config.threads
+        user_block = balanced_blocks(np.diff(csr.indptr), T)
+        item_block = balanced_blocks(np.bincount(csr.item, minlength=len(self.bi_)), T)
+        order, bptr = _kernels.block_layout(csr.indptr, csr.item, item_block, T)
+        self._block_cache = {"key": csr.key, "user_block": user_block, "bptr": bptr,
+                             "item": csr.item[order], "rating": csr.rating[order]}
+        return self._block_cache
+
     def _biases(self, users, items, days):
         if self.config.biased:
             return super()._biases(users, items, days)
@@ -111,8 +142,19 @@ class SVD(FactorModel):
     def finish(self, train):
         super().finish(train)
         self._cache = None
+        self._block_cache = None
         self._cached_feature = None
 
     def load_state_dict(self, state):
         super().load_state_dict(state)
         self._cached_feature = None
+
+
+def balanced_blocks(counts: np.ndarray, T: int) -> np.ndarray:
+    """Block (0..T−1) of each row, dealing rows out by descending count in a snake order
+    (0, 1, …, T−1, T−1, …, 0, …), which balances the blocks' total counts."""
+    order = np.argsort(-np.asarray(counts), kind="stable")
+    j = np.arange(len(order)) % (2 * T)
+    block = np.empty(len(order), np.int64)
+    block[order] = np.where(j < T, j, 2 * T - 1 - j)
+    return block
