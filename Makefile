@@ -62,7 +62,7 @@ test-realdata: venv
 # Benchmarks print their figures and ratios against the peers (Surprise: the bench extra).
 BENCHES ?= $(sort $(wildcard scripts/bench_*.py))
 bench: venv
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,bench,gbdt]'
 	for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: venv

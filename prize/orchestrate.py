@@ -116,12 +116,22 @@ def _limit_threads(n: int = 1) -> None:
     each other down."""
     for var in _THREAD_VARS:
         os.environ[var] = str(n)
+    # Models that pick their own thread count (the RBM's `threads`) stay within this cap.
+    os.environ["PRIZE_MAX_THREADS"] = str(n)
     try:
         import torch
 
         torch.set_num_threads(n)
     except ImportError:  # pragma: no cover
         pass
+    # numba reads NUMBA_NUM_THREADS once, when it starts; in a worker that has imported it
+    # already, the count must be set directly.
+    import sys
+
+    if "numba" in sys.modules:
+        import numba
+
+        numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
 
 
 def _build(spec: Spec):

@@ -190,9 +190,12 @@ def leaderboard_run(ctx, set_name, data_name, final, cluster, insecure, no_blend
     executor, info = make_executor(cluster, insecure=insecure)
     if info.get("dashboard") and not as_json:
         click.echo(f"Dask dashboard: {info['dashboard']}", err=True)
+    # Workers on this machine share its cores: one thread each (numba, torch, BLAS).
+    local = cluster is not None and cluster.startswith(("local:", "pool:"))
     try:
         results = run_set(pset, home=_home(ctx), data=ds.name, final=final, executor=executor,
-                          progress=not as_json and not ctx.obj.get("quiet"))
+                          progress=not as_json and not ctx.obj.get("quiet"),
+                          threads=1 if local else None)
     finally:
         executor.shutdown()
         if info.get("close"):

@@ -31,6 +31,7 @@ p̂ = σ(b_j [+ Σ_i r_i D_ij]), the model's answer for someone it knows nothing
 from __future__ import annotations
 
 import math
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
@@ -236,7 +237,9 @@ class RBM(IterativePredictor):
 
         cfg = self.config
         threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-        torch.set_num_threads(cfg.threads)
+        # A worker beside others on one machine caps every trainer's threads (orchestrate).
+        cap = int(os.environ.get("PRIZE_MAX_THREADS", "0") or 0)
+        torch.set_num_threads(min(cfg.threads, cap) if cap > 0 else cfg.threads)
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         try:
