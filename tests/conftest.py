@@ -18,7 +18,9 @@ def shared_path(*parts: str) -> Path:
     if not SHARED:
         pytest.skip("PRIZE_SHARED_DATA is not set: real-data tests need the shared data folder "
                     "(.ci/run sets it to ../shared/data)")
-    p = Path(SHARED, *parts)
+    # Absolute, so that a relative setting (../shared/data) holds for subprocesses run
+    # from another working directory.
+    p = Path(SHARED, *parts).resolve()
     if not p.exists():
         pytest.fail(f"PRIZE_SHARED_DATA is set but {p} does not exist")
     return p
