@@ -76,15 +76,23 @@ def _implicit_sum(nptr, nitem, Y, u, norm, z):
 
 
 @njit(**_OPTS)
-def _svd_user(u, lo, hi, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, keep_b, keep_f, biased):
-    """The SGD steps of user u's ratings lo..hi; returns their squared errors."""
+def _svd_user(u, lo, hi, nu, nlo, nhi, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, keep_b,
+              keep_f, biased):
+    """The SGD steps of user u's ratings lo..hi; returns their squared errors.
+
+    ``nu`` is the next user to be visited (-1: none) and ``nlo..nhi`` its ratings: its
+    factor row and first item rows are prefetched now, since users come in random order.
+    """
     F = P.shape[1]
-    n = item.shape[0]
     se = 0.0
+    if nu >= 0:
+        _prefetch_row(P, nu)
+        for k in range(nlo, min(nhi, nlo + PREFETCH)):
+            _prefetch_row(Q, item[k])
     pu = P[u]
     b_u = bu[u]
     for k in range(lo, hi):
-        if k + PREFETCH < n:
+        if k + PREFETCH < hi:
             _prefetch_row(Q, item[k + PREFETCH])
         i = item[k]
         qi = Q[i]
@@ -121,10 +129,14 @@ def svd_epoch(indptr, item, rating, perm, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, r
     keep_b = np.float32(1.0) - lr_b * reg_b
     keep_f = np.float32(1.0) - lr_f * reg_f
     se = 0.0
-    for uu in range(perm.shape[0]):
+    n_perm = perm.shape[0]
+    for uu in range(n_perm):
         u = perm[uu]
-        se += _svd_user(u, indptr[u], indptr[u + 1], item, rating, mu, bu, bi, P, Q, lr_b,
-                        lr_f, keep_b, keep_f, biased)
+        nu = perm[uu + 1] if uu + 1 < n_perm else -1
+        nlo = indptr[nu] if nu >= 0 else 0
+        nhi = indptr[nu + 1] if nu >= 0 else 0
+        se += _svd_user(u, indptr[u], indptr[u + 1], nu, nlo, nhi, item, rating, mu, bu, bi,
+                        P, Q, lr_b, lr_f, keep_b, keep_f, biased)
     return se
 
 
@@ -147,10 +159,14 @@ def svd_epoch_blocks(bptr, item, rating, uperm, uoff, mu, bu, bi, P, Q, lr_b, lr
         for t in prange(T):
             b = (t + s) % T
             acc = 0.0
-            for uu in range(uoff[t], uoff[t + 1]):
+            end = uoff[t + 1]
+            for uu in range(uoff[t], end):
                 u = uperm[uu]
-                acc += _svd_user(u, bptr[u, b], bptr[u, b + 1], item, rating, mu, bu, bi, P,
-                                 Q, lr_b, lr_f, keep_b, keep_f, biased)
+                nu = uperm[uu + 1] if uu + 1 < end else -1
+                nlo = bptr[nu, b] if nu >= 0 else 0
+                nhi = bptr[nu, b + 1] if nu >= 0 else 0
+                acc += _svd_user(u, bptr[u, b], bptr[u, b + 1], nu, nlo, nhi, item, rating,
+                                 mu, bu, bi, P, Q, lr_b, lr_f, keep_b, keep_f, biased)
             part[t] = acc
         se += part.sum()
     return se
