@@ -217,7 +217,17 @@ class InProcessExecutor(Executor):
 def make_executor(cluster: str | None, *, insecure: bool = False) -> tuple[Executor, dict]:
     """(executor, info) for ``--cluster``: None (in-process); ``local:N``, a Dask
     LocalCluster of N workers on loopback (a plain process pool where Dask is not
-    installed); ``pool:N``, a process pool; or a Dask scheduler address."""
+    installed); ``pool:N``, a process pool; or a Dask scheduler address.
+
+    ``info["task_threads"]`` is the thread count each task should keep to: 1 where the
+    workers share this machine's cores (local:N, pool:N), else absent (no limit)."""
+    executor, info = _make_executor(cluster, insecure)
+    if cluster is not None and cluster.startswith(("local:", "pool:")):
+        info["task_threads"] = 1
+    return executor, info
+
+
+def _make_executor(cluster: str | None, insecure: bool) -> tuple[Executor, dict]:
     if cluster is None:
         return InProcessExecutor(), {"kind": "in-process", "workers": 1}
     if cluster.startswith("local:"):

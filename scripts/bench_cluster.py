@@ -45,14 +45,15 @@ from pathlib import Path
 import numpy as np
 
 
-def train(pset, home: Path, data: str, cluster: str | None, threads: int | None) -> dict:
+def train(pset, home: Path, data: str, cluster: str | None) -> dict:
     from prize.orchestrate import make_executor, run_set
 
     t0 = time.perf_counter()
     executor, info = make_executor(cluster)
     started = time.perf_counter() - t0
     try:
-        results = run_set(pset, home=home, data=data, executor=executor, threads=threads,
+        results = run_set(pset, home=home, data=data, executor=executor,
+                          threads=info.get("task_threads"),
                           progress=sys.stderr.isatty())
     finally:
         executor.shutdown()
@@ -110,13 +111,13 @@ def main() -> int:
         print(f"generated {args.preset} (seed {args.seed}) in {time.perf_counter() - t0:.1f} s;"
               f" load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
         runs = {}
-        for label, cluster, threads in (("in-process", None, None),
-                                        (f"local:{args.workers}", f"local:{args.workers}", 1)):
+        for label, cluster in (("in-process", None),
+                               (f"local:{args.workers}", f"local:{args.workers}")):
             home = root / label.replace(":", "")
             import_netflix(root / "raw", home / "data" / data, name=data)
             print(f"{label}: training the {pset.name} set ({len(pset.predictors)} predictors)"
                   " ...", flush=True)
-            runs[label] = r = train(pset, home, data, cluster, threads)
+            runs[label] = r = train(pset, home, data, cluster)
             r["home"] = home
             failed = [x["name"] for x in r["results"] if not x["ok"]]
             print(f"  {r['kind']}, {r['workers']} worker(s): {r['wall']:.1f} s wall "

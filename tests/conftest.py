@@ -26,6 +26,18 @@ def shared_path(*parts: str) -> Path:
     return p
 
 
+def ml100k_fold(root: Path, k: int):
+    """The official MovieLens 100K fold uK (uK.base / uK.test, ``--protocol given``),
+    imported under ``root`` once and opened; skips when the shared data is not set."""
+    from prize.data import open_dataset
+    from prize.data.tables import import_movielens
+
+    target = Path(root) / f"u{k}"
+    if not (target / "meta.json").is_file():
+        import_movielens(shared_path("ml-100k"), target, name=f"u{k}", split=f"u{k}")
+    return open_dataset(target)
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
     h = tmp_path / "home"

@@ -9,7 +9,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import shared_path
+from conftest import ml100k_fold, shared_path
 from contract import PredictorContract, rmse
 from planted import planted
 
@@ -241,12 +241,9 @@ GE_SLACK_ML100K = 0.0015  # per effect: 2,829 probe ratings make a 0.001 step no
 
 @pytest.mark.realdata
 def test_biases_on_the_official_ml100k_folds(tmp_path):
-    path = shared_path("ml-100k")
     scores = []
     for k in range(1, 6):
-        fold = f"u{k}"
-        import_movielens(path, tmp_path / fold, name=fold, split=fold)
-        ds = open_dataset(tmp_path / fold)
+        ds = ml100k_fold(tmp_path, k)
         model, _ = make_predictor("baseline", "biases")
         model.fit(ds.ratings(Split.TRAIN | Split.PROBE))  # all of uK.base, as Surprise
         test = ds.ratings(Split.TEST)

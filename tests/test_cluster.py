@@ -146,3 +146,14 @@ def test_worker_killed_mid_task(task, tmp_path):
         assert not by_name["mf"]["ok"] and "mf" == by_name["mf"]["name"]
         assert by_name["mf"]["error"] and by_name["mf"]["traceback"]
         assert not (folder / "meta.json").exists()  # nothing half-written reaches the store
+
+
+def test_workers_sharing_this_machine_get_one_thread_each():
+    # The thread rule lives in make_executor, so every command that runs tasks keeps to it.
+    executor, info = make_executor(None)
+    assert "task_threads" not in info
+    executor, info = make_executor("pool:1")
+    try:
+        assert info["task_threads"] == 1
+    finally:
+        executor.shutdown()

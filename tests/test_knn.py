@@ -11,6 +11,7 @@ import dataclasses
 import inspect
 import math
 import textwrap
+from functools import partial
 
 import numpy as np
 import pytest
@@ -281,6 +282,14 @@ def all_pairs():
     return users.ravel(), items.ravel()
 
 
+def stored_sim(nb, dense, i, j):
+    """s_ij as the neighbour structure holds it (0 where top-K storage dropped the pair)."""
+    if dense:
+        return float(nb.dense_s[i, j])
+    row = nb.idx[i, :nb.cnt[i]].tolist()
+    return float(nb.s[i, row.index(j)]) if j in row else 0.0
+
+
 @pytest.mark.parametrize("dense", [True, False])
 @pytest.mark.parametrize("k, min_sim", [(2, 0.0), (3, -1.0), (10, 0.0)])
 def test_correlation_prediction_matches_the_twin(dense, k, min_sim):
@@ -288,11 +297,7 @@ def test_correlation_prediction_matches_the_twin(dense, k, min_sim):
     nb = compute_neighbours(um, N_ITEMS, similarity="pearson_baseline", shrinkage=1.0,
                             dense=dense, top=4)
 
-    def sim(i, j):
-        if dense:
-            return float(nb.dense_s[i, j])
-        row = nb.idx[i, :nb.cnt[i]].tolist()
-        return float(nb.s[i, row.index(j)]) if j in row else 0.0
+    sim = partial(stored_sim, nb, dense)
 
     users, items = all_pairs()
     got = run_predict(um, nb, users, items, k, min_sim, False)
@@ -332,11 +337,7 @@ def test_interpolation_prediction_matches_the_twin(dense):
             return avg_off
         return (P[j, l] + beta * avg_off) / (C[j, l] + beta)
 
-    def sim(i, j):
-        if dense:
-            return float(nb.dense_s[i, j])
-        row = nb.idx[i, :nb.cnt[i]].tolist()
-        return float(nb.s[i, row.index(j)]) if j in row else 0.0
+    sim = partial(stored_sim, nb, dense)
 
     users, items = all_pairs()
     for k in (2, 5):

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import run_prize, shared_path
+from conftest import ml100k_fold, run_prize
 from contract import rmse
 
 from prize.data import Split, open_dataset
-from prize.data.tables import import_movielens
 from prize.models import FAMILIES, make_predictor
 
 # -- MovieLens 100K, the five official folds ------------------------------------------------
@@ -23,13 +22,8 @@ SURPRISE_KNN_BASELINE_ML100K = 0.931
 
 @pytest.fixture(scope="module")
 def ml100k_folds(tmp_path_factory):
-    path = shared_path("ml-100k")
     root = tmp_path_factory.mktemp("ml100k")
-    folds = []
-    for k in range(1, 6):
-        import_movielens(path, root / f"u{k}", name=f"u{k}", split=f"u{k}")
-        folds.append(open_dataset(root / f"u{k}"))
-    return folds
+    return [ml100k_fold(root, k) for k in range(1, 6)]
 
 
 def fold_scores(folds, config: str) -> list[float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_toy_dataset, run_prize, shared_path
+from conftest import make_toy_dataset, ml100k_fold, run_prize
 from contract import PredictorContract
 
 from prize.data import Split, open_dataset
@@ -135,11 +135,7 @@ def test_early_stopping_and_resume_from_checkpoint(home):
 
 
 def _fold_rmse(family, config, k, tmp_path):
-    from prize.data.tables import import_movielens
-
-    target = tmp_path / f"u{k}"
-    import_movielens(shared_path("ml-100k"), target, name=f"u{k}", split=f"u{k}")
-    ds = open_dataset(target)
+    ds = ml100k_fold(tmp_path, k)
     model, _ = make_predictor(family, config)
     model.fit(ds.ratings(Split.TRAIN | Split.PROBE), implicit=ds.all_pairs())
     test = ds.ratings(Split.TEST)

@@ -38,25 +38,30 @@ def params(rng, *shapes):
 # ----------------------------------------------------------------------------- twins
 
 
-def svd_twin(d, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
+def svd_steps(visits, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
+    """Paterek's SGD steps, literally, over the (user, rating index) pairs of ``visits``."""
     bu, bi, P, Q = (x.astype(np.float64).tolist() for x in (bu, bi, P, Q))
     se = 0.0
-    for u in d["perm"]:
-        for k in range(d["indptr"][u], d["indptr"][u + 1]):
-            i = d["item"][k]
-            dot = sum(P[u][f] * Q[i][f] for f in range(F))
-            pred = dot + (mu + bu[u] + bi[i] if biased else 0.0)
-            e = float(d["rating"][k]) - pred
-            se += e * e
-            if biased:
-                bu[u] += lr_b * (e - reg_b * bu[u])
-                bi[i] += lr_b * (e - reg_b * bi[i])
-            for f in range(F):
-                p, q = P[u][f], Q[i][f]
-                P[u][f] = p + lr_f * (e * q - reg_f * p)
-                Q[i][f] = q + lr_f * (e * p - reg_f * q)
+    for u, k in visits:
+        i = item[k]
+        dot = sum(P[u][f] * Q[i][f] for f in range(F))
+        pred = dot + (mu + bu[u] + bi[i] if biased else 0.0)
+        e = float(rating[k]) - pred
+        se += e * e
+        if biased:
+            bu[u] += lr_b * (e - reg_b * bu[u])
+            bi[i] += lr_b * (e - reg_b * bi[i])
+        for f in range(F):
+            p, q = P[u][f], Q[i][f]
+            P[u][f] = p + lr_f * (e * q - reg_f * p)
+            Q[i][f] = q + lr_f * (e * p - reg_f * q)
     return se, bu, bi, P, Q
 
+
+def svd_twin(d, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
+    visits = [(u, k) for u in d["perm"] for k in range(d["indptr"][u], d["indptr"][u + 1])]
+    return svd_steps(visits, d["item"], d["rating"], mu, bu, bi, P, Q, lr_b, lr_f, reg_b,
+                     reg_f, biased)
 
 def svdpp_twin(d, mu, bu, bi, P, Q, Y, lr_b, lr_f, lr_y, reg_b, reg_f, reg_y, use_p):
     """Koren's SVD++ SGD, literally: z recomputed and every y_j updated at every rating."""
@@ -111,25 +116,10 @@ def svd_blocks_twin(d, uperm, uoff, bptr, item, rating, mu, bu, bi, P, Q, lr_b, 
                     reg_f):
     """DSGD's schedule run one block after another: sub-epoch s, then block t, visits the
     ratings of users in block t of items in block (t + s) mod T."""
-    bu, bi, P, Q = (x.astype(np.float64).tolist() for x in (bu, bi, P, Q))
     T = len(uoff) - 1
-    se = 0.0
-    for s in range(T):
-        for t in range(T):
-            b = (t + s) % T
-            for u in uperm[uoff[t]:uoff[t + 1]]:
-                for k in range(bptr[u, b], bptr[u, b + 1]):
-                    i = item[k]
-                    e = float(rating[k]) - (mu + bu[u] + bi[i]
-                                            + sum(P[u][f] * Q[i][f] for f in range(F)))
-                    se += e * e
-                    bu[u] += lr_b * (e - reg_b * bu[u])
-                    bi[i] += lr_b * (e - reg_b * bi[i])
-                    for f in range(F):
-                        p, q = P[u][f], Q[i][f]
-                        P[u][f] = p + lr_f * (e * q - reg_f * p)
-                        Q[i][f] = q + lr_f * (e * p - reg_f * q)
-    return se, bu, bi, P, Q
+    visits = [(u, k) for s in range(T) for t in range(T) for u in uperm[uoff[t]:uoff[t + 1]]
+              for k in range(bptr[u, (t + s) % T], bptr[u, (t + s) % T + 1])]
+    return svd_steps(visits, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, True)
 
 
 @pytest.mark.parametrize("T", [2, 3])

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import make_toy_dataset, run_prize, shared_path
+from conftest import make_toy_dataset, ml100k_fold, run_prize
 from contract import PredictorContract, rmse
 from planted import planted
 
@@ -448,14 +448,9 @@ BASELINE_ML100K = 0.944
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_rbm_on_the_official_ml100k_folds(tmp_path):
-    from prize.data.tables import import_movielens
-
-    path = shared_path("ml-100k")
     scores = []
     for k in range(1, 6):
-        fold = f"u{k}"
-        import_movielens(path, tmp_path / fold, name=fold, split=fold)
-        ds = open_dataset(tmp_path / fold)
+        ds = ml100k_fold(tmp_path, k)
         # Early stopping on probe (configs/rbm/ml100k.toml: patience 30, as the probe RMSE
         # creeps down noisily for ~200 epochs), then a refit on TRAIN | PROBE (all of
         # uK.base) for the best epoch count: the protocol's final round.

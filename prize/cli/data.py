@@ -34,6 +34,20 @@ def _emit(ctx, report: dict, as_json: bool, lines) -> None:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+
+
+def cluster_options(what: str):
+    """``--cluster`` and ``--insecure``, shared by every command that runs tasks."""
+    def deco(f):
+        f = click.option("--insecure", is_flag=True,
+                         help="Allow a plain tcp:// scheduler address that is not loopback (an "
+                              "open Dask port runs any code it is sent: prefer TLS or an SSH "
+                              "tunnel).")(f)
+        return click.option("--cluster", default=None, metavar="ADDRESS|local:N",
+                            help=f"Run the {what} on a Dask scheduler (tcp://host:8786, "
+                                 "tls://...) or on N local worker processes (local:N). "
+                                 "Default: in this process.")(f)
+    return deco
 name_option = click.option("--name", required=True, callback=_name,
                            help="Dataset name (a folder under $PRIZE_HOME/data).")
 force_option = click.option("--force", is_flag=True, help="Replace a dataset of the same name.")

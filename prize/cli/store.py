@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from prize.cli.data import _emit, _home, json_option
+from prize.cli.data import _emit, _home, cluster_options, json_option
 
 
 def _open(ctx, data_name):
@@ -171,12 +171,7 @@ def submit_cmd(ctx, data_name, predictor, out, check_file, reveal, as_json):
               help="Predictor set: a name in configs/leaderboard/ or a .toml path.")
 @click.option("--data", "data_name", required=True, help="Dataset name.")
 @click.option("--final", is_flag=True, help="Also run the final round (refit on train+probe).")
-@click.option("--cluster", default=None, metavar="ADDRESS|local:N",
-              help="Run the trainings on a Dask scheduler (tcp://host:8786, tls://...) or on N "
-                   "local worker processes (local:N). Default: in this process.")
-@click.option("--insecure", is_flag=True,
-              help="Allow a plain tcp:// scheduler address that is not loopback (an open Dask "
-                   "port runs any code it is sent: prefer TLS or an SSH tunnel).")
+@cluster_options("trainings")
 @click.option("--no-blend", is_flag=True, help="Train only; skip the blends and submission.")
 @json_option
 @click.pass_context
@@ -190,12 +185,10 @@ def leaderboard_run(ctx, set_name, data_name, final, cluster, insecure, no_blend
     executor, info = make_executor(cluster, insecure=insecure)
     if info.get("dashboard") and not as_json:
         click.echo(f"Dask dashboard: {info['dashboard']}", err=True)
-    # Workers on this machine share its cores: one thread each (numba, torch, BLAS).
-    local = cluster is not None and cluster.startswith(("local:", "pool:"))
     try:
         results = run_set(pset, home=_home(ctx), data=ds.name, final=final, executor=executor,
                           progress=not as_json and not ctx.obj.get("quiet"),
-                          threads=1 if local else None)
+                          threads=info.get("task_threads"))
     finally:
         executor.shutdown()
         if info.get("close"):

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from prize.cli.data import cluster_options
+
 
 @click.command("sweep")
 @click.argument("family")
@@ -18,12 +20,7 @@ import click
                    "(default: the whole grid).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the random search's draws.")
-@click.option("--cluster", default=None, metavar="ADDRESS|local:N",
-              help="Run the trials on a Dask scheduler (tcp://host:8786, tls://...) or on N "
-                   "local worker processes (local:N). Default: in this process.")
-@click.option("--insecure", is_flag=True,
-              help="Allow a plain tcp:// scheduler address that is not loopback (an open Dask "
-                   "port runs any code it is sent: prefer TLS or an SSH tunnel).")
+@cluster_options("trials")
 @click.option("--dry-run", is_flag=True,
               help="List the trials and which of them the store already holds; train nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -53,11 +50,9 @@ def sweep_cmd(ctx, family, data_name, grid, n_random, seed, cluster, insecure, d
         executor, info = make_executor(cluster, insecure=insecure)
         if info.get("dashboard") and not as_json:
             click.echo(f"Dask dashboard: {info['dashboard']}", err=True)
-        # Workers on this machine share its cores: one thread each (numba, torch, BLAS).
-        local = cluster is not None and cluster.startswith(("local:", "pool:"))
         try:
             report = run_sweep(sweep, ts, home=home, data=data_name, executor=executor,
-                               progress=not quiet, threads=1 if local else None)
+                               progress=not quiet, threads=info.get("task_threads"))
         finally:
             executor.shutdown()
             if info.get("close"):

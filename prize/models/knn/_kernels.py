@@ -68,6 +68,14 @@ def _worse(s1, j1, s2, j2):
 
 
 @njit(cache=True)
+def _swap(hs, hj, hp, a, b):
+    """Swap heap entries ``a`` and ``b`` (similarity, neighbour, payload)."""
+    hs[a], hs[b] = hs[b], hs[a]
+    hj[a], hj[b] = hj[b], hj[a]
+    hp[a], hp[b] = hp[b], hp[a]
+
+
+@njit(cache=True)
 def _sift_down(hs, hj, hp, m, pos):
     """Restore the min-heap (worst neighbour at the root) below ``pos``."""
     while True:
@@ -79,9 +87,7 @@ def _sift_down(hs, hj, hp, m, pos):
         if right < m and _worse(hs[right], hj[right], hs[left], hj[left]):
             child = right
         if _worse(hs[child], hj[child], hs[pos], hj[pos]):
-            hs[pos], hs[child] = hs[child], hs[pos]
-            hj[pos], hj[child] = hj[child], hj[pos]
-            hp[pos], hp[child] = hp[child], hp[pos]
+            _swap(hs, hj, hp, pos, child)
             pos = child
         else:
             return
@@ -97,9 +103,7 @@ def _heap_offer(hs, hj, hp, m, k, s, j, p):
         while pos > 0:  # sift up
             parent = (pos - 1) // 2
             if _worse(hs[pos], hj[pos], hs[parent], hj[parent]):
-                hs[pos], hs[parent] = hs[parent], hs[pos]
-                hj[pos], hj[parent] = hj[parent], hj[pos]
-                hp[pos], hp[parent] = hp[parent], hp[pos]
+                _swap(hs, hj, hp, pos, parent)
                 pos = parent
             else:
                 break
