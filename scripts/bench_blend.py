@@ -80,7 +80,9 @@ def main(argv=None) -> None:
                     help="run the whole 10-fold GBDT blend instead of extrapolating")
     ap.add_argument("--backend", default="auto", choices=["auto", "sklearn", "lightgbm"])
     ap.add_argument("--final", default="average", choices=["refit", "average"])
-    ap.add_argument("--threads", type=int, default=1, help="tree-builder threads (0: all)")
+    ap.add_argument("--threads", type=int, default=0, help="tree-builder threads (0: all)")
+    ap.add_argument("--quantized", type=int, default=16,
+                    help="LightGBM gradient quantization levels (0: exact gradients)")
     ap.add_argument("--accuracy-rows", type=int, default=0,
                     help="also compare the backends' accuracy on a matrix of this many rows")
     args = ap.parse_args(argv)
@@ -135,7 +137,7 @@ def main(argv=None) -> None:
 
 def gbdt_config(args, **kw) -> GBDTConfig:
     return GBDTConfig(n_folds=args.folds, backend=args.backend, final=args.final,
-                      threads=args.threads, **kw)
+                      threads=args.threads, quantized_gradients=args.quantized, **kw)
 
 
 def bench_gbdt(args, X, y, F, folds, scale) -> float:
@@ -148,7 +150,8 @@ def bench_gbdt(args, X, y, F, folds, scale) -> float:
     cfg = gbdt_config(args)
     g = GBDTBlender(cfg)
     g.backend_ = resolve_backend(cfg.backend)
-    label = (f"gbdt [{g.backend_}, final={cfg.final}, threads={cfg.threads}] "
+    label = (f"gbdt [{g.backend_}, final={cfg.final}, threads={cfg.threads}, "
+             f"quantized={cfg.quantized_gradients}] "
              f"({cfg.n_trees} trees × {cfg.max_leaf_nodes} leaves, {K}-fold CV")
     if args.gbdt_full:
         t = time.perf_counter()
@@ -198,18 +201,18 @@ def accuracy(args) -> None:
     X, y, F = X[:n], y[:n], F[:n]
     folds = make_folds(n, args.folds, "random", 0)
     print(f"accuracy on {n:,} rows (CV) + 50,000 fresh rows:")
-    for backend, final in (("sklearn", "refit"), ("lightgbm", "refit"),
-                           ("lightgbm", "average")):
+    for backend, final, quant in (("sklearn", "refit", 0), ("lightgbm", "refit", 0),
+                                  ("lightgbm", "average", 0), ("lightgbm", "average", 16)):
         if backend == "lightgbm" and not lightgbm_available():
             continue
         t = time.perf_counter()
         g = GBDTBlender(GBDTConfig(n_folds=args.folds, backend=backend, final=final,
-                                   threads=args.threads))
+                                   threads=args.threads, quantized_gradients=quant))
         cv = g.cross_validate(X, y, F, folds)
         if not g.refit_in_cv:
             g.fit(X, y, F)
         fresh = rmse(g.predict(Xn, Fn), yn)
-        print(f"  {backend:<8} final={final:<7}: CV RMSE {cv.rmse:.5f}, fresh rows "
+        print(f"  {backend:<8} final={final:<7} quantized={quant:<2}: CV RMSE {cv.rmse:.5f}, fresh rows "
               f"{fresh:.5f} ({time.perf_counter() - t:.0f} s)")
 
 

@@ -62,6 +62,16 @@ def test_backends_agree_in_accuracy(planted):
     assert abs(r["sklearn"] - r["lightgbm"]) < 0.01, r  # measured gap 0.0014
 
 
+def test_quantized_gradients_keep_the_accuracy(planted):
+    if "lightgbm" not in BACKENDS:
+        pytest.skip("LightGBM is not installed (optional: pip install 'prize[gbdt]')")
+    X, y, F, folds = planted
+    r = {q: GBDTBlender(GBDTConfig(backend="lightgbm", quantized_gradients=q, **FAST))
+         .cross_validate(X, y, F, folds).rmse for q in (0, 16)}
+    assert r[0] != r[16]  # the option reaches LightGBM
+    assert abs(r[0] - r[16]) < 0.005, r
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_fold_average_is_the_mean_of_the_fold_models(planted, backend):
     X, y, F, folds = planted
@@ -77,7 +87,7 @@ def test_fold_average_is_the_mean_of_the_fold_models(planted, backend):
     np.testing.assert_allclose(pred, np.clip(np.mean(each, axis=0), 1, 5), atol=1e-9)
     # the bag predicts fresh rows about as well as the out-of-fold score says
     assert rmse(pred, y[:500]) < cv.rmse + 0.05
-    refit = GBDTBlender(GBDTConfig(backend=backend, base="linear", **FAST))
+    refit = GBDTBlender(GBDTConfig(backend=backend, base="linear", final="refit", **FAST))
     assert not refit.refit_in_cv
     refit.cross_validate(X, y, F, folds)
     refit.fit(X, y, F)
@@ -87,6 +97,8 @@ def test_fold_average_is_the_mean_of_the_fold_models(planted, backend):
 def test_config_and_backend_errors(monkeypatch):
     with pytest.raises(ValueError, match="subsample"):
         GBDTConfig(subsample=0.0)
+    with pytest.raises(ValueError, match="quantized_gradients"):
+        GBDTConfig(quantized_gradients=1)
     with pytest.raises(ValueError, match="meta-feature"):
         GBDTConfig(meta=("age",))
     import prize.blend.gbdt as gbdt
