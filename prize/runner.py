@@ -139,12 +139,15 @@ def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: st
 
     if round_ == "probe":
         probe = ratings(Split.PROBE)
-        info = _fit(model, ds, ratings(Split.TRAIN), probe, checkpoint=ckpt, resume=resume,
+        train = ratings(Split.TRAIN)
+        info = _fit(model, ds, train, probe, checkpoint=ckpt, resume=resume,
                     progress=progress, label=f"{name} (probe round)")
         arrays = {"probe": predict("probe", ds.rows(Split.PROBE)),
                   "qualifying": predict("qualifying", qual_rows)}
-        if keep_train:
-            arrays["train"] = predict("train", ds.rows(Split.TRAIN))
+        if keep_train:  # each model's own notion of a training prediction (RBM: held out)
+            pred = np.asarray(model.predict_training(train), np.float32)
+            arrays["train"] = res.add("train", pred) if res is not None else pred
+        del train
         scores = score_qualifying(ds, arrays["qualifying"])
         meta = {
             **describe(model),

@@ -4,6 +4,7 @@ synthetic data."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -278,6 +279,32 @@ def test_state_dict_round_trip_predicts_the_same():
     again.load_state_dict(state)
     np.testing.assert_array_equal(again.predict(probe.user, probe.item),
                                   model.predict(probe.user, probe.item))
+
+
+@pytest.mark.parametrize("variant", [{}, {"factored": True, "n_factors": 8,
+                                         "shared_weights": True}])
+def test_training_predictions_leave_the_rating_out(variant):
+    # predict_training must equal predict() of the same RBM with that one rating deleted
+    # from the user's visible units (the conditional "rated" term keeps the movie).
+    train, probe = planted(n_users=150, n_items=60, n_per_user=(10, 30))
+    model = rbm(**{**SMALL, "n_epochs": 3, **variant}).fit(train, probe=probe)
+    loo = model.predict_training(train)
+    K = len(model.values_)
+    for r in (0, 7, 123, len(train) - 1):
+        u, i = int(train.user[r]), int(train.item[r])
+        unit = i * K + int(np.rint(float(train.rating[r]) - model.values_[0]))
+        lo, hi = model.indptr_[u], model.indptr_[u + 1]
+        at = lo + int(np.flatnonzero(model.vis_[lo:hi] == unit)[0])
+        without = copy.copy(model)
+        without.vis_ = np.delete(model.vis_, at)
+        without.indptr_ = model.indptr_ - (np.arange(len(model.indptr_)) > u)
+        np.testing.assert_allclose(loo[r], without.predict([u], [i])[0], atol=2e-5)
+    inside = rbm(**{**SMALL, "n_epochs": 3, **variant, "train_predictions": "in-sample"})
+    inside.__dict__.update({k: v for k, v in model.__dict__.items() if k != "config"})
+    np.testing.assert_array_equal(inside.predict_training(train),
+                                  model.predict(train.user, train.item))
+    # left out, the rating no longer pulls its own prediction toward it
+    assert rmse(loo, train.rating) > rmse(inside.predict_training(train), train.rating)
 
 
 def test_divergence_is_reported_not_crashed():

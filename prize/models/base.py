@@ -101,6 +101,12 @@ class Predictor:
         pred = np.asarray(self._predict(users, items, days), np.float32)
         return np.clip(pred, *self.scale_).astype(np.float32)
 
+    def predict_training(self, ratings: Ratings) -> np.ndarray:
+        """Predictions of the ratings the model was fitted on (``--keep-train-predictions``:
+        the residuals a second model learns on). By default the plain predictions; a model
+        that can predict each rating without it cheaply (the RBM) overrides this."""
+        return self.predict(ratings.user, ratings.item, ratings.day)
+
     def check_is_fitted(self) -> None:
         if not hasattr(self, "scale_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() first")

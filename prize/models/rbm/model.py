@@ -99,6 +99,12 @@ class RBMConfig:
     predict: Literal["expectation", "argmax"] = "expectation"
     """The prediction from p(v_q^k | p̂): Σ_k value_k p(k) (best for RMSE) or the value of
     the most probable class."""
+    train_predictions: Literal["leave-one-out", "in-sample"] = "leave-one-out"
+    """The training-set predictions (``--keep-train-predictions``, the residuals another
+    model learns on): each rating predicted with its own visible unit taken out of the
+    hidden input ("leave-one-out"), or with it in ("in-sample"). In-sample, the rating to
+    predict drives the hidden units that reconstruct it, so the residuals shrink and the
+    model trained on them finds little."""
     seed: int = 0
     """Seeds the initial weights and each epoch's shuffle and Gibbs sampling."""
     device: Literal["cpu", "cuda"] = "cpu"
@@ -343,6 +349,54 @@ class RBM(IterativePredictor):
                     pred = p @ values
                 out[rows] = pred.cpu().numpy()
         return out
+
+    def predict_training(self, ratings: Ratings) -> np.ndarray:
+        """The training ratings (those given to fit), each predicted from the user's other
+        ratings: its visible unit's weights are subtracted from the hidden input before the
+        sigmoid, so p̂ is what the RBM infers without it (exact, not an approximation of
+        leaving it out; the conditional "rated" term keeps the movie, as for a probe pair).
+        """
+        if self.config.train_predictions == "in-sample":
+            return super().predict_training(ratings)
+        self.check_is_fitted()
+        users = np.asarray(ratings.user, np.int64)
+        items = np.asarray(ratings.item, np.int64)
+        K = len(self.values_)
+        step = self.values_[1] - self.values_[0] if K > 1 else 1.0
+        cls = np.rint((np.asarray(ratings.rating, np.float64) - self.values_[0]) / step)
+        if len(users) and (users.min() < 0 or users.max() >= self.n_users_ or items.min() < 0
+                           or items.max() >= self.n_items_ or cls.min() < 0
+                           or cls.max() >= K):
+            raise ValueError("predict_training takes the ratings the model was fitted on")
+        unit = items * K + cls.astype(np.int64)
+        out = np.empty(len(users), np.float64)
+        by_user = np.argsort(users, kind="stable")
+        uniq, first, count = np.unique(users[by_user], return_index=True,
+                                       return_counts=True)
+        from prize.models.rbm.network import make_batch
+
+        net = self.net_
+        group = 1024  # users per batch; each rating's K × F weights are read in chunks
+        with self._torch() as torch:
+            values = torch.tensor(self.values_, dtype=torch.float32, device=net.device)
+            for lo in range(0, len(uniq), group):
+                hi = min(len(uniq), lo + group)
+                batch = make_batch(uniq[lo:hi], self.indptr_, self.vis_, self.imp_indptr_,
+                                   self.imp_item_, net.device)
+                x, _ = net.hidden_input(batch.vis, batch.offsets, batch.seg, batch.n_users,
+                                        net.conditional_input(batch))
+                rows = by_user[first[lo]:first[hi - 1] + count[hi - 1]]
+                seg = np.repeat(np.arange(hi - lo), count[lo:hi])
+                for c in range(0, len(rows), 16384):
+                    r = rows[c:c + 16384]
+                    q = torch.from_numpy(unit[r]).to(net.device)
+                    h = torch.sigmoid(x[torch.from_numpy(seg[c:c + 16384]).to(net.device)]
+                                      - net.unit_weights(q))
+                    p = net.own_visible_probs(h, q)
+                    pred = values[p.argmax(1)] if self.config.predict == "argmax" else (
+                        p @ values)
+                    out[r] = pred.cpu().numpy()
+        return np.clip(out, *self.scale_).astype(np.float32)
 
     def __getstate__(self):
         d = dict(self.__dict__)

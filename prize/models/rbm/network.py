@@ -452,6 +452,22 @@ class RBMNet:
                 g.zero_()
 
     # -- prediction ----------------------------------------------------------------------
+    def unit_weights(self, units: torch.Tensor) -> torch.Tensor:
+        """The hidden-input weights of visible units ``units`` (= movie · K + class), one
+        row of F each: W_i^k, or A_i^k B factored, plus the shared U^k."""
+        w = self.params["A"][units] @ self.params["B"] if self.C else self.params["W"][units]
+        if self.shared:
+            w = w + self.params["U"][units % self.K]
+        return w
+
+    def own_visible_probs(self, h: torch.Tensor, units: torch.Tensor) -> torch.Tensor:
+        """p(v_i^k | h) over the K classes of the movie of each of ``units``, row ``r``
+        with its own hidden probabilities ``h[r]`` (the leave-one-out prediction)."""
+        base = (units // self.K * self.K)[:, None] + torch.arange(self.K, device=h.device)
+        w = self.unit_weights(base.reshape(-1)).view(len(units), self.K, self.F)
+        logits = torch.einsum("rf,rkf->rk", h, w) + self.params["bv"][base]
+        return softmax(logits)
+
     def visible_probs(self, h: torch.Tensor, items: torch.Tensor, offsets: torch.Tensor,
                       seg: torch.Tensor) -> torch.Tensor:
         """p(v_q^k = 1 | p̂) for query movies ``items`` (eq. 1 with the hidden probabilities
