@@ -73,6 +73,30 @@ class TestInterp(PredictorContract):
     margin = 0.3  # planted: 0.621 (400 users: too few for the k x k systems to shine)
 
 
+class TestInterpGlobalEffects(PredictorContract):
+    family, model, overrides = "knn", "interp", {"baseline": "global_effects"}
+    margin = 0.3  # planted: 0.621
+
+    def test_residuals_are_those_of_the_global_effects(self, fitted, data):
+        train = data[0]
+        ge = fitted.baseline_
+        assert type(ge).__name__ == "GlobalEffects" and fitted.bu_ is None
+        um = fitted.ratings_
+        user = np.repeat(np.arange(len(um.ptr) - 1), np.diff(um.ptr))
+        day = {(int(u), int(i)): int(d) for u, i, d in zip(train.user, train.item, train.day,
+                                                           strict=True)}
+        days = np.array([day[int(u), int(i)] for u, i in zip(user, um.items, strict=True)])
+        rating = {(int(u), int(i)): float(r)
+                  for u, i, r in zip(train.user, train.item, train.rating, strict=True)}
+        r = np.array([rating[int(u), int(i)] for u, i in zip(user, um.items, strict=True)])
+        np.testing.assert_allclose(um.z, r - ge._predict(user, um.items.astype(np.int64),
+                                                         days.astype(np.int32)), atol=1e-5)
+        # an unknown item has no neighbours: the prediction is the baseline's
+        u, i = np.array([0, 1]), np.array([fitted.n_items_ + 3, fitted.n_items_ + 4])
+        want = np.clip(ge._predict(u, i, np.zeros(2, np.int32)), *fitted.scale_)
+        np.testing.assert_allclose(fitted.predict(u, i), want, atol=1e-6)
+
+
 class TestInterpTopK(PredictorContract):
     family, model, overrides = "knn", "interp", {"dense_max_items": 0, "max_neighbours": 40}
     margin = 0.3  # planted: 0.628
@@ -539,6 +563,7 @@ def test_default_config_is_item():
     ("item", ["similarity=\"jaccard\""], "expected one of pearson_baseline, pearson, cosine"),
     ("item", ["k=0"], "k = 0"),
     ("item", ["shrinkage=-1"], "shrinkage = -1"),
+    ("item", ["baseline=\"svd\""], "expected one of 'biases', 'global_effects'"),
     ("interp", ["similarity=\"cosine\""], "computed on the residuals"),
     ("interp", ["beta=-2"], "beta = -2"),
     ("global", ["lr_decay=1.5"], "lr_decay"),

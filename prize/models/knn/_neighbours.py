@@ -58,9 +58,15 @@ def check_similarity(name: str) -> Similarity:
     return SIMILARITIES[name]
 
 
+#: The normalisations b_ui whose residuals the stored-neighbour models work on.
+BASELINES = ("biases", "global_effects")
+
+
 def check_common(cfg) -> None:
     """Range checks shared by the configs (raised as ValueError, reported by the loader)."""
     check_similarity(cfg.similarity)
+    if getattr(cfg, "baseline", "biases") not in BASELINES:
+        raise ValueError(f"baseline = {cfg.baseline!r}: expected one of {', '.join(BASELINES)}")
     if cfg.k < 1:
         raise ValueError(f"k = {cfg.k}: expected an integer >= 1")
     if cfg.shrinkage < 0:
@@ -72,8 +78,14 @@ def check_common(cfg) -> None:
 
 
 # -- the baseline -----------------------------------------------------------------------------
-def fit_baseline(train: Ratings, cfg) -> Biases:
-    """The ``biases`` model of the baseline family with the config's ``baseline_*`` fields."""
+def fit_baseline(train: Ratings, cfg):
+    """The ``biases`` model of the baseline family with the config's ``baseline_*`` fields,
+    or, with ``baseline = "global_effects"``, Bell & Koren's global effects (the baseline
+    family's model with its shipped settings)."""
+    if getattr(cfg, "baseline", "biases") == "global_effects":
+        from prize.models.baseline.global_effects import GlobalEffects, GlobalEffectsConfig
+
+        return GlobalEffects(GlobalEffectsConfig()).fit(train)
     return Biases(BiasesConfig(n_epochs=cfg.baseline_epochs, reg_item=cfg.baseline_reg_item,
                                reg_user=cfg.baseline_reg_user)).fit(train)
 
@@ -95,9 +107,11 @@ class UserMajor:
 
 
 def user_major(train: Ratings, mu: float, bu: np.ndarray, bi: np.ndarray, *,
-               keep_rating: bool = True, block: int = 1 << 22) -> UserMajor:
-    """The ratings by user with their residuals z = r - (mu + b_u + b_i); without
-    ``keep_rating`` the ``rating`` array is left empty (4 bytes per rating saved)."""
+               keep_rating: bool = True, block: int = 1 << 22,
+               base: np.ndarray | None = None) -> UserMajor:
+    """The ratings by user with their residuals z = r - (mu + b_u + b_i), or z = r - base
+    with ``base`` the baseline of each rating of ``train``; without ``keep_rating`` the
+    ``rating`` array is left empty (4 bytes per rating saved)."""
     # Memory matters at Netflix's size: one int64 sort key and one int64 order, freed as
     # soon as possible, then 8 or 12 bytes per rating kept (item, residual, rating).
     n_items = max(train.n_items, 1)
@@ -109,12 +123,17 @@ def user_major(train: Ratings, mu: float, bu: np.ndarray, bi: np.ndarray, *,
     item = np.asarray(train.item)[order].astype(np.int32, copy=False)
     rating = np.asarray(train.rating)[order].astype(np.float32, copy=False)
     user = np.asarray(train.user)[order]
+    if base is not None:
+        base = np.asarray(base)[order]
     del order
     z = np.empty(len(rating), np.float32)
     for lo in range(0, len(rating), block):
         sl = slice(lo, lo + block)
         # float64 before the subtraction: float32 - float would stay float32 under NumPy 2.
-        z[sl] = rating[sl].astype(np.float64) - mu - bu[user[sl]] - bi[item[sl]]
+        if base is not None:
+            z[sl] = rating[sl].astype(np.float64) - base[sl]
+        else:
+            z[sl] = rating[sl].astype(np.float64) - mu - bu[user[sl]] - bi[item[sl]]
     ptr = np.zeros(train.n_users + 1, np.int64)
     np.cumsum(np.bincount(user, minlength=train.n_users), out=ptr[1:])
     return UserMajor(ptr, item, rating if keep_rating else np.zeros(0, np.float32), z)
@@ -290,8 +309,8 @@ class StoredNeighbours(Predictor):
     """Fit: baseline, residuals, neighbour table. Predict: b_ui plus the kernel's term.
 
     Subclasses set ``interpolate`` and the kernel's interpolation parameters. Fitted:
-    ``mu_``, ``bu_``, ``bi_`` (the baseline), ``ratings_`` (:class:`UserMajor`),
-    ``neighbours_`` (:class:`Neighbours`).
+    ``mu_``, ``bu_``, ``bi_`` (the biases baseline) or ``baseline_`` (a fitted global-effects
+    model), ``ratings_`` (:class:`UserMajor`), ``neighbours_`` (:class:`Neighbours`).
     """
 
     family = "knn"
@@ -306,10 +325,23 @@ class StoredNeighbours(Predictor):
     def _fit(self, train: Ratings, probe: Ratings | None) -> None:
         cfg = self.config
         base = fit_baseline(train, cfg)
-        self.mu_, self.bu_, self.bi_ = base.mu_, base.bu_, base.bi_
         # Predictions need only the residuals; raw ratings only feed some similarities.
         raw = not SIMILARITIES[cfg.similarity].on_residuals
-        self.ratings_ = user_major(train, self.mu_, self.bu_, self.bi_, keep_rating=raw)
+        if cfg.baseline == "global_effects":
+            self.baseline_ = base
+            self.mu_, self.bu_, self.bi_ = base.mu_, None, None
+            b = np.empty(len(train), np.float32)
+            for lo in range(0, len(b), 1 << 22):
+                sl = slice(lo, lo + (1 << 22))
+                b[sl] = base._predict(np.asarray(train.user[sl], np.int64),
+                                      np.asarray(train.item[sl], np.int64),
+                                      np.asarray(train.day[sl], np.int32))
+            self.ratings_ = user_major(train, self.mu_, None, None, keep_rating=raw, base=b)
+            del b
+        else:
+            self.baseline_ = None
+            self.mu_, self.bu_, self.bi_ = base.mu_, base.bu_, base.bi_
+            self.ratings_ = user_major(train, self.mu_, self.bu_, self.bi_, keep_rating=raw)
         dense, top = layout(self.ratings_, train.n_items, cfg.dense_max_items,
                             max(cfg.max_neighbours, cfg.k))
         self.neighbours_ = compute_neighbours(
@@ -319,7 +351,10 @@ class StoredNeighbours(Predictor):
             self.ratings_.rating = np.zeros(0, np.float32)
 
     def _predict(self, users, items, days):
-        est = baseline_estimate(self.mu_, self.bu_, self.bi_, users, items)
+        if getattr(self, "baseline_", None) is not None:
+            est = np.asarray(self.baseline_._predict(users, items, days), np.float64)
+        else:
+            est = baseline_estimate(self.mu_, self.bu_, self.bi_, users, items)
         known = (users >= 0) & (users < self.n_users_) & (items >= 0) & (items < self.n_items_)
         rows = np.flatnonzero(known)
         if len(rows):

@@ -29,6 +29,7 @@ neighbours, since the same pass over the data yields the products.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from prize.models.knn._neighbours import SIMILARITIES, StoredNeighbours, check_common
 
@@ -51,6 +52,12 @@ class InterpolationConfig:
     """At most this many coordinate-descent sweeps per system."""
     solver_tol: float = 1e-5
     """A solve stops once no weight moved by more than this in a sweep."""
+    baseline: Literal["biases", "global_effects"] = "biases"
+    """The normalisation whose residuals the neighbours work on: b_ui = mu + b_u + b_i (the
+    baseline family's ``biases``, with the ``baseline_*`` settings below), or Bell & Koren's
+    ten global effects with their time effects (ICDM 2007, section 3; the baseline family's
+    ``global_effects`` with its shipped settings), the normalisation of their Netflix kNN
+    runs (item kNN 0.9086 on global-effect residuals)."""
     baseline_epochs: int = 10
     """ALS sweeps of the baseline b_ui = mu + b_u + b_i (the baseline family's biases)."""
     baseline_reg_item: float = 10.0

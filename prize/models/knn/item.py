@@ -22,6 +22,7 @@ docstring (:mod:`prize.models.knn`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from prize.models.knn._neighbours import StoredNeighbours, check_common
 
@@ -39,6 +40,12 @@ class ItemKNNConfig:
     pulled toward 0 (Koren 2010 uses 100; so does Surprise)."""
     min_similarity: float = 0.0
     """Neighbours need s_ij above this (0: only positively correlated items count)."""
+    baseline: Literal["biases", "global_effects"] = "biases"
+    """The normalisation whose residuals the neighbours work on: b_ui = mu + b_u + b_i (the
+    baseline family's ``biases``, with the ``baseline_*`` settings below), or Bell & Koren's
+    ten global effects with their time effects (ICDM 2007, section 3; the baseline family's
+    ``global_effects`` with its shipped settings), the normalisation of their Netflix kNN
+    runs (item kNN 0.9086 on global-effect residuals)."""
     baseline_epochs: int = 10
     """ALS sweeps of the baseline b_ui = mu + b_u + b_i (the baseline family's biases)."""
     baseline_reg_item: float = 10.0
