@@ -11,6 +11,7 @@ from conftest import shared_path
 
 from prize.data import Split, open_dataset
 from prize.data.tables import import_movielens
+from prize.errors import DataError
 
 pytestmark = pytest.mark.realdata
 
@@ -86,4 +87,25 @@ def test_official_splits_keep_their_test_file(split, tmp_path):
     n_base = np.bincount(user[base], minlength=ds.n_users)
     probe = flags == Split.PROBE
     _holdout_checks(user[base], day[base], probe[base], np.minimum(9, n_base // 2))
-    assert ds.meta["protocol"] == {"name": "given", "seed": 0}
+    assert ds.meta["protocol"] == {"name": "given", "seed": 0, "probe": "recent"}
+
+
+def test_random_probe_for_a_random_test_file(tmp_path):
+    # u1.test is a random fifth of the ratings: a probe drawn at random stands in for it
+    # (as many per user as the latest-ratings rule takes, same users).
+    import_movielens(shared_path("ml-100k"), tmp_path / "r", name="r", split="u1",
+                     probe="random")
+    import_movielens(shared_path("ml-100k"), tmp_path / "l", name="l", split="u1")
+    r, latest = open_dataset(tmp_path / "r"), open_dataset(tmp_path / "l")
+    assert r.meta["protocol"] == {"name": "given", "seed": 0, "probe": "random"}
+    pr, pl = (np.asarray(d.split) == Split.PROBE for d in (r, latest))
+    assert pr.sum() == pl.sum()
+    assert (np.bincount(np.asarray(r.user)[pr], minlength=r.n_users)
+            == np.bincount(np.asarray(latest.user)[pl], minlength=latest.n_users)).all()
+    # the random probe is no later than the rest of u1.base, as u1.test is not
+    base = (np.asarray(r.split) & Split.QUALIFYING) == 0
+    day = np.asarray(r.day)
+    assert abs(day[pr].mean() - day[base].mean()) < 0.1 * day[base].std()
+    assert day[pl].mean() > day[base].mean() + 0.1 * day[base].std()
+    with pytest.raises(DataError, match="needs a given test set"):
+        import_movielens(shared_path("ml-100k"), tmp_path / "x", name="x", probe="random")

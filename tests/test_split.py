@@ -69,6 +69,28 @@ def test_given_split_keeps_test_rows():
     assert (np.bincount(user[probe], minlength=len(n)) == np.minimum(9, n_base // 2)).all()
 
 
+def test_given_split_with_a_random_probe():
+    # Same count per user as the latest-ratings rule, but drawn at random: some users' probe
+    # ratings predate ratings they keep, and the draw depends on the seed only.
+    user, day, n = planted()
+    day = (np.arange(len(user)) % 97).astype(np.int32)  # distinct days within most users
+    given = np.random.default_rng(0).random(len(user)) < 0.2
+    s = given_split(user, day, given, seed=0, probe="random")
+    assert (s[given] == SPLIT_CODES["test"]).all()
+    probe = s == SPLIT_CODES["probe"]
+    n_base = np.bincount(user[~given], minlength=len(n))
+    assert (np.bincount(user[probe], minlength=len(n)) == np.minimum(9, n_base // 2)).all()
+    kept = ~given & ~probe
+    earlier = [u for u in range(len(n)) if probe[user == u].any() and kept[user == u].any()
+               and day[(user == u) & probe].min() < day[(user == u) & kept].max()]
+    assert len(earlier) > len(n) // 2
+    assert (s == given_split(user, day, given, seed=0, probe="random")).all()
+    assert (s != given_split(user, day, given, seed=1, probe="random")).any()
+    assert (s != given_split(user, day, given, seed=0)).any()
+    with pytest.raises(ValueError, match="recent or random"):
+        holdout_mask(user, day, np.random.default_rng(0), rule="oldest")
+
+
 @pytest.mark.parametrize("max_holdout", [1, 3, 9])
 def test_max_holdout(max_holdout):
     user, day, n = planted(5)

@@ -118,16 +118,23 @@ def import_netflix_cmd(ctx, path, name, probe, qualifying, titles, truth, skip_b
                    "(protocol 'given').")
 @click.option("--seed", default=0, show_default=True, help="Seed of the hold-out's tie-breaks "
               "and thirds.")
+@click.option("--probe", "probe_rule", type=click.Choice(["recent", "random"]), default="recent",
+              show_default=True,
+              help="With --split: carve probe as each user's latest min(9, n/2) training "
+                   "ratings (Netflix's rule) or as that many drawn at random, like the random "
+                   "u1..u5 test files.")
 @skip_option
 @force_option
 @json_option
 @click.pass_context
-def import_movielens_cmd(ctx, path, name, split, seed, skip_bad_lines, force, as_json):
+def import_movielens_cmd(ctx, path, name, split, seed, probe_rule, skip_bad_lines, force,
+                         as_json):
     """MovieLens 100K (u.data), 1M (ratings.dat[.gz]) or latest/20M/25M (ratings.csv)."""
     from prize.data.tables import import_movielens
 
     report = import_movielens(path, dataset_dir(name, _home(ctx)), name=name, split=split,
-                              seed=seed, skip_bad_lines=skip_bad_lines, overwrite=force)
+                              seed=seed, skip_bad_lines=skip_bad_lines, overwrite=force,
+                              probe=probe_rule)
     _emit(ctx, report, as_json, _import_lines)
 
 
@@ -179,15 +186,19 @@ def import_csv_cmd(ctx, path, name, sep, columns, header, time_format, scale, se
               help="netflix: last ratings per user into probe/quiz/test thirds; given: keep the "
                    "fixed test file as qualifying and carve probe from the rest.")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--probe", "probe_rule", type=click.Choice(["recent", "random"]), default="recent",
+              show_default=True,
+              help="given: carve probe as each user's latest min(9, n/2) ratings or as that "
+                   "many drawn at random (for a random test file such as u1..u5.test).")
 @json_option
 @click.pass_context
-def split_cmd(ctx, name, protocol, seed, as_json):
+def split_cmd(ctx, name, protocol, seed, probe_rule, as_json):
     """Re-split a dataset by the Netflix protocol (rewritten atomically)."""
     from prize.data.dataset import open_dataset
     from prize.data.tables import resplit
 
     ds = open_dataset(name, _home(ctx))
-    meta = resplit(ds, ds.path, protocol=protocol, seed=seed)
+    meta = resplit(ds, ds.path, protocol=protocol, seed=seed, probe=probe_rule)
     _emit(ctx, meta, as_json, _info_lines)
 
 

@@ -9,7 +9,11 @@ then shuffled the hold-out into three equal parts. We do the same:
   two also QUALIFYING, with their truth kept for scoring).
 - ``given``: a data set with a fixed test file (MovieLens 100K's u1..u5, ua, ub) keeps it
   as the qualifying set (all TEST), and probe is carved out of its training part by the
-  same rule.
+  same rule, or (``probe = "random"``) as the same number of each user's ratings drawn at
+  random. A probe set should be drawn like the set it stands in for: Netflix's hold-out
+  was each user's latest ratings, but u1..u5.test are random fifths of the ratings, and
+  a probe of the latest ratings (harder, and differently distributed in time) teaches a
+  blend weights that do not carry over to them.
 """
 
 from __future__ import annotations
@@ -20,15 +24,20 @@ from prize.data.build import SPLIT_CODES
 
 MAX_HOLDOUT = 9
 PROTOCOLS = ("netflix", "given")
+PROBE_RULES = ("recent", "random")
 
 
 def holdout_mask(user: np.ndarray, day: np.ndarray, rng: np.random.Generator,
-                 eligible: np.ndarray | None = None, max_holdout: int = MAX_HOLDOUT) -> np.ndarray:
-    """True for the most recent ``min(max_holdout, n_u // 2)`` eligible ratings of each user.
+                 eligible: np.ndarray | None = None, max_holdout: int = MAX_HOLDOUT,
+                 rule: str = "recent") -> np.ndarray:
+    """True for the most recent ``min(max_holdout, n_u // 2)`` eligible ratings of each user
+    (``rule = "random"``: that many of them drawn at random).
 
     ``n_u`` counts the user's eligible ratings; dates tie-break in a random order drawn from
     ``rng``, so the hold-out never predates a rating the user keeps for training.
     """
+    if rule not in PROBE_RULES:
+        raise ValueError(f"unknown hold-out rule {rule!r}; expected recent or random")
     n = len(user)
     idx = np.arange(n) if eligible is None else np.flatnonzero(eligible)
     out = np.zeros(n, bool)
@@ -37,6 +46,8 @@ def holdout_mask(user: np.ndarray, day: np.ndarray, rng: np.random.Generator,
     u = np.asarray(user[idx], np.int64)
     d = np.asarray(day[idx], np.int64)
     tie = rng.random(len(idx))
+    if rule == "random":
+        d = np.zeros_like(d)  # by user, then in random order
     order = np.lexsort((tie, d, u))  # by user, then day, then the random tie-break
     su = u[order]
     starts = np.flatnonzero(np.r_[True, su[1:] != su[:-1]])
@@ -60,12 +71,14 @@ def netflix_split(user: np.ndarray, day: np.ndarray, seed: int) -> np.ndarray:
     return split
 
 
-def given_split(user: np.ndarray, day: np.ndarray, given_test: np.ndarray, seed: int) -> np.ndarray:
-    """Split codes: the given test rows become TEST (qualifying); probe is carved from the rest."""
+def given_split(user: np.ndarray, day: np.ndarray, given_test: np.ndarray, seed: int,
+                probe: str = "recent") -> np.ndarray:
+    """Split codes: the given test rows become TEST (qualifying); probe is carved from the
+    rest, each user's latest ratings or (``probe = "random"``) as many drawn at random."""
     rng = np.random.default_rng(seed)
     split = np.full(len(user), SPLIT_CODES["train"], np.uint8)
     split[given_test] = SPLIT_CODES["test"]
-    split[holdout_mask(user, day, rng, eligible=~given_test)] = SPLIT_CODES["probe"]
+    split[holdout_mask(user, day, rng, eligible=~given_test, rule=probe)] = SPLIT_CODES["probe"]
     return split
 
 

@@ -84,7 +84,8 @@ def _mlcsv_items(src: SourceFile) -> tuple[dict, dict]:
 
 
 def import_movielens(path, target, *, name: str, split: str | None = None, seed: int = 0,
-                     skip_bad_lines: bool = False, overwrite: bool = False) -> dict:
+                     skip_bad_lines: bool = False, overwrite: bool = False,
+                     probe: str = "recent") -> dict:
     """Import MovieLens 100K / 1M / latest / 20M / 25M from its folder (or archive)."""
     t0 = time.perf_counter()
     bad = BadLines(skip=skip_bad_lines)
@@ -123,9 +124,13 @@ def import_movielens(path, target, *, name: str, split: str | None = None, seed:
         given = np.concatenate([np.full(len(t.user), is_test) for t, (_, is_test) in
                                 zip(tables, parts, strict=True)])
     meta_source = {"format": variant, "path": str(path), "split": split}
+    if probe != "recent" and given is None:
+        raise DataError("--probe random needs a given test set", path=str(path),
+                        fix="Add --split u1 (or u2..u5, ua, ub); without one the netflix "
+                            "protocol holds out each user's latest ratings")
     return _build(tables, target, name=name, seed=seed, scale=scale, given=given,
                   titles=titles, genres=genres, bad=bad, source=meta_source, t0=t0,
-                  overwrite=overwrite)
+                  overwrite=overwrite, probe=probe)
 
 
 def import_csv(path, target, *, name: str, sep: str = ",", columns: str = "user,item,rating,time",
@@ -167,7 +172,8 @@ def import_csv(path, target, *, name: str, sep: str = ",", columns: str = "user,
 
 
 def _build(tables: list[TableResult], target, *, name, seed, scale, given, titles, genres,
-           bad: BadLines, source: dict, t0: float, overwrite: bool) -> dict:
+           bad: BadLines, source: dict, t0: float, overwrite: bool,
+           probe: str = "recent") -> dict:
     user_raw = np.concatenate([t.user for t in tables])
     item_raw = np.concatenate([t.item for t in tables])
     rating = np.concatenate([t.rating for t in tables])
@@ -200,8 +206,8 @@ def _build(tables: list[TableResult], target, *, name, seed, scale, given, title
         position[order] = np.arange(len(order))
         qualifying_rows = position[np.flatnonzero(given)]
         given = given[order]
-        split = given_split(user, day, given, seed)
-        protocol = {"name": "given", "seed": seed}
+        split = given_split(user, day, given, seed, probe)
+        protocol = {"name": "given", "seed": seed, "probe": probe}
     else:
         split = netflix_split(user, day, seed)
         qualifying_rows = qualifying_order(item, split)
@@ -235,7 +241,7 @@ def _build(tables: list[TableResult], target, *, name, seed, scale, given, title
     }
 
 
-def resplit(dataset, target, *, protocol: str, seed: int) -> dict:
+def resplit(dataset, target, *, protocol: str, seed: int, probe: str = "recent") -> dict:
     """Apply a protocol to an existing dataset; write it to ``target`` atomically."""
     from prize.data.dataset import COLUMNS, write_dataset
 
@@ -252,7 +258,7 @@ def resplit(dataset, target, *, protocol: str, seed: int) -> dict:
                             fix="Import a fixed split (e.g. `--split u1`), or use "
                                 "--protocol netflix")
         given = np.load(given_path, allow_pickle=False)
-        cols["split"] = given_split(cols["user"], cols["day"], given, seed)
+        cols["split"] = given_split(cols["user"], cols["day"], given, seed, probe)
         extra = {"given_test": given}
         # The given test rows do not move: keep the test file's order.
         qual_order = dataset.qualifying_order
@@ -264,6 +270,12 @@ def resplit(dataset, target, *, protocol: str, seed: int) -> dict:
     meta = {k: v for k, v in dataset.meta.items()
             if k not in ("counts", "fingerprint", "histogram", "date_range")}
     meta["protocol"] = {"name": protocol, "seed": seed}
+    if protocol == "given":
+        meta["protocol"]["probe"] = probe
+    elif probe != "recent":
+        raise DataError("--probe random applies to the given protocol only",
+                        fix="Add --protocol given (the netflix protocol holds out the latest "
+                            "ratings, as Netflix did)")
     meta["has_truth"] = True
     items = Path(dataset.path) / "items.csv"
     meta = write_dataset(

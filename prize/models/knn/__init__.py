@@ -9,6 +9,8 @@ model                   prediction r̂_ui - b_ui                                
                         least-squares system of shrunk residual products
 ``global``              learned global weights: |R^k|^-1/2 sum w_ij z_uj             [K08]
                         + |N^k|^-1/2 sum c_ij (explicit and implicit), by SGD
+``integrated``          ``global`` plus SVD++'s q_iᵀ(p_u + |N(u)|^-1/2 sum y_j),     [K08]
+                        all learned together by SGD
 ======================  ===========================================================  =======
 
 Here b_ui = mu + b_u + b_i is the baseline family's ``biases`` model and z_uj = r_uj -
@@ -33,13 +35,14 @@ official Cinematch score exists, it is the reference predictor (``knn-cinematch-
       interpolation weights", ICDM 2007; and "Improved neighborhood-based collaborative
       filtering", KDD Cup workshop 2007.
 [K08] Koren, "Factorization meets the neighborhood: a multifaceted collaborative filtering
-      model", KDD 2008, section 3.
+      model", KDD 2008, sections 3 (global) and 5 (integrated).
 """
 
 from __future__ import annotations
 
 from prize.models.knn._neighbours import SIMILARITIES, Similarity
 from prize.models.knn.global_neighbourhood import GlobalNeighbourhood
+from prize.models.knn.integrated import Integrated
 from prize.models.knn.interp import Interpolation
 from prize.models.knn.item import ItemKNN
 
@@ -47,9 +50,10 @@ MODELS = {
     "item": ItemKNN,
     "interp": Interpolation,
     "global": GlobalNeighbourhood,
+    "integrated": Integrated,
 }
 
 DEFAULT_CONFIG = "item"
 
-__all__ = ["MODELS", "DEFAULT_CONFIG", "SIMILARITIES", "GlobalNeighbourhood", "Interpolation",
-           "ItemKNN", "Similarity"]
+__all__ = ["MODELS", "DEFAULT_CONFIG", "SIMILARITIES", "GlobalNeighbourhood", "Integrated",
+           "Interpolation", "ItemKNN", "Similarity"]

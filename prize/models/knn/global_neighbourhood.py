@@ -21,8 +21,8 @@ baseline family's ``biases``), which also initialises b_u and b_i. Each rating's
 
 Koren's Netflix values: gamma = 0.005, lambda = 0.002, about 15 epochs, accuracy growing
 with k (about 0.900 probe RMSE with every item a neighbour), ahead of both correlation and
-interpolation weights there. The "integrated model" that adds SVD++'s factors is not
-built here.
+interpolation weights there. The "integrated model" that adds SVD++'s factors is
+:mod:`prize.models.knn.integrated`, a subclass of this one.
 """
 
 from __future__ import annotations
@@ -127,13 +127,18 @@ class GlobalNeighbourhood(IterativePredictor):
             self._build_data(train)
         um = self.ratings_
         order = epoch_rng(cfg.seed, epoch).permutation(train.n_users).astype(np.int64)
-        lr = cfg.lr * cfg.lr_decay ** (epoch - 1)
-        sse = K.global_epoch(order, um.ptr, um.items, um.rating, um.z, self.implicit_ptr_,
-                             self.implicit_items_, self.nb_idx_, self.nb_cnt_, self.bu_,
-                             self.bi_, self.w_, self.c_, float(self.base_mu_), float(lr),
-                             float(cfg.reg_bias), float(cfg.reg))
+        sse = self._sweep(order, cfg.lr_decay ** (epoch - 1))
         n = len(um.items)
         return float(np.sqrt(sse / max(n, 1))), n
+
+    def _sweep(self, order: np.ndarray, decay: float) -> float:
+        """One SGD sweep over the users in ``order`` with the step size times ``decay``;
+        returns the sum of squared errors."""
+        cfg, um = self.config, self.ratings_
+        return K.global_epoch(order, um.ptr, um.items, um.rating, um.z, self.implicit_ptr_,
+                              self.implicit_items_, self.nb_idx_, self.nb_cnt_, self.bu_,
+                              self.bi_, self.w_, self.c_, float(self.base_mu_),
+                              float(cfg.lr * decay), float(cfg.reg_bias), float(cfg.reg))
 
     def _predict(self, users, items, days):
         est = self.base_mu_ + take(self.bu_, users) + take(self.bi_, items)
@@ -142,14 +147,17 @@ class GlobalNeighbourhood(IterativePredictor):
         if len(rows):
             order, qu, qi, chunk_ptr = by_user(users[rows], items[rows])
             out = np.empty(len(rows))
-            um = self.ratings_
             with numba.parallel_chunksize(DYNAMIC):
-                K.global_predict(qu, qi, chunk_ptr, um.ptr, um.items, um.z,
-                                 self.implicit_ptr_, self.implicit_items_, self.nb_idx_,
-                                 self.nb_cnt_, self.bu_, self.bi_, self.w_, self.c_, out,
-                                 float(self.base_mu_))
+                self._predict_known(qu, qi, chunk_ptr, out)
             est[rows[order]] = out
         return est
+
+    def _predict_known(self, qu, qi, chunk_ptr, out) -> None:
+        """r̂_ui into ``out`` for known (user, item) queries sorted by user (chunked)."""
+        um = self.ratings_
+        K.global_predict(qu, qi, chunk_ptr, um.ptr, um.items, um.z, self.implicit_ptr_,
+                         self.implicit_items_, self.nb_idx_, self.nb_cnt_, self.bu_, self.bi_,
+                         self.w_, self.c_, out, float(self.base_mu_))
 
     # -- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:

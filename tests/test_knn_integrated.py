@@ -1,0 +1,270 @@
+"""Koren's integrated model (``knn`` model ``integrated``): the contract, its kernels
+against a pure-Python twin, checkpoint resume, config checks, and (slow) its accuracy on
+the synthetic ``small`` preset against the two models it joins, ``global`` and ``svdpp``.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import math
+import textwrap
+
+import numpy as np
+import pytest
+from contract import PredictorContract, rmse
+
+from prize.config import load_toml, resolve_config_path
+from prize.data.dataset import Ratings
+from prize.errors import ConfigError
+from prize.models import make_predictor
+from prize.models.knn import _kernels as K
+from prize.models.knn._neighbours import by_user, compute_neighbours, pairs_by_user, user_major
+from prize.models.knn.integrated import Integrated, IntegratedConfig
+
+
+class TestIntegrated(PredictorContract):
+    family, model, overrides = "knn", "integrated", {"n_epochs": 8, "n_factors": 10}
+    margin = 0.3  # planted: 0.607 against the mean's 0.956 (global: 0.622)
+
+
+# -- a tiny matrix for the twin ---------------------------------------------------------------
+#   7 users x 8 items, 31 ratings. Item 6 is rated only by user 6, who rated nothing else
+#   (no co-raters); user 2 gives every item a 3; item 7 has no ratings at all.
+TINY = [
+    (0, 0, 5), (0, 1, 4), (0, 2, 1), (0, 3, 4), (0, 5, 2),
+    (1, 0, 4), (1, 1, 5), (1, 3, 3), (1, 4, 1), (1, 5, 1),
+    (2, 0, 3), (2, 1, 3), (2, 2, 3), (2, 3, 3), (2, 4, 3),
+    (3, 1, 2), (3, 2, 5), (3, 4, 4), (3, 5, 5),
+    (4, 0, 1), (4, 2, 4), (4, 3, 2), (4, 4, 5), (4, 5, 4),
+    (5, 0, 5), (5, 1, 5), (5, 2, 2), (5, 3, 5), (5, 4, 1), (5, 5, 1),
+    (6, 6, 4),
+]
+N_USERS, N_ITEMS, F = 7, 8, 3
+
+
+def tiny_ratings() -> Ratings:
+    u, i, r = (np.array(c) for c in zip(*TINY, strict=True))
+    return Ratings(u.astype(np.int32), i.astype(np.int32), r.astype(np.float32),
+                   np.full(len(u), 12_000, np.int32), N_USERS, N_ITEMS)
+
+
+def integrated_twin(um, implicit, nb_idx, nb_cnt, bu, bi, P, Q, Y, w, c, mu, rates, order,
+                    queries):
+    """Koren's SGD literally, with sets and lists: every term recomputed and every y_j of
+    N(u) updated at every rating. One epoch (the arrays are updated), then predictions."""
+    lr_b, lr_f, lr_w, reg_b, reg_f, reg_w = rates
+    rated = {u: {int(um.items[r]): float(um.z[r]) for r in range(um.ptr[u], um.ptr[u + 1])}
+             for u in range(N_USERS)}
+    known = {u: implicit[1][implicit[0][u]:implicit[0][u + 1]].tolist()
+             for u in range(N_USERS)}
+
+    def terms(u, i):
+        nbrs = nb_idx[i, :nb_cnt[i]].tolist()
+        R = [(a, rated[u][j]) for a, j in enumerate(nbrs) if j in rated[u]]
+        N = [a for a, j in enumerate(nbrs) if j in known[u]]
+        norm = 1 / math.sqrt(len(known[u])) if known[u] else 0.0
+        pe = [P[u, f] + norm * sum(Y[j, f] for j in known[u]) for f in range(F)]
+        est = mu + bu[u] + bi[i] + sum(Q[i, f] * pe[f] for f in range(F))
+        if R:
+            est += sum(w[i, a] * z for a, z in R) / math.sqrt(len(R))
+        if N:
+            est += sum(c[i, a] for a in N) / math.sqrt(len(N))
+        return est, R, N, pe, norm
+
+    sse = 0.0
+    for u in order:
+        for r in range(um.ptr[u], um.ptr[u + 1]):
+            i = int(um.items[r])
+            est, R, N, pe, norm = terms(u, i)
+            e = float(um.rating[r]) - est
+            sse += e * e
+            bu[u] += lr_b * (e - reg_b * bu[u])
+            bi[i] += lr_b * (e - reg_b * bi[i])
+            q = Q[i].copy()
+            for f in range(F):
+                Q[i, f] += lr_f * (e * pe[f] - reg_f * Q[i, f])
+                P[u, f] += lr_f * (e * q[f] - reg_f * P[u, f])
+            for j in known[u]:
+                for f in range(F):
+                    Y[j, f] += lr_f * (e * norm * q[f] - reg_f * Y[j, f])
+            for a, z in R:
+                w[i, a] += lr_w * (e * z / math.sqrt(len(R)) - reg_w * w[i, a])
+            for a in N:
+                c[i, a] += lr_w * (e / math.sqrt(len(N)) - reg_w * c[i, a])
+    return sse, [terms(u, i)[0] for u, i in queries]
+
+
+def test_integrated_epoch_and_prediction_match_the_twin():
+    train = tiny_ratings()
+    mu = float(np.mean(train.rating, dtype=np.float64))
+    rng = np.random.default_rng(3)
+    um = user_major(train, mu, rng.normal(0, 0.3, N_USERS), rng.normal(0, 0.3, N_ITEMS))
+    nb = compute_neighbours(um, N_ITEMS, similarity="pearson_baseline", shrinkage=1.0,
+                            dense=False, top=3)
+    assert nb.cnt[6] == 0 and nb.cnt[7] == 0  # no co-raters, no ratings: no neighbours
+    # Implicit feedback: the training pairs plus a few more (user 6 "saw" items 0 and 1,
+    # user 2 item 6); user 5 is left without any, so its p_u stands alone.
+    users = np.r_[train.user, 6, 6, 2]
+    items = np.r_[train.item, 0, 1, 6]
+    keep = users != 5
+    implicit = pairs_by_user(users[keep], items[keep], N_USERS, N_ITEMS)
+    state = [rng.normal(0, 0.1, N_USERS), rng.normal(0, 0.1, N_ITEMS),
+             rng.normal(0, 0.1, (N_USERS, F)), rng.normal(0, 0.1, (N_ITEMS, F)),
+             rng.normal(0, 0.1, (N_ITEMS, F)), rng.normal(0, 0.1, (N_ITEMS, 3)),
+             rng.normal(0, 0.1, (N_ITEMS, 3))]
+    twin_state = [a.copy() for a in state]
+    order = np.array([3, 0, 6, 1, 5, 2, 4], np.int64)
+    rates = (0.05, 0.04, 0.03, 0.1, 0.2, 0.15)  # gamma_1..3, lambda_6..8
+    sse = K.integrated_epoch(order, um.ptr, um.items, um.rating, um.z, *implicit, nb.idx,
+                             nb.cnt, *state, mu, *rates)
+    users_q = np.repeat(np.arange(N_USERS), N_ITEMS)
+    items_q = np.tile(np.arange(N_ITEMS), N_USERS)
+    queries = list(zip(users_q.tolist(), items_q.tolist(), strict=True))
+    sse_t, pred_t = integrated_twin(um, implicit, nb.idx, nb.cnt, *twin_state, mu, rates,
+                                    order.tolist(), queries)
+    assert sse == pytest.approx(sse_t, rel=1e-10)
+    for got, want in zip(state, twin_state, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-12)
+    q_order, qu, qi, chunk_ptr = by_user(users_q, items_q)
+    out = np.zeros(len(qu))
+    K.integrated_predict(qu, qi, chunk_ptr, um.ptr, um.items, um.z, *implicit, nb.idx,
+                         nb.cnt, *state, out, mu)
+    got = np.empty(len(out))
+    got[q_order] = out
+    np.testing.assert_allclose(got, pred_t, atol=1e-12)
+
+
+def test_without_factors_it_is_the_global_model():
+    # With q_i = 0 and gamma_2 = 0 the factor term vanishes and stays 0: the sweep is the
+    # global model's, with gamma_1 for the biases and gamma_3 for the weights.
+    train = tiny_ratings()
+    mu = float(np.mean(train.rating, dtype=np.float64))
+    um = user_major(train, mu, np.zeros(N_USERS), np.zeros(N_ITEMS))
+    nb = compute_neighbours(um, N_ITEMS, similarity="pearson_baseline", shrinkage=1.0,
+                            dense=False, top=3)
+    implicit = pairs_by_user(train.user, train.item, N_USERS, N_ITEMS)
+    rng = np.random.default_rng(0)
+    bu, bi, w, c = (rng.normal(0, 0.1, s) for s in (N_USERS, N_ITEMS, (N_ITEMS, 3),
+                                                    (N_ITEMS, 3)))
+    g = [a.copy() for a in (bu, bi, w, c)]
+    order = np.arange(N_USERS, dtype=np.int64)
+    P, Y = rng.normal(0, 0.1, (N_USERS, F)), rng.normal(0, 0.1, (N_ITEMS, F))
+    sse = K.integrated_epoch(order, um.ptr, um.items, um.rating, um.z, *implicit, nb.idx,
+                             nb.cnt, bu, bi, P, np.zeros((N_ITEMS, F)), Y, w, c, mu, 0.05, 0.0,
+                             0.05, 0.1, 0.0, 0.2)
+    sse_g = K.global_epoch(order, um.ptr, um.items, um.rating, um.z, *implicit, nb.idx,
+                           nb.cnt, *g, mu, 0.05, 0.1, 0.2)
+    assert sse == pytest.approx(sse_g, rel=1e-12)
+    for got, want in zip((bu, bi, w, c), g, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-14)
+
+
+# -- checkpoints and configs ------------------------------------------------------------------
+def test_integrated_resumes_from_a_checkpoint_exactly(tmp_path):
+    from planted import planted
+
+    from prize.training import Trainer, load_checkpoint
+
+    train, probe = planted(n_users=150, n_items=60, n_per_user=(10, 40))
+
+    def trainer():
+        model, _ = make_predictor("knn", "integrated", ["n_epochs=4", "n_factors=8"])
+        model._prepare(train, None)
+        return model, Trainer(model, train, probe)
+
+    model, whole = trainer()
+    runs = whole.run()
+    next(runs), next(runs)
+    whole.save_checkpoint(tmp_path / "ckpt.npz")
+    list(runs)
+    again, resumed = trainer()  # a fresh model: no residuals or implicit pairs built yet
+    resumed.restore(load_checkpoint(tmp_path / "ckpt.npz"))
+    assert [r.epoch for r in resumed.run()] == [3, 4]
+    for name in ("P_", "Q_", "Y_", "w_", "c_", "bu_", "bi_"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(model, name))
+    np.testing.assert_array_equal(again.predict(probe.user, probe.item, probe.day),
+                                  model.predict(probe.user, probe.item, probe.day))
+
+
+def test_implicit_train_ignores_the_other_pairs():
+    train = tiny_ratings()
+    extra = Ratings(np.r_[train.user, 6, 6].astype(np.int32),
+                    np.r_[train.item, 0, 1].astype(np.int32),
+                    np.r_[train.rating, np.nan, np.nan].astype(np.float32),
+                    np.full(len(train) + 2, 12_000, np.int32), N_USERS, N_ITEMS)
+    fits = {}
+    for implicit in ("all", "train"):
+        model, _ = make_predictor("knn", "integrated", [f"implicit={implicit}", "n_epochs=2",
+                                                        "n_factors=4", "k=3"])
+        fits[implicit] = model.fit(train, implicit=extra)
+    assert np.diff(fits["all"].implicit_ptr_)[6] == 3
+    assert np.diff(fits["train"].implicit_ptr_)[6] == 1
+
+
+def test_shipped_config_lists_every_field():
+    values = load_toml(resolve_config_path("knn", "integrated"))
+    assert values.pop("model") == "integrated"
+    fields = {f.name: f.default for f in dataclasses.fields(IntegratedConfig)}
+    assert values == fields  # the model's own file holds its defaults
+    body = ast.parse(textwrap.dedent(inspect.getsource(IntegratedConfig))).body[0].body
+    documented = {a.target.id for a, b in zip(body, body[1:], strict=False)
+                  if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr)
+                  and isinstance(b.value, ast.Constant) and isinstance(b.value.value, str)}
+    assert documented == set(fields)
+    model, _ = make_predictor("knn", "integrated")
+    assert isinstance(model, Integrated) and model.name == "integrated"
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["n_factors=0"], "n_factors = 0"),
+    (["lr_weights=0"], "lr_weights must be > 0"),
+    (["lr_decay=1.5"], "lr_decay"),
+    (["reg=-0.1"], "reg_bias, reg and reg_weights must be >= 0"),
+    (["init_std=-1"], "init_std = -1"),
+    (["implicit=\"probe\""], "implicit"),
+    (["k=0"], "k = 0"),
+    (["similarity=\"jaccard\""], "expected one of pearson_baseline"),
+    (["factors=3"], "allowed keys: k, similarity"),
+])
+def test_config_errors_name_the_problem(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        make_predictor("knn", "integrated", bad)
+
+
+# -- accuracy on the synthetic small preset (~2M ratings) -------------------------------------
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    from prize.data.netflix import import_netflix
+    from prize.data.synth import generate
+
+    root = tmp_path_factory.mktemp("small")
+    generate(root / "raw", preset="small", seed=0)
+    import_netflix(root / "raw", root / "home" / "data" / "small", name="small")
+    return root / "home"
+
+
+def probe_rmse(home, family: str, config: str | None) -> float:
+    from prize.data import Split, open_dataset
+
+    ds = open_dataset(home / "data" / "small")
+    train, probe = ds.ratings(Split.TRAIN), ds.ratings(Split.PROBE)
+    model, _ = make_predictor(family, config)
+    model.fit(train, probe=probe, implicit=ds.all_pairs())
+    return rmse(model.predict(probe.user, probe.item, probe.day), probe.rating)
+
+
+@pytest.mark.slow
+def test_small_preset_integrated_beats_global_and_svdpp(small):
+    integrated = probe_rmse(small, "knn", "integrated")
+    glob = probe_rmse(small, "knn", "global")
+    svdpp = probe_rmse(small, "svdpp", None)
+    print(f"small preset probe RMSE: integrated {integrated:.4f}, global {glob:.4f}, "
+          f"svdpp {svdpp:.4f}")
+    # Measured: integrated TBD, global 0.9544, svdpp 0.9455.
+    assert integrated <= svdpp - SLACK, (integrated, svdpp)
+    assert integrated <= glob - SLACK, (integrated, glob)
+
+
+SLACK = 0.001
