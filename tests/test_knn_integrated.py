@@ -21,7 +21,7 @@ from prize.errors import ConfigError
 from prize.models import make_predictor
 from prize.models.knn import _kernels as K
 from prize.models.knn._neighbours import by_user, compute_neighbours, pairs_by_user, user_major
-from prize.models.knn.integrated import Integrated, IntegratedConfig
+from prize.models.knn.integrated import Integrated, IntegratedConfig, visit_by_day
 
 
 class TestIntegrated(PredictorContract):
@@ -45,13 +45,28 @@ N_USERS, N_ITEMS, F = 7, 8, 3
 
 
 def tiny_ratings() -> Ratings:
+    """TINY, each user's ratings on shuffled days (so that day and item order differ)."""
     u, i, r = (np.array(c) for c in zip(*TINY, strict=True))
+    day = 12_000 + np.random.default_rng(5).permutation(len(u)) % 4  # with ties
     return Ratings(u.astype(np.int32), i.astype(np.int32), r.astype(np.float32),
-                   np.full(len(u), 12_000, np.int32), N_USERS, N_ITEMS)
+                   day.astype(np.int32), N_USERS, N_ITEMS)
 
 
-def integrated_twin(um, implicit, nb_idx, nb_cnt, bu, bi, P, Q, Y, w, c, mu, rates, order,
-                    queries):
+def test_visit_by_day():
+    train = tiny_ratings()
+    um = user_major(train, 3.0, np.zeros(N_USERS), np.zeros(N_ITEMS))
+    visit = visit_by_day(train)
+    rows = np.lexsort((train.day, train.user))  # by user, then day, ties in row order
+    np.testing.assert_array_equal(um.items[visit], train.item[rows])
+    np.testing.assert_array_equal(um.rating[visit], train.rating[rows])
+    for u in range(N_USERS):  # a permutation of every user's own positions
+        lo, hi = um.ptr[u], um.ptr[u + 1]
+        assert sorted(visit[lo:hi]) == list(range(lo, hi))
+    assert (visit != np.arange(len(visit))).any()
+
+
+def integrated_twin(um, visit, implicit, nb_idx, nb_cnt, bu, bi, P, Q, Y, w, c, mu, rates,
+                    order, queries):
     """Koren's SGD literally, with sets and lists: every term recomputed and every y_j of
     N(u) updated at every rating. One epoch (the arrays are updated), then predictions."""
     lr_b, lr_f, lr_w, reg_b, reg_f, reg_w = rates
@@ -75,7 +90,7 @@ def integrated_twin(um, implicit, nb_idx, nb_cnt, bu, bi, P, Q, Y, w, c, mu, rat
 
     sse = 0.0
     for u in order:
-        for r in range(um.ptr[u], um.ptr[u + 1]):
+        for r in visit[um.ptr[u]:um.ptr[u + 1]].tolist():
             i = int(um.items[r])
             est, R, N, pe, norm = terms(u, i)
             e = float(um.rating[r]) - est
@@ -117,12 +132,13 @@ def test_integrated_epoch_and_prediction_match_the_twin():
     twin_state = [a.copy() for a in state]
     order = np.array([3, 0, 6, 1, 5, 2, 4], np.int64)
     rates = (0.05, 0.04, 0.03, 0.1, 0.2, 0.15)  # gamma_1..3, lambda_6..8
-    sse = K.integrated_epoch(order, um.ptr, um.items, um.rating, um.z, *implicit, nb.idx,
+    visit = visit_by_day(train)
+    sse = K.integrated_epoch(order, um.ptr, visit, um.items, um.rating, um.z, *implicit, nb.idx,
                              nb.cnt, *state, mu, *rates)
     users_q = np.repeat(np.arange(N_USERS), N_ITEMS)
     items_q = np.tile(np.arange(N_ITEMS), N_USERS)
     queries = list(zip(users_q.tolist(), items_q.tolist(), strict=True))
-    sse_t, pred_t = integrated_twin(um, implicit, nb.idx, nb.cnt, *twin_state, mu, rates,
+    sse_t, pred_t = integrated_twin(um, visit, implicit, nb.idx, nb.cnt, *twin_state, mu, rates,
                                     order.tolist(), queries)
     assert sse == pytest.approx(sse_t, rel=1e-10)
     for got, want in zip(state, twin_state, strict=True):
@@ -151,9 +167,10 @@ def test_without_factors_it_is_the_global_model():
     g = [a.copy() for a in (bu, bi, w, c)]
     order = np.arange(N_USERS, dtype=np.int64)
     P, Y = rng.normal(0, 0.1, (N_USERS, F)), rng.normal(0, 0.1, (N_ITEMS, F))
-    sse = K.integrated_epoch(order, um.ptr, um.items, um.rating, um.z, *implicit, nb.idx,
-                             nb.cnt, bu, bi, P, np.zeros((N_ITEMS, F)), Y, w, c, mu, 0.05, 0.0,
-                             0.05, 0.1, 0.0, 0.2)
+    visit = np.arange(len(um.items), dtype=np.int32)  # the global kernel's order
+    sse = K.integrated_epoch(order, um.ptr, visit, um.items, um.rating, um.z, *implicit,
+                             nb.idx, nb.cnt, bu, bi, P, np.zeros((N_ITEMS, F)), Y, w, c, mu,
+                             0.05, 0.0, 0.05, 0.1, 0.0, 0.2)
     sse_g = K.global_epoch(order, um.ptr, um.items, um.rating, um.z, *implicit, nb.idx,
                            nb.cnt, *g, mu, 0.05, 0.1, 0.2)
     assert sse == pytest.approx(sse_g, rel=1e-12)

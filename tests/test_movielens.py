@@ -92,7 +92,7 @@ def test_official_splits_keep_their_test_file(split, tmp_path):
 
 def test_random_probe_for_a_random_test_file(tmp_path):
     # u1.test is a random fifth of the ratings: a probe drawn at random stands in for it
-    # (as many per user as the latest-ratings rule takes, same users).
+    # (as many ratings as the latest-ratings rule takes).
     import_movielens(shared_path("ml-100k"), tmp_path / "r", name="r", split="u1",
                      probe="random")
     import_movielens(shared_path("ml-100k"), tmp_path / "l", name="l", split="u1")
@@ -100,8 +100,8 @@ def test_random_probe_for_a_random_test_file(tmp_path):
     assert r.meta["protocol"] == {"name": "given", "seed": 0, "probe": "random"}
     pr, pl = (np.asarray(d.split) == Split.PROBE for d in (r, latest))
     assert pr.sum() == pl.sum()
-    assert (np.bincount(np.asarray(r.user)[pr], minlength=r.n_users)
-            == np.bincount(np.asarray(latest.user)[pl], minlength=latest.n_users)).all()
+    # drawn over ratings, as u1.test was: the heaviest raters give more than nine
+    assert np.bincount(np.asarray(r.user)[pr], minlength=r.n_users).max() > 9
     # the random probe is no later than the rest of u1.base, as u1.test is not
     base = (np.asarray(r.split) & Split.QUALIFYING) == 0
     day = np.asarray(r.day)

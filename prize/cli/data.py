@@ -121,8 +121,8 @@ def import_netflix_cmd(ctx, path, name, probe, qualifying, titles, truth, skip_b
 @click.option("--probe", "probe_rule", type=click.Choice(["recent", "random"]), default="recent",
               show_default=True,
               help="With --split: carve probe as each user's latest min(9, n/2) training "
-                   "ratings (Netflix's rule) or as that many drawn at random, like the random "
-                   "u1..u5 test files.")
+                   "ratings (Netflix's rule) or as many ratings drawn uniformly at random, as "
+                   "the u1..u5 test files were.")
 @skip_option
 @force_option
 @json_option
@@ -188,8 +188,9 @@ def import_csv_cmd(ctx, path, name, sep, columns, header, time_format, scale, se
 @click.option("--seed", default=0, show_default=True)
 @click.option("--probe", "probe_rule", type=click.Choice(["recent", "random"]), default="recent",
               show_default=True,
-              help="given: carve probe as each user's latest min(9, n/2) ratings or as that "
-                   "many drawn at random (for a random test file such as u1..u5.test).")
+              help="given: carve probe as each user's latest min(9, n/2) ratings or as many "
+                   "ratings drawn uniformly at random (for a random test file such as "
+                   "u1..u5.test).")
 @json_option
 @click.pass_context
 def split_cmd(ctx, name, protocol, seed, probe_rule, as_json):

@@ -9,11 +9,11 @@ then shuffled the hold-out into three equal parts. We do the same:
   two also QUALIFYING, with their truth kept for scoring).
 - ``given``: a data set with a fixed test file (MovieLens 100K's u1..u5, ua, ub) keeps it
   as the qualifying set (all TEST), and probe is carved out of its training part by the
-  same rule, or (``probe = "random"``) as the same number of each user's ratings drawn at
-  random. A probe set should be drawn like the set it stands in for: Netflix's hold-out
-  was each user's latest ratings, but u1..u5.test are random fifths of the ratings, and
-  a probe of the latest ratings (harder, and differently distributed in time) teaches a
-  blend weights that do not carry over to them.
+  same rule, or (``probe = "random"``) as a uniform random draw of as many ratings. A
+  probe set should be drawn like the set it stands in for: Netflix's hold-out was each
+  user's latest ratings, nine at most, but u1..u5.test are random fifths of the ratings,
+  where a heavy rater counts for more and a rating's date does not matter. (A user keeps at
+  least half of their ratings for training either way.)
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def holdout_mask(user: np.ndarray, day: np.ndarray, rng: np.random.Generator,
                  eligible: np.ndarray | None = None, max_holdout: int = MAX_HOLDOUT,
                  rule: str = "recent") -> np.ndarray:
     """True for the most recent ``min(max_holdout, n_u // 2)`` eligible ratings of each user
-    (``rule = "random"``: that many of them drawn at random).
+    (``rule = "random"``: as many ratings in all, drawn uniformly from the eligible ones
+    with at most ``n_u // 2`` of any user's).
 
     ``n_u`` counts the user's eligible ratings; dates tie-break in a random order drawn from
     ``rng``, so the hold-out never predates a rating the user keeps for training.
@@ -47,13 +48,20 @@ def holdout_mask(user: np.ndarray, day: np.ndarray, rng: np.random.Generator,
     d = np.asarray(day[idx], np.int64)
     tie = rng.random(len(idx))
     if rule == "random":
-        d = np.zeros_like(d)  # by user, then in random order
+        d = np.zeros_like(d)  # by user, then in the random order of ``tie``
     order = np.lexsort((tie, d, u))  # by user, then day, then the random tie-break
     su = u[order]
     starts = np.flatnonzero(np.r_[True, su[1:] != su[:-1]])
     counts = np.diff(np.r_[starts, len(su)])
     k = np.minimum(max_holdout, counts // 2)
     rank = np.arange(len(su)) - np.repeat(starts, counts)  # position within the user
+    if rule == "random":
+        # The first n_u // 2 of each user's random order may go; of those, the ones with
+        # the smallest draws, as many as the latest-ratings rule would hold out.
+        may = np.flatnonzero(rank < np.repeat(counts // 2, counts))
+        take = may[np.argsort(tie[order[may]], kind="stable")[:int(k.sum())]]
+        out[idx[order[take]]] = True
+        return out
     held = rank >= np.repeat(counts - k, counts)
     out[idx[order[held]]] = True
     return out

@@ -557,7 +557,7 @@ def _implicit_sum(u, imp_ptr, imp_items, Y, zu):
 
 
 @njit(cache=True)
-def integrated_epoch(order, user_ptr, user_items, rating, z, imp_ptr, imp_items, nb_idx,
+def integrated_epoch(order, user_ptr, visit, user_items, rating, z, imp_ptr, imp_items, nb_idx,
                      nb_cnt, bu, bi, P, Q, Y, w, c, mu, lr_b, lr_f, lr_w, reg_b, reg_f, reg_w):
     """One SGD sweep of Koren's integrated model (KDD 2008, section 5, eq. 16):
 
@@ -580,8 +580,10 @@ def integrated_epoch(order, user_ptr, user_items, rating, z, imp_ptr, imp_items,
     family, it is applied once per user: with d = 1 - gamma_2 lambda_7, after u's n ratings
     y_j = d^n y_j + gamma_2 |N(u)|^-1/2 sum_k d^(n-1-k) e_k q_k, while the implicit factor
     moves per rating as z <- d z + gamma_2 e_ui q_i. Exactly the per-rating algorithm, at
-    O(f) per rating instead of O(f |N(u)|). Users in ``order``, each user's ratings in
-    stored order; sequential, so deterministic. Returns the sum of squared errors.
+    O(f) per rating instead of O(f |N(u)|). Users in ``order``, each user's ratings in the
+    order of ``visit`` (a permutation of every user's positions user_ptr[u]:user_ptr[u+1]:
+    by day, the most recent last, which the factors need, see ``Integrated``); sequential,
+    so deterministic. Returns the sum of squared errors.
     """
     n_items = len(bi)
     K = nb_idx.shape[1]
@@ -601,7 +603,8 @@ def integrated_epoch(order, user_ptr, user_items, rating, z, imp_ptr, imp_items,
         norm = _implicit_sum(u, imp_ptr, imp_items, Y, zu)
         acc[:] = 0.0
         zstep = lr_f if norm > 0.0 else 0.0
-        for r in range(user_ptr[u], user_ptr[u + 1]):
+        for t in range(user_ptr[u], user_ptr[u + 1]):
+            r = visit[t]
             i = user_items[r]
             nr, nn = _gather(i, nb_idx, nb_cnt, zmark, nmark, ea, ez, na)
             dot = 0.0
