@@ -100,8 +100,8 @@ def test_knn_on_rbm_residuals_improves_the_rbm(small):
     # 0.9310 (gain 0.0098), the global effects alone on those residuals 0.9307 (on the
     # leaderboard's synth-small: 0.9490, 0.9384, 0.9394). The
     # synthetic data has little local structure beyond its item families (16% of probe
-    # ratings have a sibling in the user's training ratings), so the neighbour term adds
-    # about 0.001 and the time-aware normalisation, which the RBM lacks, the rest.
+    # ratings have a sibling in the user's training ratings), so the neighbour term is
+    # worth -0.0003..+0.001 and the time-aware normalisation, which the RBM lacks, the rest.
     if "rbm" not in FAMILIES:
         pytest.skip("the rbm family is not registered")
     rbm = run_prize("train", "rbm", "--data", "small", "--name", "rbm",
