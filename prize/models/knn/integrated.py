@@ -25,9 +25,11 @@ as in the SVD++ kernel):
 
 Koren's Netflix values: gamma_1 = gamma_2 = 0.007, gamma_3 = 0.001, lambda_6 = 0.005,
 lambda_7 = lambda_8 = 0.015, all steps x 0.9 per sweep; k = 300 and f = 50 gave 0.8933
-probe RMSE there (SVD++ at f = 50: 0.8952; the global model: 0.9002). The shipped
-settings and what they measured on the synthetic ``small`` preset are in
-``configs/knn/integrated.toml``.
+probe RMSE there (SVD++ at f = 50: 0.8952; the global model: 0.9002). On the synthetic
+``small`` preset, whose ratings have little local structure beyond their item families,
+Koren's values give 0.9515 and the shipped ones (more factor regularisation, no step
+decay, slower neighbour weights) 0.9473: ahead of the ``global`` model (0.9544) but behind
+plain SVD++ (0.9455) -- the neighbour terms cost the factors there.
 """
 
 from __future__ import annotations
@@ -53,23 +55,26 @@ class IntegratedConfig:
     """lambda of the neighbour-selecting similarity s_ij = n_ij / (n_ij + lambda) rho_ij."""
     n_factors: int = 50
     """f, the length of p_u, q_i and y_j."""
-    n_epochs: int = 20
-    """SGD sweeps over the training ratings."""
+    n_epochs: int = 22
+    """SGD sweeps over the training ratings (the best probe epoch on the small preset)."""
     lr_bias: float = 0.007
     """gamma_1, the step size of b_u and b_i (Koren: 0.007)."""
     lr: float = 0.007
     """gamma_2, the step size of p_u, q_i and y_j (Koren: 0.007)."""
-    lr_weights: float = 0.001
-    """gamma_3, the step size of w_ij and c_ij (Koren: 0.001)."""
-    lr_decay: float = 0.9
-    """Every step size is multiplied by this after every epoch (Koren: 0.9)."""
+    lr_weights: float = 0.0003
+    """gamma_3, the step size of w_ij and c_ij (Koren: 0.001; on the synthetic small preset
+    the neighbour weights overfit, and 0.0003 did better: 0.9473 against 0.9493)."""
+    lr_decay: float = 1.0
+    """Every step size is multiplied by this after every epoch (Koren: 0.9; on the small
+    preset that stops the factors early, 0.9527 at best against 0.9493 with 1.0)."""
     reg_bias: float = 0.005
     """lambda_6, the weight decay of b_u and b_i (Koren: 0.005)."""
-    reg: float = 0.015
-    """lambda_7, the weight decay of p_u, q_i and y_j (Koren: 0.015)."""
+    reg: float = 0.04
+    """lambda_7, the weight decay of p_u, q_i and y_j (Koren: 0.015, which overfits on the
+    small preset; 0.04 as in the svdpp config)."""
     reg_weights: float = 0.015
     """lambda_8, the weight decay of w_ij and c_ij (Koren: 0.015)."""
-    init_std: float = 0.01
+    init_std: float = 0.1
     """Standard deviation of the normal initialisation of p_u, q_i and y_j."""
     implicit: Literal["all", "train"] = "all"
     """N(u): "all" known pairs (train, probe, qualifying) or only "train" pairs."""
