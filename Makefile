@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PRIZE := $(BIN)/prize
 export PRIZE_HOME ?= $(CURDIR)/prize_home
 
-.PHONY: venv demo leaderboard test test-slow test-realdata bench lint clean
+.PHONY: venv demo leaderboard test test-slow test-leaderboard test-realdata bench lint clean
 
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,10 @@ test: venv
 	$(BIN)/python -m pytest -q
 
 test-slow: venv
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m "slow and not leaderboard"
+
+test-leaderboard: venv
+	$(BIN)/python -m pytest -q -s -m leaderboard
 
 test-realdata: venv
 	$(BIN)/python -m pytest -q -m realdata
