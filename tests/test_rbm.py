@@ -287,7 +287,8 @@ def test_training_predictions_leave_the_rating_out(variant):
     # predict_training must equal predict() of the same RBM with that one rating deleted
     # from the user's visible units (the conditional "rated" term keeps the movie).
     train, probe = planted(n_users=150, n_items=60, n_per_user=(10, 30))
-    model = rbm(**{**SMALL, "n_epochs": 3, **variant}).fit(train, probe=probe)
+    model = rbm(**{**SMALL, "n_epochs": 3, **variant, "train_predictions": "leave-one-out"}
+                ).fit(train, probe=probe)
     loo = model.predict_training(train)
     K = len(model.values_)
     for r in (0, 7, 123, len(train) - 1):
@@ -299,7 +300,7 @@ def test_training_predictions_leave_the_rating_out(variant):
         without.vis_ = np.delete(model.vis_, at)
         without.indptr_ = model.indptr_ - (np.arange(len(model.indptr_)) > u)
         np.testing.assert_allclose(loo[r], without.predict([u], [i])[0], atol=2e-5)
-    inside = rbm(**{**SMALL, "n_epochs": 3, **variant, "train_predictions": "in-sample"})
+    inside = rbm(**{**SMALL, "n_epochs": 3, **variant})  # the default: in-sample
     inside.__dict__.update({k: v for k, v in model.__dict__.items() if k != "config"})
     np.testing.assert_array_equal(inside.predict_training(train),
                                   model.predict(train.user, train.item))

@@ -99,12 +99,14 @@ class RBMConfig:
     predict: Literal["expectation", "argmax"] = "expectation"
     """The prediction from p(v_q^k | p̂): Σ_k value_k p(k) (best for RMSE) or the value of
     the most probable class."""
-    train_predictions: Literal["leave-one-out", "in-sample"] = "leave-one-out"
+    train_predictions: Literal["in-sample", "leave-one-out"] = "in-sample"
     """The training-set predictions (``--keep-train-predictions``, the residuals another
-    model learns on): each rating predicted with its own visible unit taken out of the
-    hidden input ("leave-one-out"), or with it in ("in-sample"). In-sample, the rating to
-    predict drives the hidden units that reconstruct it, so the residuals shrink and the
-    model trained on them finds little."""
+    model learns on): the plain predictions ("in-sample", as BellKor used them), or each
+    rating predicted with its own visible unit taken out of the hidden input
+    ("leave-one-out"). Left out, the rating no longer pulls its own prediction toward it
+    (small preset: training RMSE 0.908 in-sample, 0.928 left out, probe 0.949), yet the
+    models trained on those residuals did no better: MF f = 50 on them 0.9444 probe against
+    0.9434 in-sample, interpolation kNN 0.9480 against 0.9478."""
     seed: int = 0
     """Seeds the initial weights and each epoch's shuffle and Gibbs sampling."""
     device: Literal["cpu", "cuda"] = "cpu"
