@@ -212,8 +212,8 @@ def accuracy(args) -> None:
         if not g.refit_in_cv:
             g.fit(X, y, F)
         fresh = rmse(g.predict(Xn, Fn), yn)
-        print(f"  {backend:<8} final={final:<7} quantized={quant:<2}: CV RMSE {cv.rmse:.5f}, fresh rows "
-              f"{fresh:.5f} ({time.perf_counter() - t:.0f} s)")
+        print(f"  {backend:<8} final={final:<7} quantized={quant:<2}: CV RMSE {cv.rmse:.5f}, "
+              f"fresh rows {fresh:.5f} ({time.perf_counter() - t:.0f} s)")
 
 
 if __name__ == "__main__":
