@@ -7,8 +7,8 @@ its own and a make target: ``make test-leaderboard`` (``PRIZE_LEADERBOARD_HOME=D
 or keeps a store there; the run trains only what the store lacks).
 
 Measured (probe round; the gbdt-small blend: trees on the residuals of a ridge blend, sized
-for a probe set of 56k rows): best single mf-f50-on-rbm 0.9434 probe / 0.9374 quiz;
-gbdt-small 0.9281 / 0.9217, gains 0.0153 / 0.0157; oracle 0.7963 / 0.7952.
+for a probe set of 56k rows): best single knn-interp-on-rbm 0.9387 probe / 0.9334 quiz;
+gbdt-small 0.9276 / 0.9214, gains 0.0111 / 0.0120; oracle 0.7963 / 0.7952.
 """
 
 from __future__ import annotations
