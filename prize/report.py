@@ -146,8 +146,17 @@ def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | N
     netflix = (ds.meta.get("reference") or {}).get("kind") == "official"
     repro = reproduction(ds, metas) if netflix else None
     chart_rmse(t, barrier, out / "probe_rmse.png")
-    has_curve = chart_blend_curve([m for m in metas if m.get("family") == "blend"],
-                                  out / "blend_curve.png")
+    blends = [m for m in metas if m.get("family") == "blend"]
+    computed = None
+    if not any(m.get("selection") for m in blends):
+        # No blend was built with --select forward: draw the linear blend's curve anyway.
+        from prize.blend.run import selection_curve
+
+        computed = selection_curve(ds, store)
+        if computed is not None:
+            blends = blends + [{"name": "linear blend, forward selection (this report)",
+                                "selection": computed["steps"]}]
+    has_curve = chart_blend_curve(blends, out / "blend_curve.png")
     chart_epochs(metas, out / "epochs.png")
     md = [render_markdown(t)]  # the barrier is a line of the table, as on the leaderboard
     if repro:
@@ -162,6 +171,6 @@ def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | N
     write_bytes(out / "leaderboard.md", "\n".join(md).encode())
     report = {"table": t, "barrier": barrier, "reproduction": repro,
               "charts": ["probe_rmse.png", "blend_curve.png", "epochs.png"],
-              "blend_curve": has_curve}
+              "blend_curve": has_curve, "selection": computed}
     write_json(out / "leaderboard.json", json.loads(json.dumps(report, default=str)))
     return report

@@ -98,6 +98,14 @@ def test_cli_barrier_then_leaderboard_and_report(toy, tmp_path):
     assert "magic barrier" in (out / "leaderboard.md").read_text()
     saved = json.loads((out / "leaderboard.json").read_text())
     assert saved["table"]["lines"]["barrier"]["probe"] == pytest.approx(est["rmse"])
+    # No blend was built with --select forward: the report computes the curve itself, one
+    # step per stored predictor, its RMSE never above the first step's.
+    assert rep["blend_curve"] is True
+    steps = rep["selection"]["steps"]
+    assert [s["n"] for s in steps] == [1, 2]
+    assert {s["added"] for s in steps} == {"baseline-global_mean", "baseline-biases"}
+    assert steps[0]["added"] == "baseline-biases"
+    assert min(s["rmse"] for s in steps) <= steps[0]["rmse"]
 
 
 def test_shipped_sets_name_blend_configs_that_exist():

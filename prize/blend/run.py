@@ -75,6 +75,25 @@ def default_name(method: str, path: Path | None, select: str | None) -> str:
     return f"{name}-{select}" if select else name
 
 
+def selection_curve(ds: Dataset, store: ProbeStore) -> dict | None:
+    """Forward selection of every stored non-blend predictor, scored by the linear blend
+    (10-fold CV on probe), computed but not stored: the curve a report draws when no
+    blend was built with ``--select forward``. None without predictors or probe truth."""
+    names, _ = default_predictors(ds, store)
+    if not names:
+        return None
+    y = np.asarray(truth(ds, "probe"), np.float64)
+    if not len(y) or np.isnan(y).any():
+        return None
+    from prize.blend.base import make_folds
+
+    blender, _, _ = make_blender("linear", None, (), ds.scale)
+    cfg = blender.config
+    X = store.matrix(ds, names, "probe")
+    folds = make_folds(len(y), cfg.n_folds, "random", cfg.seed)
+    return forward_select(blender, X, y, None, folds, names)
+
+
 def run_blend(ds: Dataset, store: ProbeStore, method: str | None = "linear",
               predictors: list[str] | None = None, *, name: str | None = None,
               config: str | Path | None = None, overrides=(), select: str | None = None,
