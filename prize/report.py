@@ -14,6 +14,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from prize._atomic import write_bytes, write_json
 from prize.data.dataset import Dataset
 from prize.leaderboard import render_markdown, table
@@ -106,20 +108,34 @@ def chart_blend_curve(metas: list[dict], path: Path) -> bool:
 
 
 def chart_epochs(metas: list[dict], path: Path) -> None:
+    """Probe RMSE per epoch, zoomed to where the models end up: the y-axis spans the best
+    point of all to a little above the median of the models' best points, so that a few
+    far-off curves (Funk's feature-at-a-time MF, first epochs from a random start) do not
+    flatten the others; models whose best epoch lies above the range are named as such."""
     plt = _matplotlib()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    n = 0
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    curves = []
     for m in metas:
         hist = [h for h in m.get("history") or [] if h.get("probe_rmse") is not None]
         if hist:
-            ax.plot([h["epoch"] for h in hist], [h["probe_rmse"] for h in hist],
-                    label=m["name"])
-            n += 1
+            curves.append((m["name"], [h["epoch"] for h in hist],
+                           [h["probe_rmse"] for h in hist]))
+    off = []
+    if curves:
+        best = np.array([min(ys) for _, _, ys in curves])
+        lo, hi = float(best.min()) - 0.005, float(np.median(best)) + 0.04
+        for name, xs, ys in curves:
+            if min(ys) > hi:
+                off.append(name)
+                continue
+            ax.plot(xs, ys, label=name)
+        ax.set_ylim(lo, hi)
+        ax.legend(fontsize=6.5, ncol=1 + len(curves) // 16, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax.set_xlabel("epoch")
     ax.set_ylabel("probe RMSE")
-    ax.set_title("Probe RMSE per epoch of the iterative models")
-    if n:
-        ax.legend(fontsize=7, ncol=2)
+    ax.set_title("Probe RMSE per epoch of the iterative models"
+                 + (f"\n(above the range: {', '.join(off)})" if off else ""), fontsize=10)
     ax.grid(alpha=0.3)
     _save(fig, path)
     plt.close(fig)
