@@ -16,6 +16,7 @@ residuals of another predictor of the set, which then runs first).
 from __future__ import annotations
 
 import os
+import sys
 import time
 import tomllib
 import traceback
@@ -126,8 +127,6 @@ def _limit_threads(n: int = 1) -> None:
         pass
     # numba reads NUMBA_NUM_THREADS once, when it starts; in a worker that has imported it
     # already, the count must be set directly.
-    import sys
-
     if "numba" in sys.modules:
         import numba
 

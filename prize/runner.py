@@ -28,6 +28,18 @@ def _predict_rows(model, ds: Dataset, rows: np.ndarray, batch: int = 1 << 22) ->
     return out
 
 
+def _predict_training(model, train: Ratings, batch: int = 1 << 22) -> np.ndarray:
+    """``model.predict_training`` over the training ratings, ``batch`` rows at a time (as
+    :func:`_predict_rows`: memory bounded at Netflix's 99M training ratings)."""
+    out = np.empty(len(train), np.float32)
+    for lo in range(0, len(train), batch):
+        sl = slice(lo, lo + batch)
+        out[sl] = model.predict_training(Ratings(
+            train.user[sl], train.item[sl], train.rating[sl], train.day[sl], train.n_users,
+            train.n_items, train.scale))
+    return out
+
+
 def _fit(model, ds: Dataset, train, probe, *, n_epochs=None, early_stopping=None,
          checkpoint: Path | None, resume: bool, progress: bool, label: str) -> dict:
     """Fit ``model``; iterative models run epoch by epoch with a bar and checkpoints."""
@@ -144,8 +156,8 @@ def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: st
                     progress=progress, label=f"{name} (probe round)")
         arrays = {"probe": predict("probe", ds.rows(Split.PROBE)),
                   "qualifying": predict("qualifying", qual_rows)}
-        if keep_train:  # each model's own notion of a training prediction (RBM: held out)
-            pred = np.asarray(model.predict_training(train), np.float32)
+        if keep_train:  # each model's own notion of a training prediction
+            pred = _predict_training(model, train)
             arrays["train"] = res.add("train", pred) if res is not None else pred
         del train
         scores = score_qualifying(ds, arrays["qualifying"])

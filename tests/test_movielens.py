@@ -10,7 +10,7 @@ import pytest
 from conftest import shared_path
 
 from prize.data import Split, open_dataset
-from prize.data.tables import import_movielens
+from prize.data.tables import import_movielens, resplit
 from prize.errors import DataError
 
 pytestmark = pytest.mark.realdata
@@ -109,3 +109,5 @@ def test_random_probe_for_a_random_test_file(tmp_path):
     assert day[pl].mean() > day[base].mean() + 0.1 * day[base].std()
     with pytest.raises(DataError, match="needs a given test set"):
         import_movielens(shared_path("ml-100k"), tmp_path / "x", name="x", probe="random")
+    with pytest.raises(DataError, match="given protocol only"):
+        resplit(r, tmp_path / "y", protocol="netflix", seed=0, probe="random")

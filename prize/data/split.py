@@ -47,9 +47,8 @@ def holdout_mask(user: np.ndarray, day: np.ndarray, rng: np.random.Generator,
     u = np.asarray(user[idx], np.int64)
     d = np.asarray(day[idx], np.int64)
     tie = rng.random(len(idx))
-    if rule == "random":
-        d = np.zeros_like(d)  # by user, then in the random order of ``tie``
-    order = np.lexsort((tie, d, u))  # by user, then day, then the random tie-break
+    # by user, then day, then the random tie-break (random rule: by user, then at random)
+    order = np.lexsort((tie, u) if rule == "random" else (tie, d, u))
     su = u[order]
     starts = np.flatnonzero(np.r_[True, su[1:] != su[:-1]])
     counts = np.diff(np.r_[starts, len(su)])

@@ -245,6 +245,11 @@ def resplit(dataset, target, *, protocol: str, seed: int, probe: str = "recent")
     """Apply a protocol to an existing dataset; write it to ``target`` atomically."""
     from prize.data.dataset import COLUMNS, write_dataset
 
+    if probe != "recent" and protocol != "given":
+        raise DataError("--probe random applies to the given protocol only",
+                        fix="Add --protocol given (the netflix protocol holds out the latest "
+                            "ratings, as Netflix did)")
+
     cols = {c: np.asarray(getattr(dataset, c)) for c in COLUMNS}
     if np.isnan(cols["rating"]).any():
         raise DataError("this dataset has rows without ratings (Netflix's qualifying set); "
@@ -272,10 +277,6 @@ def resplit(dataset, target, *, protocol: str, seed: int, probe: str = "recent")
     meta["protocol"] = {"name": protocol, "seed": seed}
     if protocol == "given":
         meta["protocol"]["probe"] = probe
-    elif probe != "recent":
-        raise DataError("--probe random applies to the given protocol only",
-                        fix="Add --protocol given (the netflix protocol holds out the latest "
-                            "ratings, as Netflix did)")
     meta["has_truth"] = True
     items = Path(dataset.path) / "items.csv"
     meta = write_dataset(

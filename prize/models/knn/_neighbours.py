@@ -351,7 +351,7 @@ class StoredNeighbours(Predictor):
             self.ratings_.rating = np.zeros(0, np.float32)
 
     def _predict(self, users, items, days):
-        if getattr(self, "baseline_", None) is not None:
+        if self.baseline_ is not None:
             est = np.asarray(self.baseline_._predict(users, items, days), np.float64)
         else:
             est = baseline_estimate(self.mu_, self.bu_, self.bi_, users, items)

@@ -208,14 +208,10 @@ class RBM(IterativePredictor):
         values = rating_values(train.rating, self.scale_)
         self.values_ = values
         K = len(values)
-        step = values[1] - values[0] if K > 1 else 1.0
         rating = np.asarray(train.rating)
         self.mu_ = (float(np.mean(rating, dtype=np.float64)) if len(rating)
                     else float(np.mean(self.scale_)))
-        # vis = movie · K + class, in int32 (M·K < 2^31): on Netflix every extra byte per
-        # rating here is 100 MB.
-        vis = np.rint((rating - np.float32(values[0])) / np.float32(step)).astype(np.int32)
-        vis += np.multiply(np.asarray(train.item), K, dtype=np.int32)
+        vis = self._units(train.item, rating)
         self.item_count_ = np.bincount(train.item, minlength=self.n_items_)
         # Class frequencies per movie, for the visible biases' starting values.
         self._class_counts = np.bincount(vis, minlength=self.n_items_ * K).reshape(
@@ -230,6 +226,16 @@ class RBM(IterativePredictor):
             self.imp_indptr_, self.imp_item_ = _csr(users, np.asarray(items, np.int32),
                                                     self.n_users_)
         self._active = np.flatnonzero(np.diff(self.indptr_) > 0)
+
+    def _units(self, items, rating) -> np.ndarray:
+        """The visible unit of each rating, movie · K + class, in int32 (M·K < 2^31): on
+        Netflix every extra byte per rating here is 100 MB."""
+        values = self.values_
+        step = values[1] - values[0] if len(values) > 1 else 1.0
+        vis = np.rint((np.asarray(rating, np.float32) - np.float32(values[0]))
+                      / np.float32(step)).astype(np.int32)
+        vis += np.multiply(np.asarray(items), len(values), dtype=np.int32)
+        return vis
 
     def _batch(self, users: np.ndarray):
         from prize.models.rbm.network import make_batch
@@ -322,9 +328,8 @@ class RBM(IterativePredictor):
         # Unknown users become the extra row n_users of the CSR arrays: nothing rated.
         u = users[sel]
         u = np.where((u >= 0) & (u < self.n_users_), u, self.n_users_)
-        by_user = np.argsort(u, kind="stable")  # the queries grouped by user
+        by_user, uniq, first, count = _grouped(u)  # the queries grouped by user
         order = sel[by_user]
-        uniq, first, count = np.unique(u[by_user], return_index=True, return_counts=True)
         indptr = np.append(self.indptr_, self.indptr_[-1])
         imp_indptr = (np.append(self.imp_indptr_, self.imp_indptr_[-1])
                       if self.imp_indptr_ is not None else None)
@@ -363,18 +368,13 @@ class RBM(IterativePredictor):
         self.check_is_fitted()
         users = np.asarray(ratings.user, np.int64)
         items = np.asarray(ratings.item, np.int64)
+        unit = self._units(items, ratings.rating).astype(np.int64)
         K = len(self.values_)
-        step = self.values_[1] - self.values_[0] if K > 1 else 1.0
-        cls = np.rint((np.asarray(ratings.rating, np.float64) - self.values_[0]) / step)
-        if len(users) and (users.min() < 0 or users.max() >= self.n_users_ or items.min() < 0
-                           or items.max() >= self.n_items_ or cls.min() < 0
-                           or cls.max() >= K):
+        if len(users) and (users.max() >= self.n_users_ or items.max() >= self.n_items_
+                           or (unit - items * K).min() < 0 or (unit - items * K).max() >= K):
             raise ValueError("predict_training takes the ratings the model was fitted on")
-        unit = items * K + cls.astype(np.int64)
         out = np.empty(len(users), np.float64)
-        by_user = np.argsort(users, kind="stable")
-        uniq, first, count = np.unique(users[by_user], return_index=True,
-                                       return_counts=True)
+        by_user, uniq, first, count = _grouped(users)
         from prize.models.rbm.network import make_batch
 
         net = self.net_
@@ -404,3 +404,11 @@ class RBM(IterativePredictor):
         d = dict(self.__dict__)
         d.pop("_class_counts", None)
         return d
+
+
+def _grouped(users: np.ndarray):
+    """(order, distinct users, start of each in the order, count): rows grouped by user,
+    in row order within a user."""
+    order = np.argsort(users, kind="stable")
+    uniq, first, count = np.unique(users[order], return_index=True, return_counts=True)
+    return order, uniq, first, count
