@@ -117,6 +117,23 @@ def _svd_user(u, lo, hi, nu, nlo, nhi, item, rating, mu, bu, bi, P, Q, lr_b, lr_
 
 
 @njit(**_OPTS)
+def _svd_users(users, lo, hi, start, stop, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, keep_b,
+               keep_f, biased):
+    """The SGD steps of ``users[lo:hi]`` in that order, user u's ratings being rows
+    ``start[u]..stop[u]``; each user prefetches the next one's rows. Returns the squared
+    errors. The sequential epoch and each DSGD block are one such run."""
+    se = 0.0
+    for uu in range(lo, hi):
+        u = users[uu]
+        nu = users[uu + 1] if uu + 1 < hi else -1
+        nlo = start[nu] if nu >= 0 else 0
+        nhi = stop[nu] if nu >= 0 else 0
+        se += _svd_user(u, start[u], stop[u], nu, nlo, nhi, item, rating, mu, bu, bi, P, Q,
+                        lr_b, lr_f, keep_b, keep_f, biased)
+    return se
+
+
+@njit(**_OPTS)
 def svd_epoch(indptr, item, rating, perm, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
     """Biased MF (Paterek's RSVD2, Koren's "SVD"): r̂ = μ + b_u + b_i + p_uᵀq_i.
 
@@ -128,16 +145,8 @@ def svd_epoch(indptr, item, rating, perm, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, r
     """
     keep_b = np.float32(1.0) - lr_b * reg_b
     keep_f = np.float32(1.0) - lr_f * reg_f
-    se = 0.0
-    n_perm = perm.shape[0]
-    for uu in range(n_perm):
-        u = perm[uu]
-        nu = perm[uu + 1] if uu + 1 < n_perm else -1
-        nlo = indptr[nu] if nu >= 0 else 0
-        nhi = indptr[nu + 1] if nu >= 0 else 0
-        se += _svd_user(u, indptr[u], indptr[u + 1], nu, nlo, nhi, item, rating, mu, bu, bi,
-                        P, Q, lr_b, lr_f, keep_b, keep_f, biased)
-    return se
+    return _svd_users(perm, 0, perm.shape[0], indptr[:-1], indptr[1:], item, rating, mu, bu,
+                      bi, P, Q, lr_b, lr_f, keep_b, keep_f, biased)
 
 
 @njit(cache=True, fastmath=True, error_model="numpy", nogil=True, parallel=True)
@@ -158,16 +167,8 @@ def svd_epoch_blocks(bptr, item, rating, uperm, uoff, mu, bu, bi, P, Q, lr_b, lr
     for s in range(T):
         for t in prange(T):
             b = (t + s) % T
-            acc = 0.0
-            end = uoff[t + 1]
-            for uu in range(uoff[t], end):
-                u = uperm[uu]
-                nu = uperm[uu + 1] if uu + 1 < end else -1
-                nlo = bptr[nu, b] if nu >= 0 else 0
-                nhi = bptr[nu, b + 1] if nu >= 0 else 0
-                acc += _svd_user(u, bptr[u, b], bptr[u, b + 1], nu, nlo, nhi, item, rating,
-                                 mu, bu, bi, P, Q, lr_b, lr_f, keep_b, keep_f, biased)
-            part[t] = acc
+            part[t] = _svd_users(uperm, uoff[t], uoff[t + 1], bptr[:, b], bptr[:, b + 1], item,
+                                 rating, mu, bu, bi, P, Q, lr_b, lr_f, keep_b, keep_f, biased)
         se += part.sum()
     return se
 
