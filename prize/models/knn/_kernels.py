@@ -462,6 +462,15 @@ def _mark(u, user_ptr, user_items, z, imp_ptr, imp_items, zmark, nmark, value):
 
 
 @njit(cache=True)
+def _scratch(n_items, K):
+    """The per-task buffers of the global models: each item's residual mark z (NaN: not
+    rated by the current user), its implicit mark, and room for K gathered neighbours
+    (explicit positions, their residuals, implicit positions)."""
+    return (np.full(n_items, np.nan), np.zeros(n_items, np.bool_),
+            np.empty(max(K, 1), np.int64), np.empty(max(K, 1)), np.empty(max(K, 1), np.int64))
+
+
+@njit(cache=True)
 def global_epoch(order, user_ptr, user_items, rating, z, imp_ptr, imp_items, nb_idx, nb_cnt,
                  bu, bi, w, c, mu, lr, reg_bias, reg):
     """One SGD sweep of Koren's global neighbourhood model (KDD 2008, section 3):
@@ -481,11 +490,7 @@ def global_epoch(order, user_ptr, user_items, rating, z, imp_ptr, imp_items, nb_
     """
     n_items = len(bi)
     K = nb_idx.shape[1]
-    zmark = np.full(n_items, np.nan)
-    nmark = np.zeros(n_items, np.bool_)
-    ea = np.empty(max(K, 1), np.int64)
-    ez = np.empty(max(K, 1))
-    na = np.empty(max(K, 1), np.int64)
+    zmark, nmark, ea, ez, na = _scratch(n_items, K)
     sse = 0.0
     for u in order:
         _mark(u, user_ptr, user_items, z, imp_ptr, imp_items, zmark, nmark, True)
@@ -519,11 +524,7 @@ def global_predict(q_user, q_item, chunk_ptr, user_ptr, user_items, z, imp_ptr, 
     n_items = len(bi)
     K = nb_idx.shape[1]
     for ch in prange(len(chunk_ptr) - 1):
-        zmark = np.full(n_items, np.nan)
-        nmark = np.zeros(n_items, np.bool_)
-        ea = np.empty(max(K, 1), np.int64)
-        ez = np.empty(max(K, 1))
-        na = np.empty(max(K, 1), np.int64)
+        zmark, nmark, ea, ez, na = _scratch(n_items, K)
         marked = -1
         for q in range(chunk_ptr[ch], chunk_ptr[ch + 1]):
             u = q_user[q]
@@ -588,11 +589,7 @@ def integrated_epoch(order, user_ptr, visit, user_items, rating, z, imp_ptr, imp
     n_items = len(bi)
     K = nb_idx.shape[1]
     F = Q.shape[1]
-    zmark = np.full(n_items, np.nan)
-    nmark = np.zeros(n_items, np.bool_)
-    ea = np.empty(max(K, 1), np.int64)
-    ez = np.empty(max(K, 1))
-    na = np.empty(max(K, 1), np.int64)
+    zmark, nmark, ea, ez, na = _scratch(n_items, K)
     pe = np.empty(F)  # p_u + z_u, the user's factor with its implicit part z_u
     zu = np.empty(F)  # z_u = |N(u)|^-1/2 sum y_j
     acc = np.empty(F)  # sum_k d^(n-1-k) e_k q_k, the y-gradient of the user so far
@@ -652,11 +649,7 @@ def integrated_predict(q_user, q_item, chunk_ptr, user_ptr, user_items, z, imp_p
     K = nb_idx.shape[1]
     F = Q.shape[1]
     for ch in prange(len(chunk_ptr) - 1):
-        zmark = np.full(n_items, np.nan)
-        nmark = np.zeros(n_items, np.bool_)
-        ea = np.empty(max(K, 1), np.int64)
-        ez = np.empty(max(K, 1))
-        na = np.empty(max(K, 1), np.int64)
+        zmark, nmark, ea, ez, na = _scratch(n_items, K)
         pe = np.empty(F)  # p_u + |N(u)|^-1/2 sum y_j
         marked = -1
         for q in range(chunk_ptr[ch], chunk_ptr[ch + 1]):
