@@ -86,3 +86,40 @@ def make_toy_dataset(home: Path, name: str = "toy", n_users: int = 300, n_items:
     target = home / "data" / name
     import_csv(src, target, name=name)
     return target
+
+
+# -- the synthetic small preset (~2M ratings), for the slow accuracy tests --------------------
+def make_synth_small(home: Path, name: str = "small") -> Path:
+    """The synthetic ``small`` preset (seed 0) imported as dataset ``name`` under ``home``
+    (kept if already there); returns ``home``."""
+    if not (home / "data" / name / "meta.json").is_file():
+        from prize.data.netflix import import_netflix
+        from prize.data.synth import generate
+
+        raw = home / "raw" / name
+        generate(raw, preset="small", seed=0, overwrite=True)
+        import_netflix(raw, home / "data" / name, name=name, overwrite=True)
+    return home
+
+
+@pytest.fixture(scope="session")
+def small(tmp_path_factory) -> Path:
+    """A PRIZE_HOME holding the small preset as dataset "small", made once per session."""
+    return make_synth_small(tmp_path_factory.mktemp("synth-small"))
+
+
+def small_probe_rmse(home: Path, family: str, config: str | None = None,
+                     overrides=()) -> float:
+    """Probe RMSE of ``family``/``config`` (with ``--set`` overrides) fitted in-process on
+    the small preset under ``home``, who-rated-what from every known pair."""
+    import numpy as np
+
+    from prize.data import Split, open_dataset
+    from prize.models import make_predictor
+
+    ds = open_dataset(home / "data" / "small")
+    train, probe = ds.ratings(Split.TRAIN), ds.ratings(Split.PROBE)
+    model, _ = make_predictor(family, config, list(overrides))
+    model.fit(train, probe=probe, implicit=ds.all_pairs())
+    pred = model.predict(probe.user, probe.item, probe.day)
+    return float(np.sqrt(np.mean((np.asarray(pred, np.float64) - probe.rating) ** 2)))

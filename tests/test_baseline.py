@@ -269,16 +269,11 @@ def test_global_effects_on_ml100k(tmp_path):
 
 
 @pytest.mark.slow
-def test_global_effects_fall_on_the_small_preset(tmp_path):
+def test_global_effects_fall_on_the_small_preset(small):
     """On the synthetic small preset, which plants drift, probe RMSE falls with every
     effect (slack 0.0002: a nearly-void effect may round either way) and the four time
     effects together gain at least 0.003."""
-    from prize.data.netflix import import_netflix
-    from prize.data.synth import generate
-
-    generate(tmp_path / "raw", preset="small", seed=0)
-    import_netflix(tmp_path / "raw", tmp_path / "ds", name="small")
-    ds = open_dataset(tmp_path / "ds")
+    ds = open_dataset(small / "data" / "small")
     m, _ = make_predictor("baseline", "global_effects")
     m.fit(ds.ratings(Split.TRAIN), probe=ds.ratings(Split.PROBE))
     r = [e["probe_rmse"] for e in m.effects_]

@@ -536,7 +536,7 @@ def test_neighbours_exclude_the_target_item():
 # -- configs ----------------------------------------------------------------------------------
 MODELS = family_module("knn").MODELS
 SHIPPED = {"item": "item", "interp": "interp", "global": "global",
-           "cinematch-proxy": "item"}
+           "integrated": "integrated", "cinematch-proxy": "item"}
 
 
 @pytest.mark.parametrize("config, model", list(SHIPPED.items()))
@@ -568,13 +568,26 @@ def test_default_config_is_item():
     ("interp", ["beta=-2"], "beta = -2"),
     ("global", ["lr_decay=1.5"], "lr_decay"),
     ("global", ["neighbours=3"], "allowed keys: k, similarity"),
+    ("integrated", ["n_factors=0"], "n_factors = 0"),
+    ("integrated", ["lr_weights=0"], "lr_weights must be > 0"),
+    ("integrated", ["lr_decay=1.5"], "lr_decay"),
+    ("integrated", ["reg=-0.1"], "reg_bias, reg and reg_weights must be >= 0"),
+    ("integrated", ["init_std=-1"], "init_std = -1"),
+    ("integrated", ["implicit=\"probe\""], "implicit"),
+    ("integrated", ["k=0"], "k = 0"),
+    ("integrated", ["similarity=\"jaccard\""], "expected one of pearson_baseline"),
+    ("integrated", ["factors=3"], "allowed keys: k, similarity"),
 ])
 def test_config_errors_name_the_problem(model, bad, message):
     with pytest.raises(ConfigError, match=message):
         make_predictor("knn", model, bad)
 
 
-def test_global_resumes_from_a_checkpoint_exactly(tmp_path):
+@pytest.mark.parametrize("model_name, settings, params", [
+    ("global", ["n_epochs=4"], ("w_", "c_", "bu_", "bi_")),
+    ("integrated", ["n_epochs=4", "n_factors=8"], ("P_", "Q_", "Y_", "w_", "c_", "bu_", "bi_")),
+])
+def test_resumes_from_a_checkpoint_exactly(tmp_path, model_name, settings, params):
     from planted import planted
 
     from prize.training import Trainer, load_checkpoint
@@ -582,7 +595,7 @@ def test_global_resumes_from_a_checkpoint_exactly(tmp_path):
     train, probe = planted(n_users=150, n_items=60, n_per_user=(10, 40))
 
     def trainer():
-        model, _ = make_predictor("knn", "global", ["n_epochs=4"])
+        model, _ = make_predictor("knn", model_name, settings)
         model._prepare(train, None)
         return model, Trainer(model, train, probe)
 
@@ -594,6 +607,8 @@ def test_global_resumes_from_a_checkpoint_exactly(tmp_path):
     again, resumed = trainer()  # a fresh model: no residuals or implicit pairs built yet
     resumed.restore(load_checkpoint(tmp_path / "ckpt.npz"))
     assert [r.epoch for r in resumed.run()] == [3, 4]
+    for name in params:
+        np.testing.assert_array_equal(getattr(again, name), getattr(model, name))
     np.testing.assert_array_equal(again.predict(probe.user, probe.item, probe.day),
                                   model.predict(probe.user, probe.item, probe.day))
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ml100k_fold, run_prize
+from conftest import ml100k_fold, run_prize, small_probe_rmse
 from contract import rmse
 
-from prize.data import Split, open_dataset
+from prize.data import Split
 from prize.models import FAMILIES, make_predictor
 
 # -- MovieLens 100K, the five official folds ------------------------------------------------
@@ -61,23 +61,8 @@ def test_cinematch_proxy_on_ml100k(ml100k_folds):
 SLACK_SMALL = 0.005  # measured gaps are 0.021; each bound keeps 0.005 of them
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    from prize.data.netflix import import_netflix
-    from prize.data.synth import generate
-
-    root = tmp_path_factory.mktemp("small")
-    generate(root / "raw", preset="small", seed=0)
-    import_netflix(root / "raw", root / "home" / "data" / "small", name="small")
-    return root / "home"
-
-
 def probe_rmse(home, config: str, *overrides: str) -> float:
-    ds = open_dataset(home / "data" / "small")
-    train, probe = ds.ratings(Split.TRAIN), ds.ratings(Split.PROBE)
-    model, _ = make_predictor("knn", config, list(overrides))
-    model.fit(train, probe=probe, implicit=ds.all_pairs())
-    return rmse(model.predict(probe.user, probe.item, probe.day), probe.rating)
+    return small_probe_rmse(home, "knn", config, overrides)
 
 
 @pytest.mark.slow

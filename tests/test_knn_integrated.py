@@ -5,23 +5,19 @@ the synthetic ``small`` preset against the two models it joins, ``global`` and `
 
 from __future__ import annotations
 
-import ast
-import dataclasses
-import inspect
 import math
-import textwrap
 
 import numpy as np
 import pytest
-from contract import PredictorContract, rmse
+from conftest import small_probe_rmse
+from contract import PredictorContract
+from test_knn import N_ITEMS, N_USERS, TINY
 
-from prize.config import load_toml, resolve_config_path
 from prize.data.dataset import Ratings
-from prize.errors import ConfigError
 from prize.models import make_predictor
 from prize.models.knn import _kernels as K
 from prize.models.knn._neighbours import by_user, compute_neighbours, pairs_by_user, user_major
-from prize.models.knn.integrated import Integrated, IntegratedConfig, visit_by_day
+from prize.models.knn.integrated import visit_by_day
 
 
 class TestIntegrated(PredictorContract):
@@ -29,19 +25,9 @@ class TestIntegrated(PredictorContract):
     margin = 0.3  # planted: 0.607 against the mean's 0.956 (global: 0.622)
 
 
-# -- a tiny matrix for the twin ---------------------------------------------------------------
-#   7 users x 8 items, 31 ratings. Item 6 is rated only by user 6, who rated nothing else
-#   (no co-raters); user 2 gives every item a 3; item 7 has no ratings at all.
-TINY = [
-    (0, 0, 5), (0, 1, 4), (0, 2, 1), (0, 3, 4), (0, 5, 2),
-    (1, 0, 4), (1, 1, 5), (1, 3, 3), (1, 4, 1), (1, 5, 1),
-    (2, 0, 3), (2, 1, 3), (2, 2, 3), (2, 3, 3), (2, 4, 3),
-    (3, 1, 2), (3, 2, 5), (3, 4, 4), (3, 5, 5),
-    (4, 0, 1), (4, 2, 4), (4, 3, 2), (4, 4, 5), (4, 5, 4),
-    (5, 0, 5), (5, 1, 5), (5, 2, 2), (5, 3, 5), (5, 4, 1), (5, 5, 1),
-    (6, 6, 4),
-]
-N_USERS, N_ITEMS, F = 7, 8, 3
+# -- the tiny matrix of the kNN twins (tests/test_knn.py): an item without co-raters, a user
+#    giving every item a 3, an item without ratings --------------------------------------------
+F = 3
 
 
 def tiny_ratings() -> Ratings:
@@ -179,32 +165,6 @@ def test_without_factors_it_is_the_global_model():
 
 
 # -- checkpoints and configs ------------------------------------------------------------------
-def test_integrated_resumes_from_a_checkpoint_exactly(tmp_path):
-    from planted import planted
-
-    from prize.training import Trainer, load_checkpoint
-
-    train, probe = planted(n_users=150, n_items=60, n_per_user=(10, 40))
-
-    def trainer():
-        model, _ = make_predictor("knn", "integrated", ["n_epochs=4", "n_factors=8"])
-        model._prepare(train, None)
-        return model, Trainer(model, train, probe)
-
-    model, whole = trainer()
-    runs = whole.run()
-    next(runs), next(runs)
-    whole.save_checkpoint(tmp_path / "ckpt.npz")
-    list(runs)
-    again, resumed = trainer()  # a fresh model: no residuals or implicit pairs built yet
-    resumed.restore(load_checkpoint(tmp_path / "ckpt.npz"))
-    assert [r.epoch for r in resumed.run()] == [3, 4]
-    for name in ("P_", "Q_", "Y_", "w_", "c_", "bu_", "bi_"):
-        np.testing.assert_array_equal(getattr(again, name), getattr(model, name))
-    np.testing.assert_array_equal(again.predict(probe.user, probe.item, probe.day),
-                                  model.predict(probe.user, probe.item, probe.day))
-
-
 def test_implicit_train_ignores_the_other_pairs():
     train = tiny_ratings()
     extra = Ratings(np.r_[train.user, 6, 6].astype(np.int32),
@@ -220,66 +180,15 @@ def test_implicit_train_ignores_the_other_pairs():
     assert np.diff(fits["train"].implicit_ptr_)[6] == 1
 
 
-def test_shipped_config_lists_every_field():
-    values = load_toml(resolve_config_path("knn", "integrated"))
-    assert values.pop("model") == "integrated"
-    fields = {f.name: f.default for f in dataclasses.fields(IntegratedConfig)}
-    assert values == fields  # the model's own file holds its defaults
-    body = ast.parse(textwrap.dedent(inspect.getsource(IntegratedConfig))).body[0].body
-    documented = {a.target.id for a, b in zip(body, body[1:], strict=False)
-                  if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr)
-                  and isinstance(b.value, ast.Constant) and isinstance(b.value.value, str)}
-    assert documented == set(fields)
-    model, _ = make_predictor("knn", "integrated")
-    assert isinstance(model, Integrated) and model.name == "integrated"
-
-
-@pytest.mark.parametrize("bad, message", [
-    (["n_factors=0"], "n_factors = 0"),
-    (["lr_weights=0"], "lr_weights must be > 0"),
-    (["lr_decay=1.5"], "lr_decay"),
-    (["reg=-0.1"], "reg_bias, reg and reg_weights must be >= 0"),
-    (["init_std=-1"], "init_std = -1"),
-    (["implicit=\"probe\""], "implicit"),
-    (["k=0"], "k = 0"),
-    (["similarity=\"jaccard\""], "expected one of pearson_baseline"),
-    (["factors=3"], "allowed keys: k, similarity"),
-])
-def test_config_errors_name_the_problem(bad, message):
-    with pytest.raises(ConfigError, match=message):
-        make_predictor("knn", "integrated", bad)
-
-
 # -- accuracy on the synthetic small preset (~2M ratings) -------------------------------------
-@pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    from prize.data.netflix import import_netflix
-    from prize.data.synth import generate
-
-    root = tmp_path_factory.mktemp("small")
-    generate(root / "raw", preset="small", seed=0)
-    import_netflix(root / "raw", root / "home" / "data" / "small", name="small")
-    return root / "home"
-
-
-def probe_rmse(home, family: str, config: str | None) -> float:
-    from prize.data import Split, open_dataset
-
-    ds = open_dataset(home / "data" / "small")
-    train, probe = ds.ratings(Split.TRAIN), ds.ratings(Split.PROBE)
-    model, _ = make_predictor(family, config)
-    model.fit(train, probe=probe, implicit=ds.all_pairs())
-    return rmse(model.predict(probe.user, probe.item, probe.day), probe.rating)
-
-
 SLACK = 0.002  # the fits are deterministic: this covers platform rounding, not noise
 
 
 @pytest.fixture(scope="module")
 def small_scores(small) -> dict[str, float]:
-    scores = {"integrated": probe_rmse(small, "knn", "integrated"),
-              "global": probe_rmse(small, "knn", "global"),
-              "svdpp": probe_rmse(small, "svdpp", None)}
+    scores = {"integrated": small_probe_rmse(small, "knn", "integrated"),
+              "global": small_probe_rmse(small, "knn", "global"),
+              "svdpp": small_probe_rmse(small, "svdpp")}
     print("small preset probe RMSE:", {k: round(v, 4) for k, v in scores.items()})
     return scores
 

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import make_synth_small
 
 from prize.orchestrate import load_set
 
@@ -40,13 +41,7 @@ def prize(*args: str, home: Path):
 def board(tmp_path_factory):
     given = os.environ.get("PRIZE_LEADERBOARD_HOME")
     home = Path(given) if given else tmp_path_factory.mktemp("progress2007")
-    if not (home / "data" / "synth-small" / "meta.json").is_file():
-        from prize.data.netflix import import_netflix
-        from prize.data.synth import generate
-
-        generate(home / "raw" / "synth-small", preset="small", seed=0, overwrite=True)
-        import_netflix(home / "raw" / "synth-small", home / "data" / "synth-small",
-                       name="synth-small", overwrite=True)
+    make_synth_small(home, "synth-small")
     run = prize("-q", "leaderboard", "run", "--set", "progress2007", "--data", "synth-small",
                 "--json", home=home)
     return run, prize("leaderboard", "--data", "synth-small", "--json", home=home)

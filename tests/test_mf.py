@@ -152,15 +152,10 @@ def test_ml100k_folds(family, bound, tmp_path):
 
 
 @pytest.mark.slow
-def test_small_preset_ordering(tmp_path):
+def test_small_preset_ordering(small):
     """timesvdpp < svdpp < mf < global effects in probe RMSE on the small synthetic
     preset, each gap at least 0.003: the planted drift and implicit signal are found."""
-    from prize.data.netflix import import_netflix
-    from prize.data.synth import generate
-
-    generate(tmp_path / "raw", preset="small", seed=0)
-    import_netflix(tmp_path / "raw", tmp_path / "ds", name="small")
-    ds = open_dataset(tmp_path / "ds")
+    ds = open_dataset(small / "data" / "small")
     train, probe = ds.ratings(Split.TRAIN), ds.ratings(Split.PROBE)
     scores = {}
     for family, config in (("baseline", "global_effects"), ("mf", "default"),

@@ -425,14 +425,8 @@ def test_resume_after_kill_repeats_the_uninterrupted_run(tmp_path, monkeypatch):
 
 # -- synthetic Netflix-shaped data (slow) ----------------------------------------------------
 @pytest.fixture(scope="module")
-def synth_small(tmp_path_factory):
-    from prize.data.netflix import import_netflix
-    from prize.data.synth import generate
-
-    root = tmp_path_factory.mktemp("synth-small")
-    generate(root / "raw", preset="small", seed=0)
-    import_netflix(root / "raw", root / "data", name="synth-small")
-    return open_dataset(root / "data")
+def synth_small(small):
+    return open_dataset(small / "data" / "small")
 
 
 def fit_probe(family: str, ds, overrides=()):
