@@ -27,12 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from prize.data import Split, open_dataset  # noqa: E402
-from prize.data.dataset import Ratings  # noqa: E402
-from prize.metrics import rmse  # noqa: E402
-from prize.models import make_predictor  # noqa: E402
+from prize.data import Split, open_dataset
+from prize.data.dataset import Ratings
+from prize.metrics import rmse
+from prize.models import make_predictor
 
 GOALS = {"mf": 15e6, "svdpp": 6e6, "timesvdpp": 3e6}
 NETFLIX = 100_480_507

@@ -99,13 +99,15 @@ def test_cli_barrier_then_leaderboard_and_report(toy, tmp_path):
     saved = json.loads((out / "leaderboard.json").read_text())
     assert saved["table"]["lines"]["barrier"]["probe"] == pytest.approx(est["rmse"])
     # No blend was built with --select forward: the report computes the curve itself, one
-    # step per stored predictor, its RMSE never above the first step's.
+    # step per stored predictor, the better predictor first, at about its own probe RMSE
+    # (a one-predictor linear blend rescales it: never much worse).
     assert rep["blend_curve"] is True
     steps = rep["selection"]["steps"]
     assert [s["n"] for s in steps] == [1, 2]
-    assert {s["added"] for s in steps} == {"baseline-global_mean", "baseline-biases"}
-    assert steps[0]["added"] == "baseline-biases"
-    assert min(s["rmse"] for s in steps) <= steps[0]["rmse"]
+    assert [s["added"] for s in steps] == ["baseline-biases", "baseline-global_mean"]
+    single = {r["name"]: r["probe_rmse"] for r in rep["table"]["rows"]}
+    assert steps[0]["rmse"] <= single["baseline-biases"] + 0.005, (steps, single)
+    assert steps[0]["rmse"] < single["baseline-global_mean"] - 0.01, (steps, single)
 
 
 def test_shipped_sets_name_blend_configs_that_exist():

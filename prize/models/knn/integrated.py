@@ -168,6 +168,7 @@ class Integrated(GlobalNeighbourhood):
             float(cfg.reg_bias), float(cfg.reg), float(cfg.reg_weights))
 
     def finish(self, train: Ratings) -> None:
+        super().finish(train)
         # Rows that never received a gradient hold only their random start.
         um = self.ratings_
         self.P_[np.diff(um.ptr) == 0] = 0.0
