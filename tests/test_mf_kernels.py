@@ -126,8 +126,8 @@ def svd_blocks_twin(d, uperm, uoff, bptr, item, rating, mu, bu, bi, P, Q, lr_b, 
 def test_svd_epoch_blocks(data, T):
     from prize.models.mf.svd import balanced_blocks
 
-    item_block = balanced_blocks(np.bincount(data["item"], minlength=I), T)
-    user_block = balanced_blocks(np.diff(data["indptr"]), T)
+    item_block = balanced_blocks(np.bincount(data["item"], minlength=I), T, chunk=1)
+    user_block = balanced_blocks(np.diff(data["indptr"]), T, chunk=1)
     order, bptr = _kernels.block_layout(data["indptr"], data["item"], item_block, T)
     # Every rating once, each user's ratings regrouped by item block.
     assert sorted(order.tolist()) == list(range(len(data["item"])))
@@ -294,3 +294,18 @@ def test_implicit_csr_matches_the_sorted_unique_pairs(n):
     assert nitem.dtype == np.int32
     np.testing.assert_array_equal(nitem, key % I)
     np.testing.assert_array_equal(nptr, np.searchsorted(key // I, np.arange(U + 1)))
+
+
+@pytest.mark.parametrize("T", [2, 3])
+def test_balanced_blocks_deal_whole_runs(T):
+    """Runs of ``chunk`` consecutive rows stay in one block (no cache line written by two
+    threads inside a run), and the blocks' totals differ by at most one run's count."""
+    from prize.models.mf.svd import balanced_blocks
+
+    counts = np.random.default_rng(0).lognormal(3, 1.2, 5000).round().astype(np.int64)
+    block = balanced_blocks(counts, T, chunk=64)
+    runs = block.reshape(-1)[: len(block) // 64 * 64].reshape(-1, 64)
+    assert (runs == runs[:, :1]).all()
+    totals = np.bincount(block, weights=counts, minlength=T)
+    biggest = np.add.reduceat(counts, np.arange(0, len(counts), 64)).max()
+    assert totals.max() - totals.min() <= biggest

