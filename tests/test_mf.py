@@ -42,6 +42,40 @@ class TestTimeSVDpp(PredictorContract):
     family, model, config, overrides = "timesvdpp", "timesvdpp", "default", FAST
 
 
+def test_threads_default_resolves_to_the_cores_and_is_recorded():
+    """threads = 0 becomes one DSGD block per usable core (at most 8) in the config itself,
+    so the stored config says which visiting order produced a run; Funk's feature-at-a-time
+    training resolves to 1; a negative count is refused."""
+    import os
+
+    from prize.models.mf.svd import SVDConfig
+
+    assert SVDConfig().threads == min(len(os.sched_getaffinity(0)), 8)
+    assert SVDConfig(threads=3).threads == 3
+    assert SVDConfig(feature_at_a_time=True, n_factors=2, n_epochs=4).threads == 1
+    with pytest.raises(ValueError, match="threads must be 0"):
+        SVDConfig(threads=-1)
+
+
+def test_dsgd_blocks_give_the_same_run_on_fewer_threads(home):
+    """With fewer numba threads than blocks the blocks run in turn: the same numbers."""
+    import numba
+
+    ds = open_dataset(make_toy_dataset(home))
+    train, probe = ds.ratings(Split.TRAIN), ds.ratings(Split.PROBE)
+    preds = []
+    before = numba.get_num_threads()
+    try:
+        for n in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(n)
+            model, _ = make_predictor("mf", None, ["n_epochs=3", "n_factors=8", "threads=2"])
+            model.fit(train)
+            preds.append(model.predict(probe.user, probe.item))
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(preds[0], preds[1])
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_noiseless_low_rank_is_recovered(threads):
     """A planted rank-3 matrix without noise is recovered to RMSE below 0.05, by plain SGD
