@@ -11,7 +11,7 @@
    (``--memory-data NAME``; e.g. the imported ``netflix`` synthetic preset), one epoch,
    measured in a child process.
 
-Usage: python scripts/bench_mf.py [--data NAME] [--models mf,svdpp] [--repeats 3] [--skip-surprise]
+Usage: python scripts/bench_mf.py [--data NAME] [--models mf,svdpp] [--repeats 5] [--skip-surprise]
        [--skip-throughput] [--memory --memory-data NAME]
 """
 
@@ -52,13 +52,6 @@ def small_dataset(home: Path):
     return open_dataset(target)
 
 
-def best_of(repeats, fit):
-    """Run ``fit`` (→ (seconds, rmse)) ``repeats`` times; the fastest time, as timeit does:
-    on a shared 2-core VM single timings of the same fit vary by ±20%."""
-    runs = [fit() for _ in range(max(1, repeats))]
-    return min(r[0] for r in runs), runs[0][1]
-
-
 def ours(family, settings, train, probe, implicit):
     # Load the cached kernels first (a once-per-process cost, about a second in all), so
     # that the timed fit is the steady-state cost of a fit, as Surprise's is.
@@ -89,7 +82,7 @@ def surprise(algo_name, kw, train, probe):
     return seconds, rmse(pred, probe.rating)
 
 
-def side_by_side(ds, skip_surprise: bool, models=("mf", "svdpp"), repeats=3) -> list[dict]:
+def side_by_side(ds, skip_surprise: bool, models=("mf", "svdpp"), repeats=5) -> list[dict]:
     train, probe = ds.ratings(Split.TRAIN), ds.ratings(Split.PROBE)
     rows = []
     # Surprise's defaults: SVD f=100, SVD++ f=20; 20 epochs; lr 0.005 / 0.007; reg 0.02.
@@ -114,18 +107,27 @@ def side_by_side(ds, skip_surprise: bool, models=("mf", "svdpp"), repeats=3) -> 
             t = make_predictor(family, None, settings)[0].config.threads
             variants = [(f" ({t} thread{'s' if t > 1 else ''}, default)", settings),
                         (" (1 thread)", settings + ["threads=1"])]
-        peer_result = None
-        for label, config in variants:
-            s_ours, r_ours = best_of(repeats,
-                                     lambda c=config, f=family: ours(f, c, train, probe, train))
+        # Rounds: each variant of ours, then Surprise, then again, so that a slow spell of
+        # this shared VM (single timings of one fit vary by ±20%) falls on both sides; each
+        # side keeps its fastest fit, as timeit does.
+        times = {label: [] for label, _ in variants}
+        rmses, peer_times, peer_rmse = {}, [], None
+        for r in range(max(repeats, peer_repeats)):
+            for label, config in variants:
+                if r < repeats:
+                    seconds, rmses[label] = ours(family, config, train, probe, train)
+                    times[label].append(seconds)
+            if not skip_surprise and r < peer_repeats:
+                seconds, peer_rmse = surprise(peer, kw, train, probe)
+                peer_times.append(seconds)
+        for label, _ in variants:
+            s_ours = min(times[label])
             row = {"model": family + label, "ratings": len(train), "ours_s": s_ours,
-                   "ours_rmse": r_ours, "repeats": repeats, "surprise_repeats": peer_repeats}
-            if not skip_surprise:
-                if peer_result is None:
-                    peer_result = best_of(peer_repeats,
-                                          lambda p=peer, k=kw: surprise(p, k, train, probe))
-                s_peer, r_peer = peer_result
-                row.update(surprise_s=s_peer, surprise_rmse=r_peer, speedup=s_peer / s_ours,
+                   "ours_rmse": rmses[label], "repeats": repeats,
+                   "surprise_repeats": peer_repeats}
+            if peer_times:
+                s_peer = min(peer_times)
+                row.update(surprise_s=s_peer, surprise_rmse=peer_rmse, speedup=s_peer / s_ours,
                            goal_speedup=goal)
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -197,7 +199,7 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-surprise", action="store_true")
     ap.add_argument("--skip-side-by-side", action="store_true")
     ap.add_argument("--models", default="mf,svdpp", help="side-by-side models (mf,svdpp)")
-    ap.add_argument("--repeats", type=int, default=3,
+    ap.add_argument("--repeats", type=int, default=5,
                     help="fits per timing, the fastest kept (Surprise's SVD++: one)")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--memory", action="store_true")

@@ -60,6 +60,39 @@ def _prefetch_row(typingctx, arr, row):
     return sig, codegen
 
 
+@intrinsic
+def _prefetch_span(typingctx, arr, lo, hi):
+    """Hint the CPU to load elements ``lo..hi`` of a contiguous 1-D array into cache, one
+    ``llvm.prefetch`` per 64-byte line (at most 8 lines). No effect on results."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 1 and isinstance(lo, types.Integer)
+            and isinstance(hi, types.Integer)):
+        return None
+    sig = types.void(arr, lo, hi)
+
+    def codegen(context, builder, signature, args):
+        aryty, loty, hity = signature.args
+        ary = context.make_array(aryty)(context, builder, args[0])
+        size = context.get_constant(types.intp, aryty.dtype.bitwidth // 8)
+        first = context.cast(builder, args[1], loty, types.intp)
+        last = context.cast(builder, args[2], hity, types.intp)
+        base = builder.ptrtoint(ary.data, cgutils.intp_t)
+        start = builder.add(base, builder.mul(first, size))
+        nbytes = builder.mul(builder.sub(last, first), size)
+        cap = context.get_constant(types.intp, 8 * 64)
+        nbytes = builder.select(builder.icmp_signed(">", nbytes, cap), cap, nbytes)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        with cgutils.for_range_slice(builder, context.get_constant(types.intp, 0), nbytes,
+                                     context.get_constant(types.intp, 64)) as (off, _):
+            builder.call(fn, [builder.inttoptr(builder.add(start, off), i8p),
+                              ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(**_OPTS)
 def _implicit_sum(nptr, nitem, Y, u, norm, z):
     """z = |N(u)|^-½ Σ_{j∈N(u)} y_j for one user (``norm`` = |N(u)|^-½)."""
@@ -148,6 +181,13 @@ def _svd_users(users, lo, hi, start, stop, item, rating, mu, bu, bi, P, Q, lr_b,
         nu = users[uu + 1] if uu + 1 < hi else -1
         nlo = start[nu] if nu >= 0 else 0
         nhi = stop[nu] if nu >= 0 else 0
+        if uu + 2 < hi:
+            # The user after next: its ratings' rows, so that its first rating does not
+            # wait for them (users come in random order; each visit starts cold).
+            w = users[uu + 2]
+            _prefetch_span(item, start[w], stop[w])
+            _prefetch_span(rating, start[w], stop[w])
+            _prefetch_span(bu, w, w + 1)
         se += _svd_user(u, start[u], stop[u], nu, nlo, nhi, item, rating, mu, bu, bi, P, Q,
                         lr_b, lr_f, keep_b, keep_f, biased)
     return se
