@@ -289,6 +289,21 @@ def feature_cache(indptr, item, P, Q, f, cache):
 
 
 @njit(**_OPTS)
+def _prefetch_users(perm, uu, indptr, nptr, nitem, item, rating, bu, P):
+    """At the start of user ``perm[uu]``'s visit: prefetch the next user's factor row and
+    the rows the user after next starts on (its ratings, items, N(u) and bias), since
+    users come in random order and each visit would otherwise start on cache misses."""
+    if uu + 1 < perm.shape[0]:
+        _prefetch_row(P, perm[uu + 1])
+    if uu + 2 < perm.shape[0]:
+        w = perm[uu + 2]
+        _prefetch_span(item, indptr[w], indptr[w + 1])
+        _prefetch_span(rating, indptr[w], indptr[w + 1])
+        _prefetch_span(nitem, nptr[w], nptr[w + 1])
+        _prefetch_span(bu, w, w + 1)
+
+
+@njit(**_OPTS)
 def svdpp_epoch(indptr, item, rating, perm, nptr, nitem, mu, bu, bi, P, Q, Y, lr_b, lr_f, lr_y,
                 reg_b, reg_f, reg_y, use_p):
     """SVD++ (Koren, KDD 2008): r̂ = μ + b_u + b_i + q_iᵀ(p_u + |N(u)|^-½ Σ_{j∈N(u)} y_j).
@@ -314,6 +329,7 @@ def svdpp_epoch(indptr, item, rating, perm, nptr, nitem, mu, bu, bi, P, Q, Y, lr
     pe = np.zeros(F, np.float32)
     for uu in range(perm.shape[0]):
         u = perm[uu]
+        _prefetch_users(perm, uu, indptr, nptr, nitem, item, rating, bu, P)
         lo, hi = nptr[u], nptr[u + 1]
         norm = np.float32(1.0 / np.sqrt(hi - lo)) if hi > lo else np.float32(0.0)
         _implicit_sum(nptr, nitem, Y, u, norm, z)
@@ -381,6 +397,13 @@ def timesvdpp_epoch(indptr, item, rating, perm, nptr, nitem, dev, tbin, slot, fb
     pe = np.zeros(F, np.float32)
     for uu in range(perm.shape[0]):
         u = perm[uu]
+        _prefetch_users(perm, uu, indptr, nptr, nitem, item, rating, bu, P)
+        if uu + 2 < perm.shape[0]:
+            w = perm[uu + 2]
+            _prefetch_span(dev, indptr[w], indptr[w + 1])
+            _prefetch_span(tbin, indptr[w], indptr[w + 1])
+            _prefetch_span(slot, indptr[w], indptr[w + 1])
+            _prefetch_span(fbin, indptr[w], indptr[w + 1])
         lo, hi = nptr[u], nptr[u + 1]
         norm = np.float32(1.0 / np.sqrt(hi - lo)) if hi > lo else np.float32(0.0)
         _implicit_sum(nptr, nitem, Y, u, norm, z)
