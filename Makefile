@@ -66,6 +66,7 @@ test-realdata: venv
 BENCHES ?= $(sort $(wildcard scripts/bench_*.py))
 bench: venv
 	$(BIN)/pip install --quiet -e '.[dev,bench,gbdt]'
+	export PRIZE_SHARED_DATA="$${PRIZE_SHARED_DATA:-$(abspath ../shared/data)}"; \
 	for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: venv

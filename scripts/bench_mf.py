@@ -3,16 +3,21 @@
 1. Fit time and probe RMSE of ``mf`` (f=100) and ``svdpp`` against Surprise's SVD and SVD++
    with the same factors, epochs, learning rates, regularisation and initialisation, on the
    TRAIN rows of a dataset (default: the synthetic ``small`` preset), scored on its probe
-   rows. Both run in this process, one after the other.
+   rows. Both run in this process, in alternating rounds; each side keeps its fastest fit.
+   ``mf`` runs with its default ``threads = 0`` (DSGD, one block per core) and, beside
+   it, with ``threads = 1`` (the plain sequential order).
 2. Throughput of one SGD sweep (rating updates per second, one core) of ``mf`` (f=100),
    ``svdpp`` (f=100) and ``timesvdpp`` (f=100) on a 10M-rating Netflix-shaped sample, and the
    projection to Netflix's 100M ratings.
-3. Optional (``--memory``): peak memory of ``svdpp`` at f=200 on a Netflix-sized dataset
+3. Accuracy on MovieLens 100K's official folds u1..u5 beside Surprise, with the same
+   settings, and of our shipped ``ml100k`` configs against Surprise's published figures
+   (needs ``--shared`` or ``$PRIZE_SHARED_DATA``; ``--skip-folds`` leaves it out).
+4. Optional (``--memory``): peak memory of ``svdpp`` at f=200 on a Netflix-sized dataset
    (``--memory-data NAME``; e.g. the imported ``netflix`` synthetic preset), one epoch,
    measured in a child process.
 
 Usage: python scripts/bench_mf.py [--data NAME] [--models mf,svdpp] [--repeats 5] [--skip-surprise]
-       [--skip-throughput] [--memory --memory-data NAME]
+       [--skip-throughput] [--skip-folds] [--shared DIR] [--memory --memory-data NAME]
 """
 
 from __future__ import annotations
@@ -36,6 +41,16 @@ from prize.models import make_predictor
 
 GOALS = {"mf": 15e6, "svdpp": 6e6, "timesvdpp": 3e6}
 NETFLIX = 100_480_507
+# Surprise's defaults: SVD f=100, SVD++ f=20; 20 epochs; lr 0.005 / 0.007; reg 0.02.
+CASES = [
+    ("mf", ["n_factors=100", "n_epochs=20", "lr=0.005", "reg=0.02", "init_std=0.1"],
+     "svd", dict(n_factors=100, n_epochs=20, lr_all=0.005, reg_all=0.02, init_std_dev=0.1,
+                 random_state=0), 10.0),
+    ("svdpp", ["n_factors=20", "n_epochs=20", "lr=0.007", "reg=0.02", "init_std=0.1",
+               "implicit=train"],
+     "svdpp", dict(n_factors=20, n_epochs=20, lr_all=0.007, reg_all=0.02, init_std_dev=0.1,
+                   random_state=0), 20.0),
+]
 
 
 def small_dataset(home: Path):
@@ -85,17 +100,7 @@ def surprise(algo_name, kw, train, probe):
 def side_by_side(ds, skip_surprise: bool, models=("mf", "svdpp"), repeats=5) -> list[dict]:
     train, probe = ds.ratings(Split.TRAIN), ds.ratings(Split.PROBE)
     rows = []
-    # Surprise's defaults: SVD f=100, SVD++ f=20; 20 epochs; lr 0.005 / 0.007; reg 0.02.
-    cases = [
-        ("mf", ["n_factors=100", "n_epochs=20", "lr=0.005", "reg=0.02", "init_std=0.1"],
-         "svd", dict(n_factors=100, n_epochs=20, lr_all=0.005, reg_all=0.02, init_std_dev=0.1,
-                     random_state=0), 10.0),
-        ("svdpp", ["n_factors=20", "n_epochs=20", "lr=0.007", "reg=0.02", "init_std=0.1",
-                   "implicit=train"],
-         "svdpp", dict(n_factors=20, n_epochs=20, lr_all=0.007, reg_all=0.02, init_std_dev=0.1,
-                       random_state=0), 20.0),
-    ]
-    for family, settings, peer, kw, goal in cases:
+    for family, settings, peer, kw, goal in CASES:
         if family not in models:
             continue
         # Surprise's SVD++ fit takes over 10 minutes on the small preset: it runs once.
@@ -131,6 +136,41 @@ def side_by_side(ds, skip_surprise: bool, models=("mf", "svdpp"), repeats=5) -> 
                            goal_speedup=goal)
             rows.append(row)
             print(json.dumps(row), flush=True)
+    return rows
+
+
+def folds(ml100k: Path, home: Path, models=("mf", "svdpp")) -> list[dict]:
+    """Accuracy beside Surprise on MovieLens 100K's official folds u1..u5 (fit on uK.base,
+    score uK.test, N(u) = the training pairs): ours and Surprise's SVD / SVD++ with the
+    same settings (Surprise's defaults), and our shipped ``ml100k`` configs against
+    Surprise's published figures (SVD 0.934, SVD++ 0.920)."""
+    from prize.data.tables import import_movielens
+
+    published = {"mf": 0.934, "svdpp": 0.920}
+    sets = {c[0]: c for c in CASES}
+    data = []
+    for k in range(1, 6):
+        target = home / "data" / f"ml100k-u{k}"
+        if not (target / "meta.json").is_file():
+            import_movielens(ml100k, target, name=f"ml100k-u{k}", split=f"u{k}")
+        ds = open_dataset(target)
+        data.append((ds.ratings(Split.TRAIN | Split.PROBE), ds.ratings(Split.TEST)))
+    rows = []
+    for family in models:
+        _, settings, peer, kw, _ = sets[family]
+        same, theirs, tuned = [], [], []
+        for train, test in data:
+            same.append(ours(family, settings, train, test, train)[1])
+            theirs.append(surprise(peer, kw, train, test)[1])
+            model, _ = make_predictor(family, "ml100k")
+            model.fit(train, implicit=train)
+            tuned.append(rmse(model.predict(test.user, test.item, test.day), test.rating))
+        row = {"model": family, "folds": "u1..u5", "ours_same_settings": float(np.mean(same)),
+               "surprise": float(np.mean(theirs)), "ours_ml100k_config": float(np.mean(tuned)),
+               "published": published[family], "per_fold": {"ours": same, "surprise": theirs,
+                                                             "ml100k": tuned}}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     return rows
 
 
@@ -202,6 +242,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5,
                     help="fits per timing, the fastest kept (Surprise's SVD++: one)")
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--skip-folds", action="store_true",
+                    help="skip the accuracy comparison on MovieLens 100K's u1..u5")
+    ap.add_argument("--shared", default=os.environ.get("PRIZE_SHARED_DATA"),
+                    help="folder holding ml-100k/ (default $PRIZE_SHARED_DATA)")
     ap.add_argument("--memory", action="store_true")
     ap.add_argument("--memory-data", default="netflix")
     args = ap.parse_args(argv)
@@ -220,6 +264,18 @@ def main(argv=None) -> int:
                   f"Surprise {r['surprise_s']:7.1f} s  RMSE {r['surprise_rmse']:.4f} | "
                   f"{r['speedup']:5.1f}x faster (goal {r['goal_speedup']:.0f}x), RMSE "
                   f"{r['ours_rmse'] - r['surprise_rmse']:+.4f}")
+    if not args.skip_folds:
+        ml100k = Path(args.shared) / "ml-100k" if args.shared else None
+        if ml100k is None or not ml100k.is_dir():
+            print("# MovieLens 100K folds skipped: no --shared / $PRIZE_SHARED_DATA")
+        else:
+            print("# accuracy beside Surprise on MovieLens 100K u1..u5 (mean test RMSE)")
+            for r in folds(ml100k, home, tuple(args.models.split(","))):
+                gap = r["ours_same_settings"] - r["surprise"]
+                print(f"{r['model']:<8} same settings: ours {r['ours_same_settings']:.4f}, "
+                      f"Surprise {r['surprise']:.4f} (ours - Surprise {gap:+.4f}; at most "
+                      f"+0.003) | ml100k config {r['ours_ml100k_config']:.4f} "
+                      f"(published {r['published']:.3f})")
     if not args.skip_throughput:
         print("# one-core throughput on a 10M-rating Netflix-shaped sample, f=100")
         for r in throughput():
