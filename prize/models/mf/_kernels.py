@@ -29,6 +29,19 @@ PREFETCH = 4
 """How many ratings ahead the kernels prefetch item rows."""
 
 
+def _emit_prefetch(context, builder, start, nbytes):
+    """Emit one ``llvm.prefetch`` (read, high temporal locality, data cache) per 64-byte
+    line of the ``nbytes`` bytes from address ``start`` (intp values)."""
+    i8p = ir.IntType(8).as_pointer()
+    i32 = ir.IntType(32)
+    fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+    with cgutils.for_range_slice(builder, context.get_constant(types.intp, 0), nbytes,
+                                 context.get_constant(types.intp, 64)) as (off, _):
+        builder.call(fn, [builder.inttoptr(builder.add(start, off), i8p),
+                          ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+
+
 @intrinsic
 def _prefetch_row(typingctx, arr, row):
     """Hint the CPU to load row ``row`` of a C-contiguous 2-D array into cache (LLVM's
@@ -46,15 +59,7 @@ def _prefetch_row(typingctx, arr, row):
         start = builder.add(builder.ptrtoint(ary.data, cgutils.intp_t),
                             builder.mul(r, strides[0]))
         nbytes = builder.mul(shape[1], context.get_constant(types.intp, aryty.dtype.bitwidth // 8))
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-        # read (0), high temporal locality (3), data cache (1)
-        with cgutils.for_range_slice(builder, context.get_constant(types.intp, 0), nbytes,
-                                     context.get_constant(types.intp, 64)) as (off, _):
-            builder.call(fn, [builder.inttoptr(builder.add(start, off), i8p),
-                              ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        _emit_prefetch(context, builder, start, nbytes)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -75,19 +80,12 @@ def _prefetch_span(typingctx, arr, lo, hi):
         size = context.get_constant(types.intp, aryty.dtype.bitwidth // 8)
         first = context.cast(builder, args[1], loty, types.intp)
         last = context.cast(builder, args[2], hity, types.intp)
-        base = builder.ptrtoint(ary.data, cgutils.intp_t)
-        start = builder.add(base, builder.mul(first, size))
+        start = builder.add(builder.ptrtoint(ary.data, cgutils.intp_t),
+                            builder.mul(first, size))
         nbytes = builder.mul(builder.sub(last, first), size)
         cap = context.get_constant(types.intp, 8 * 64)
         nbytes = builder.select(builder.icmp_signed(">", nbytes, cap), cap, nbytes)
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-        with cgutils.for_range_slice(builder, context.get_constant(types.intp, 0), nbytes,
-                                     context.get_constant(types.intp, 64)) as (off, _):
-            builder.call(fn, [builder.inttoptr(builder.add(start, off), i8p),
-                              ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        _emit_prefetch(context, builder, start, nbytes)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -159,7 +157,7 @@ def _svd_user(u, lo, hi, nu, nlo, nhi, item, rating, mu, bu, bi, P, Q, lr_b, lr_
                 pu[f] = p_new
                 qi[f] = keep_f * q + g * p
                 dot += p_new * qj[f]
-        else:
+        else:  # the user's last rating: no next dot product
             for f in range(F):
                 p = pu[f]
                 q = qi[f]
