@@ -421,6 +421,31 @@ def test_nnls_against_scipy():
 
 
 # -- twin: the global neighbourhood model -----------------------------------------------------
+def neighbour_sets(nb_idx, nb_cnt, i, rated_u: dict, known_u) -> tuple[list, list]:
+    """R^k(i;u) as (position in S^k(i), z_uj) pairs and N^k(i;u) as positions."""
+    nbrs = nb_idx[i, :nb_cnt[i]].tolist()
+    return ([(a, rated_u[j]) for a, j in enumerate(nbrs) if j in rated_u],
+            [a for a, j in enumerate(nbrs) if j in known_u])
+
+
+def neighbour_term(w, c, i, R, N) -> float:
+    """|R^k|^-1/2 sum w_ij z_uj + |N^k|^-1/2 sum c_ij (each part 0 when its set is empty)."""
+    t = 0.0
+    if R:
+        t += sum(w[i, a] * z for a, z in R) / math.sqrt(len(R))
+    if N:
+        t += sum(c[i, a] for a in N) / math.sqrt(len(N))
+    return t
+
+
+def neighbour_step(w, c, i, R, N, e, lr, reg) -> None:
+    """Koren's SGD step of the neighbour weights for a rating with error ``e``."""
+    for a, z in R:
+        w[i, a] += lr * (e * z / math.sqrt(len(R)) - reg * w[i, a])
+    for a in N:
+        c[i, a] += lr * (e / math.sqrt(len(N)) - reg * c[i, a])
+
+
 def global_twin(um, implicit, nb_idx, nb_cnt, bu, bi, w, c, mu, lr, reg_bias, reg, order,
                 queries):
     """One SGD epoch, then predictions, with sets and dicts (the arrays are updated)."""
@@ -430,15 +455,8 @@ def global_twin(um, implicit, nb_idx, nb_cnt, bu, bi, w, c, mu, lr, reg_bias, re
              for u in range(N_USERS)}
 
     def terms(u, i):
-        nbrs = nb_idx[i, :nb_cnt[i]].tolist()
-        R = [(a, rated[u][j]) for a, j in enumerate(nbrs) if j in rated[u]]
-        N = [a for a, j in enumerate(nbrs) if j in known[u]]
-        est = mu + bu[u] + bi[i]
-        if R:
-            est += sum(w[i, a] * z for a, z in R) / math.sqrt(len(R))
-        if N:
-            est += sum(c[i, a] for a in N) / math.sqrt(len(N))
-        return est, R, N
+        R, N = neighbour_sets(nb_idx, nb_cnt, i, rated[u], known[u])
+        return mu + bu[u] + bi[i] + neighbour_term(w, c, i, R, N), R, N
 
     sse = 0.0
     for u in order:
@@ -449,10 +467,7 @@ def global_twin(um, implicit, nb_idx, nb_cnt, bu, bi, w, c, mu, lr, reg_bias, re
             sse += e * e
             bu[u] += lr * (e - reg_bias * bu[u])
             bi[i] += lr * (e - reg_bias * bi[i])
-            for a, z in R:
-                w[i, a] += lr * (e * z / math.sqrt(len(R)) - reg * w[i, a])
-            for a in N:
-                c[i, a] += lr * (e / math.sqrt(len(N)) - reg * c[i, a])
+            neighbour_step(w, c, i, R, N, e, lr, reg)
     return sse, [terms(u, i)[0] for u, i in queries]
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import small_probe_rmse
 from contract import PredictorContract
-from test_knn import N_ITEMS, N_USERS, TINY
+from test_knn import N_ITEMS, N_USERS, TINY, neighbour_sets, neighbour_step, neighbour_term
 
 from prize.data.dataset import Ratings
 from prize.models import make_predictor
@@ -62,17 +62,11 @@ def integrated_twin(um, visit, implicit, nb_idx, nb_cnt, bu, bi, P, Q, Y, w, c, 
              for u in range(N_USERS)}
 
     def terms(u, i):
-        nbrs = nb_idx[i, :nb_cnt[i]].tolist()
-        R = [(a, rated[u][j]) for a, j in enumerate(nbrs) if j in rated[u]]
-        N = [a for a, j in enumerate(nbrs) if j in known[u]]
+        R, N = neighbour_sets(nb_idx, nb_cnt, i, rated[u], known[u])
         norm = 1 / math.sqrt(len(known[u])) if known[u] else 0.0
         pe = [P[u, f] + norm * sum(Y[j, f] for j in known[u]) for f in range(F)]
         est = mu + bu[u] + bi[i] + sum(Q[i, f] * pe[f] for f in range(F))
-        if R:
-            est += sum(w[i, a] * z for a, z in R) / math.sqrt(len(R))
-        if N:
-            est += sum(c[i, a] for a in N) / math.sqrt(len(N))
-        return est, R, N, pe, norm
+        return est + neighbour_term(w, c, i, R, N), R, N, pe, norm
 
     sse = 0.0
     for u in order:
@@ -90,10 +84,7 @@ def integrated_twin(um, visit, implicit, nb_idx, nb_cnt, bu, bi, P, Q, Y, w, c, 
             for j in known[u]:
                 for f in range(F):
                     Y[j, f] += lr_f * (e * norm * q[f] - reg_f * Y[j, f])
-            for a, z in R:
-                w[i, a] += lr_w * (e * z / math.sqrt(len(R)) - reg_w * w[i, a])
-            for a in N:
-                c[i, a] += lr_w * (e / math.sqrt(len(N)) - reg_w * c[i, a])
+            neighbour_step(w, c, i, R, N, e, lr_w, reg_w)
     return sse, [terms(u, i)[0] for u, i in queries]
 
 

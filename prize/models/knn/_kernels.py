@@ -450,6 +450,22 @@ def _global_estimate(u, i, mu, bu, bi, w, c, nr, nn, ea, ez, na):
 
 
 @njit(cache=True)
+def _step_weights(i, err, nr, nn, ea, ez, na, w, c, lr, reg):
+    """The SGD step of the neighbour weights of rating (u, i) with error ``err``:
+    w_ij += lr (|R^k|^-1/2 err z_uj - reg w_ij), c_ij += lr (|N^k|^-1/2 err - reg c_ij)."""
+    if nr > 0:
+        scale = err / math.sqrt(nr)
+        for e in range(nr):
+            a = ea[e]
+            w[i, a] += lr * (scale * ez[e] - reg * w[i, a])
+    if nn > 0:
+        scale = err / math.sqrt(nn)
+        for e in range(nn):
+            a = na[e]
+            c[i, a] += lr * (scale - reg * c[i, a])
+
+
+@njit(cache=True)
 def _mark(u, user_ptr, user_items, z, imp_ptr, imp_items, zmark, nmark, value):
     """Set (value=True) or clear the marks of R(u) (z_uj) and N(u) in the dense scratch."""
     if u >= len(user_ptr) - 1:
@@ -502,16 +518,7 @@ def global_epoch(order, user_ptr, user_items, rating, z, imp_ptr, imp_items, nb_
             sse += err * err
             bu[u] += lr * (err - reg_bias * bu[u])
             bi[i] += lr * (err - reg_bias * bi[i])
-            if nr > 0:
-                scale = err / math.sqrt(nr)
-                for e in range(nr):
-                    a = ea[e]
-                    w[i, a] += lr * (scale * ez[e] - reg * w[i, a])
-            if nn > 0:
-                scale = err / math.sqrt(nn)
-                for e in range(nn):
-                    a = na[e]
-                    c[i, a] += lr * (scale - reg * c[i, a])
+            _step_weights(i, err, nr, nn, ea, ez, na, w, c, lr, reg)
         _mark(u, user_ptr, user_items, z, imp_ptr, imp_items, zmark, nmark, False)
     return sse
 
@@ -619,16 +626,7 @@ def integrated_epoch(order, user_ptr, visit, user_items, rating, z, imp_ptr, imp
                 P[u, f] += lr_f * (err * q - reg_f * P[u, f])
                 acc[f] = decay * acc[f] + err * q
                 zu[f] = decay * zu[f] + zstep * err * q
-            if nr > 0:
-                scale = err / math.sqrt(nr)
-                for e in range(nr):
-                    a = ea[e]
-                    w[i, a] += lr_w * (scale * ez[e] - reg_w * w[i, a])
-            if nn > 0:
-                scale = err / math.sqrt(nn)
-                for e in range(nn):
-                    a = na[e]
-                    c[i, a] += lr_w * (scale - reg_w * c[i, a])
+            _step_weights(i, err, nr, nn, ea, ez, na, w, c, lr_w, reg_w)
         n_u = user_ptr[u + 1] - user_ptr[u]
         if n_u > 0 and norm > 0.0:
             shrink = decay ** n_u
