@@ -14,30 +14,25 @@ import numpy as np
 from prize.data.dataset import Dataset, Ratings, Split
 from prize.errors import DataError
 from prize.models import describe
-from prize.models.base import IterativePredictor
+from prize.models.base import IterativePredictor, in_batches
 from prize.probes import ProbeStore
 from prize.scoring import score_probe, score_qualifying
 from prize.training import Trainer, load_checkpoint
 
 
-def _predict_rows(model, ds: Dataset, rows: np.ndarray, batch: int = 1 << 22) -> np.ndarray:
-    out = np.empty(len(rows), np.float32)
-    for lo in range(0, len(rows), batch):
-        r = rows[lo:lo + batch]
-        out[lo:lo + batch] = model.predict(ds.user[r], ds.item[r], ds.day[r])
-    return out
+def _predict_rows(model, ds: Dataset, rows: np.ndarray) -> np.ndarray:
+    def part(sl):
+        r = rows[sl]
+        return model.predict(ds.user[r], ds.item[r], ds.day[r])
+
+    return in_batches(len(rows), part)
 
 
-def _predict_training(model, train: Ratings, batch: int = 1 << 22) -> np.ndarray:
-    """``model.predict_training`` over the training ratings, ``batch`` rows at a time (as
-    :func:`_predict_rows`: memory bounded at Netflix's 99M training ratings)."""
-    out = np.empty(len(train), np.float32)
-    for lo in range(0, len(train), batch):
-        sl = slice(lo, lo + batch)
-        out[sl] = model.predict_training(Ratings(
-            train.user[sl], train.item[sl], train.rating[sl], train.day[sl], train.n_users,
-            train.n_items, train.scale))
-    return out
+def _predict_training(model, train: Ratings) -> np.ndarray:
+    """``model.predict_training`` over the training ratings, in batches."""
+    return in_batches(len(train), lambda sl: model.predict_training(Ratings(
+        train.user[sl], train.item[sl], train.rating[sl], train.day[sl], train.n_users,
+        train.n_items, train.scale)))
 
 
 def _fit(model, ds: Dataset, train, probe, *, n_epochs=None, early_stopping=None,

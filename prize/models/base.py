@@ -37,6 +37,20 @@ class EpochReport:
     updates: int  # rating updates done in the epoch (for ratings/s)
 
 
+BATCH = 1 << 22
+"""Rows predicted at a time over a whole split: memory stays bounded at Netflix's size."""
+
+
+def in_batches(n: int, predict, batch: int = BATCH) -> np.ndarray:
+    """``predict(sl)`` for the slices ``sl`` of ``batch`` rows covering 0..n, joined in one
+    float32 array (each batch's temporaries freed before the next)."""
+    out = np.empty(n, np.float32)
+    for lo in range(0, n, batch):
+        sl = slice(lo, lo + batch)
+        out[sl] = predict(sl)
+    return out
+
+
 def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch])
 

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from prize.data.dataset import Ratings
-from prize.models.base import Predictor, take
+from prize.models.base import Predictor, in_batches, take
 from prize.models.baseline import Biases
 from prize.models.baseline.simple import BiasesConfig
 from prize.models.knn import _kernels as K
@@ -330,12 +330,9 @@ class StoredNeighbours(Predictor):
         if cfg.baseline == "global_effects":
             self.baseline_ = base
             self.mu_, self.bu_, self.bi_ = base.mu_, None, None
-            b = np.empty(len(train), np.float32)
-            for lo in range(0, len(b), 1 << 22):
-                sl = slice(lo, lo + (1 << 22))
-                b[sl] = base._predict(np.asarray(train.user[sl], np.int64),
-                                      np.asarray(train.item[sl], np.int64),
-                                      np.asarray(train.day[sl], np.int32))
+            b = in_batches(len(train), lambda sl: base._predict(
+                np.asarray(train.user[sl], np.int64), np.asarray(train.item[sl], np.int64),
+                np.asarray(train.day[sl], np.int32)))
             self.ratings_ = user_major(train, self.mu_, None, None, keep_rating=raw, base=b)
             del b
         else:
