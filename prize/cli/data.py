@@ -50,6 +50,12 @@ def cluster_options(what: str):
     return deco
 name_option = click.option("--name", required=True, callback=_name,
                            help="Dataset name (a folder under $PRIZE_HOME/data).")
+probe_option = click.option(
+    "--probe", "probe_rule", type=click.Choice(["recent", "random"]), default="recent",
+    show_default=True,
+    help="With a given test file (--split, --protocol given): carve probe as each user's "
+         "latest min(9, n/2) training ratings (Netflix's rule) or as many ratings drawn "
+         "uniformly at random, as the u1..u5 test files were.")
 force_option = click.option("--force", is_flag=True, help="Replace a dataset of the same name.")
 skip_option = click.option("--skip-bad-lines", is_flag=True,
                            help="Count and report bad lines instead of stopping at the first.")
@@ -118,11 +124,7 @@ def import_netflix_cmd(ctx, path, name, probe, qualifying, titles, truth, skip_b
                    "(protocol 'given').")
 @click.option("--seed", default=0, show_default=True, help="Seed of the hold-out's tie-breaks "
               "and thirds.")
-@click.option("--probe", "probe_rule", type=click.Choice(["recent", "random"]), default="recent",
-              show_default=True,
-              help="With --split: carve probe as each user's latest min(9, n/2) training "
-                   "ratings (Netflix's rule) or as many ratings drawn uniformly at random, as "
-                   "the u1..u5 test files were.")
+@probe_option
 @skip_option
 @force_option
 @json_option
@@ -186,11 +188,7 @@ def import_csv_cmd(ctx, path, name, sep, columns, header, time_format, scale, se
               help="netflix: last ratings per user into probe/quiz/test thirds; given: keep the "
                    "fixed test file as qualifying and carve probe from the rest.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--probe", "probe_rule", type=click.Choice(["recent", "random"]), default="recent",
-              show_default=True,
-              help="given: carve probe as each user's latest min(9, n/2) ratings or as many "
-                   "ratings drawn uniformly at random (for a random test file such as "
-                   "u1..u5.test).")
+@probe_option
 @json_option
 @click.pass_context
 def split_cmd(ctx, name, protocol, seed, probe_rule, as_json):
