@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 from conftest import small_probe_rmse
 from contract import PredictorContract
-from test_knn import N_ITEMS, N_USERS, TINY, neighbour_sets, neighbour_step, neighbour_term
+from test_knn import (
+    N_ITEMS,
+    N_USERS,
+    TINY,
+    all_pairs,
+    neighbour_sets,
+    neighbour_step,
+    neighbour_term,
+)
 
 from prize.data.dataset import Ratings
 from prize.models import make_predictor
@@ -112,8 +120,7 @@ def test_integrated_epoch_and_prediction_match_the_twin():
     visit = visit_by_day(train)
     sse = K.integrated_epoch(order, um.ptr, visit, um.items, um.rating, um.z, *implicit, nb.idx,
                              nb.cnt, *state, mu, *rates)
-    users_q = np.repeat(np.arange(N_USERS), N_ITEMS)
-    items_q = np.tile(np.arange(N_ITEMS), N_USERS)
+    users_q, items_q = all_pairs()
     queries = list(zip(users_q.tolist(), items_q.tolist(), strict=True))
     sse_t, pred_t = integrated_twin(um, visit, implicit, nb.idx, nb.cnt, *twin_state, mu, rates,
                                     order.tolist(), queries)

@@ -478,6 +478,14 @@ def _mark(u, user_ptr, user_items, z, imp_ptr, imp_items, zmark, nmark, value):
 
 
 @njit(cache=True)
+def _remark(marked, u, user_ptr, user_items, z, imp_ptr, imp_items, zmark, nmark):
+    """Move the marks of the dense scratch from user ``marked`` (-1: none) to user ``u``."""
+    if marked >= 0:
+        _mark(marked, user_ptr, user_items, z, imp_ptr, imp_items, zmark, nmark, False)
+    _mark(u, user_ptr, user_items, z, imp_ptr, imp_items, zmark, nmark, True)
+
+
+@njit(cache=True)
 def _scratch(n_items, K):
     """The per-task buffers of the global models: each item's residual mark z (NaN: not
     rated by the current user), its implicit mark, and room for K gathered neighbours
@@ -537,10 +545,7 @@ def global_predict(q_user, q_item, chunk_ptr, user_ptr, user_items, z, imp_ptr, 
             u = q_user[q]
             i = q_item[q]
             if u != marked:
-                if marked >= 0:
-                    _mark(marked, user_ptr, user_items, z, imp_ptr, imp_items, zmark, nmark,
-                          False)
-                _mark(u, user_ptr, user_items, z, imp_ptr, imp_items, zmark, nmark, True)
+                _remark(marked, u, user_ptr, user_items, z, imp_ptr, imp_items, zmark, nmark)
                 marked = u
             nr, nn = _gather(i, nb_idx, nb_cnt, zmark, nmark, ea, ez, na)
             out[q] = _global_estimate(u, i, mu, bu, bi, w, c, nr, nn, ea, ez, na)
@@ -654,10 +659,7 @@ def integrated_predict(q_user, q_item, chunk_ptr, user_ptr, user_items, z, imp_p
             u = q_user[q]
             i = q_item[q]
             if u != marked:
-                if marked >= 0:
-                    _mark(marked, user_ptr, user_items, z, imp_ptr, imp_items, zmark, nmark,
-                          False)
-                _mark(u, user_ptr, user_items, z, imp_ptr, imp_items, zmark, nmark, True)
+                _remark(marked, u, user_ptr, user_items, z, imp_ptr, imp_items, zmark, nmark)
                 _implicit_sum(u, imp_ptr, imp_items, Y, pe)
                 for f in range(F):
                     pe[f] += P[u, f]
