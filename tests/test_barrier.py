@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,14 +17,12 @@ from prize.barrier import (
     ESTIMATORS,
     BarrierConfig,
     Context,
-    _ordinal_moments,
-    _sample_rows,
-    _truncated_normal,
-    _wishart,
     coherence,
     estimate,
     herlocker,
 )
+from prize.barrier._kernels import _ordinal_moments, _sample_rows, _truncated_normal
+from prize.barrier.estimators import _wishart
 from prize.data.dataset import open_dataset
 from prize.data.netflix import import_netflix
 from prize.data.synth import generate, rounded_clipped_moments
@@ -138,6 +138,14 @@ def test_estimate_api(toy):
     assert r["method"] == "herlocker" and set(r["estimators"]) == {"herlocker", "said"}
     with pytest.raises(Exception, match="unknown barrier estimator"):
         estimate(ds, None, "magic", config=cfg)
+
+
+def test_importing_the_package_does_not_load_numba():
+    code = ("import sys, prize.barrier\n"
+            "prize.barrier.load_estimate\n"
+            "print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 # -- validation against the oracle -------------------------------------------------------------

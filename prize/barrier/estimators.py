@@ -1,55 +1,9 @@
-r"""The magic barrier: how low can the RMSE of any predictor go on a data set?
+r"""The magic-barrier estimators (the maths and the references: :mod:`prize.barrier`).
 
-Ratings are noisy: asked twice, people do not give the same stars (Hill et al. 1995). Write
-a rating as :math:`r_{ui} = \mu_{ui} + \varepsilon_{ui}` with :math:`\mu_{ui} = E[r_{ui}]`
-the best possible prediction; then for any predictor :math:`f` that does not see
-:math:`\varepsilon_{ui}`
-
-.. math:: E[(r - f)^2] = E[\varepsilon^2] + E[(\mu - f)^2] \ge E[\varepsilon^2] = B^2,
-
-and :math:`B`, the RMSE of the optimal predictor, is the *magic barrier* (Herlocker et al.
-2004; Said et al. 2012). On synthetic data the generator knows :math:`\mu_{ui}` and the
-noise law, so :math:`B` is known exactly (``meta["oracle_rmse"]``, the oracle's RMSE on
-probe, quiz and test): the estimators below are validated against it.
-
-Estimators (``ESTIMATORS``), each a function ``(context, config) -> dict``:
-
-``ordinal`` (the default)
-    a calibrated probabilistic rating model: Bayesian ordinal matrix factorization with
-    user-day effects and per-user noise, sampled by Gibbs; :math:`B^2` is the posterior
-    expectation of the oracle's squared error on the probe rows. See :func:`ordinal`.
-``coherence``
-    Bellogín, Said & de Vries (2014): the spread of a user's ratings inside groups of
-    similar items (genres, else clusters of item factors). An upper-side estimate.
-``said``
-    Said et al. (2012): the error of the best available predictor bounds :math:`B` from
-    above.
-``herlocker``
-    natural variability as test-retest unreliability (Hill et al. 1995, quoted by Herlocker
-    et al. 2004): :math:`B^2 = (1 - \rho)\,\mathrm{Var}(r)` with the published
-    :math:`\rho = 0.83`. A literature prior that ignores the data's own noise level.
-
-Every estimate targets the RMSE on the **probe** rows (the oracle's ``probe`` number) and
-comes with a standard error from a bootstrap over users (plus, for the ordinal model, the
-posterior spread).
-
-References
-----------
-- W. Hill, L. Stead, M. Rosenstein, G. Furnas (1995). Recommending and evaluating choices in
-  a virtual community of use. CHI '95.
-- J. Herlocker, J. Konstan, L. Terveen, J. Riedl (2004). Evaluating collaborative filtering
-  recommender systems. ACM TOIS 22(1).
-- A. Said, B. Jain, S. Narr, T. Plumbaum (2012). Users and noise: the magic barrier of
-  recommender systems. UMAP 2012.
-- A. Bellogín, A. Said, A. de Vries (2014). The magic barrier of recommender systems – no
-  magic, just ratings. UMAP 2014.
-- J. Albert, S. Chib (1993). Bayesian analysis of binary and polychotomous response data.
-  JASA 88.
-- R. Salakhutdinov, A. Mnih (2008). Bayesian probabilistic matrix factorization using
-  Markov chain Monte Carlo. ICML 2008.
-- U. Paquet, B. Thomson, O. Winther (2012). A hierarchical model for ordinal matrix
-  factorisation. Statistics and Computing 22.
-- Y. Koren (2010). Collaborative filtering with temporal dynamics. CACM 53(4).
+:class:`BarrierConfig` holds their settings, :class:`Context` the known ratings they all
+read; ``ESTIMATORS`` maps each name to its function ``(context, config) -> dict`` and
+:func:`estimate` runs them on a data set. Their numba kernels live in
+:mod:`prize.barrier._kernels`.
 """
 
 from __future__ import annotations
@@ -62,8 +16,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from numba import njit
 
+from prize.barrier._kernels import _dot_rows, _ordinal_moments, _sample_rows, _truncated_normal
 from prize.data.dataset import Dataset, Split
 from prize.errors import DataError
 
@@ -358,169 +312,6 @@ def coherence(ctx: Context, cfg: BarrierConfig) -> dict:
 
 
 # --------------------------------------------------------------------- ordinal (default)
-@njit(cache=True, nogil=True, fastmath=True)
-def _sample_rows(starts, order, other, target, w, F, prior, z, out):
-    r"""Gaussian conditional of one side's ``[b, p]`` given the other side, for every entity.
-
-    Entity ``e`` owns rows ``order[starts[e]:starts[e + 1]]``; row ``r`` has design
-    :math:`x_r = (1, F_{other[r]})`, target :math:`t_r` and precision weight :math:`w_r`:
-
-    .. math:: \Lambda_e = \Lambda_0 + \sum_r w_r x_r x_r^T, \qquad
-              \theta_e = \Lambda_e^{-1} \sum_r w_r t_r x_r + L_e^{-T} z_e,
-
-    with :math:`\Lambda_e = L_e L_e^T` (Cholesky). ``z = 0`` gives the posterior mean (a
-    ridge/ALS step). ``out`` (entities × (1 + f)) is overwritten.
-    """
-    n_e, k = out.shape
-    G = np.empty((k, k))
-    L = np.empty((k, k))
-    b = np.empty(k)
-    x = np.empty(k)
-    v = np.empty(k)
-    for e in range(n_e):
-        G[:, :] = prior
-        b[:] = 0.0
-        for p in range(starts[e], starts[e + 1]):
-            r = order[p]
-            o = other[r]
-            x[0] = 1.0
-            for a in range(1, k):
-                x[a] = F[o, a - 1]
-            wr = w[r]
-            t = target[r] * wr
-            for a in range(k):  # the full square: contiguous, so it vectorizes
-                xa = x[a] * wr
-                b[a] += x[a] * t
-                for c in range(k):
-                    G[a, c] += xa * x[c]
-        L[:, :] = 0.0
-        for a in range(k):
-            for c in range(a + 1):
-                s = G[a, c]
-                for m in range(c):
-                    s -= L[a, m] * L[c, m]
-                if a == c:
-                    L[a, a] = math.sqrt(s)
-                else:
-                    L[a, c] = s / L[c, c]
-        for a in range(k):  # forward: L v = b
-            s = b[a]
-            for m in range(a):
-                s -= L[a, m] * v[m]
-            v[a] = s / L[a, a]
-        for a in range(k):
-            v[a] += z[e, a]
-        for a in range(k - 1, -1, -1):  # back: L^T theta = v + z
-            s = v[a]
-            for m in range(a + 1, k):
-                s -= L[m, a] * out[e, m]
-            out[e, a] = s / L[a, a]
-
-
-@njit(cache=True, nogil=True)
-def _dot_rows(u, i, P, Q):
-    """p_u^T q_i for every row."""
-    out = np.empty(len(u))
-    for r in range(len(u)):
-        s = 0.0
-        for k in range(P.shape[1]):
-            s += P[u[r], k] * Q[i[r], k]
-        out[r] = s
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _ordinal_moments(s, sigma, cuts, values):
-    r"""Mean and variance of :math:`r = v_k` when :math:`s + \sigma\varepsilon` falls
-    between ``cuts[k-1]`` and ``cuts[k]`` (:math:`\varepsilon \sim N(0, 1)`, outer cuts
-    infinite): the rounding and clipping of the stars."""
-    n, K = len(s), len(values)
-    mean = np.empty(n)
-    var = np.empty(n)
-    for r in range(n):
-        prev = 1.0  # P(latent > lower cut of the current value)
-        m1 = 0.0
-        m2 = 0.0
-        for k in range(K):
-            if k < K - 1:
-                nxt = 0.5 * math.erfc(-(s[r] - cuts[k]) / (sigma[r] * math.sqrt(2.0)))
-            else:
-                nxt = 0.0
-            p = prev - nxt
-            m1 += p * values[k]
-            m2 += p * values[k] * values[k]
-            prev = nxt
-        mean[r] = m1
-        var[r] = max(m2 - m1 * m1, 0.0)
-    return mean, var
-
-
-@njit(cache=True, nogil=True)
-def _phi_inv(p):
-    """The standard normal quantile: Acklam's rational approximation (relative error
-    1.2e-9), polished by one Halley step on ``erfc`` to double precision."""
-    if p <= 0.0:
-        return -np.inf
-    if p >= 1.0:
-        return np.inf
-    if p < 0.02425:
-        q = math.sqrt(-2.0 * math.log(p))
-        x = ((((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q
-                 - 2.400758277161838) * q - 2.549732539343734) * q + 4.374664141464968) * q
-              + 2.938163982698783)
-             / ((((7.784695709041462e-03 * q + 3.224671290700398e-01) * q
-                  + 2.445134137142996) * q + 3.754408661907416) * q + 1.0))
-    elif p > 1.0 - 0.02425:
-        q = math.sqrt(-2.0 * math.log1p(-p))
-        x = -((((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q
-                  - 2.400758277161838) * q - 2.549732539343734) * q + 4.374664141464968) * q
-               + 2.938163982698783)
-              / ((((7.784695709041462e-03 * q + 3.224671290700398e-01) * q
-                   + 2.445134137142996) * q + 3.754408661907416) * q + 1.0))
-    else:
-        q = p - 0.5
-        r = q * q
-        x = ((((((-3.969683028665376e+01 * r + 2.209460984245205e+02) * r
-                 - 2.759285104469687e+02) * r + 1.383577518672690e+02) * r
-               - 3.066479806614716e+01) * r + 2.506628277459239) * q
-             / (((((-5.447609879822406e+01 * r + 1.615858368580409e+02) * r
-                   - 1.556989798598866e+02) * r + 6.680131188771972e+01) * r
-                 - 1.328068155288572e+01) * r + 1.0))
-    e = 0.5 * math.erfc(-x / math.sqrt(2.0)) - p
-    u = e * math.sqrt(2.0 * math.pi) * math.exp(0.5 * x * x)
-    return x - u / (1.0 + 0.5 * x * u)
-
-
-@njit(cache=True, nogil=True)
-def _truncated_normal_kernel(mean, sd, lo, hi, u01, out):
-    r"""Draws of :math:`N(m, s^2)` restricted to :math:`[lo, hi]` by the inverse CDF,
-    :math:`x = m + s\,\Phi^{-1}(\Phi(a) + U (\Phi(b) - \Phi(a)))`, worked on the side of the
-    interval nearer the mode (an interval above the mean is mirrored below it), so that
-    the tails keep their precision."""
-    for r in range(len(mean)):
-        a = (lo[r] - mean[r]) / sd[r]
-        b = (hi[r] - mean[r]) / sd[r]
-        flip = a > 0.0
-        if flip:
-            a, b = -b, -a
-        pa = 0.5 * math.erfc(-a / math.sqrt(2.0))
-        pb = 0.5 * math.erfc(-b / math.sqrt(2.0))
-        z = _phi_inv(pa + u01[r] * (pb - pa))
-        z = min(max(z, a), b)
-        out[r] = mean[r] + sd[r] * (-z if flip else z)
-    return out
-
-
-def _truncated_normal(mean, sd, lo, hi, rng):
-    """Draws of N(mean, sd²) restricted to [lo, hi] (see :func:`_truncated_normal_kernel`)."""
-    mean = np.ascontiguousarray(mean, np.float64)
-    n = len(mean)
-    return _truncated_normal_kernel(mean, np.broadcast_to(np.asarray(sd, np.float64), n),
-                                    np.broadcast_to(np.asarray(lo, np.float64), n),
-                                    np.broadcast_to(np.asarray(hi, np.float64), n),
-                                    rng.random(n), np.empty(n))
-
-
 def _wishart(df: float, scale: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A draw of Wishart(df, scale) by Bartlett's decomposition."""
     f = len(scale)
@@ -795,37 +586,3 @@ def estimate(ds: Dataset, store=None, method: str | None = None, *,
     return {"dataset": ds.name, "method": method, "rmse": head["rmse"],
             "stderr": head["stderr"], "target": "probe", "oracle": oracle,
             "estimators": out}
-
-
-# -- the stored estimate (read by the leaderboard) ---------------------------------------------
-def barrier_path(home, dataset: str):
-    """Where ``prize barrier`` keeps a data set's last estimate: ``$PRIZE_HOME/barrier/``."""
-    from pathlib import Path
-
-    return Path(home) / "barrier" / f"{dataset}.json"
-
-
-def save_estimate(home, ds: Dataset, result: dict) -> None:
-    """Store an estimate with the data set's fingerprint (atomically), so that the
-    leaderboard can show it without re-running the sampler (minutes on large data)."""
-    import json
-
-    from prize._atomic import write_json
-
-    path = barrier_path(home, ds.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, {**json.loads(json.dumps(result, default=float)),
-                      "fingerprint": ds.fingerprint})
-
-
-def load_estimate(home, ds: Dataset) -> dict | None:
-    """The stored estimate of ``ds``, or None when there is none or it was made on another
-    version of the data (another fingerprint)."""
-    import json
-
-    path = barrier_path(home, ds.name)
-    try:
-        r = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return r if r.get("fingerprint") == ds.fingerprint else None
