@@ -14,6 +14,7 @@ import pytest
 from conftest import make_toy_dataset, run_prize
 
 from prize.barrier import (
+    ESTIMATOR_NAMES,
     ESTIMATORS,
     BarrierConfig,
     Context,
@@ -140,9 +141,14 @@ def test_estimate_api(toy):
         estimate(ds, None, "magic", config=cfg)
 
 
+def test_estimator_names_are_the_registry_in_order():
+    """The CLI's choices, read without loading the estimators, are the registry's keys."""
+    assert ESTIMATOR_NAMES == tuple(ESTIMATORS)
+
+
 def test_importing_the_package_does_not_load_numba():
     code = ("import sys, prize.barrier\n"
-            "prize.barrier.load_estimate\n"
+            "prize.barrier.ESTIMATOR_NAMES, prize.barrier.load_estimate\n"
             "print('numba' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr

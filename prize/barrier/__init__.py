@@ -63,10 +63,15 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
+ESTIMATOR_NAMES = ("ordinal", "coherence", "said", "herlocker")
+"""The keys of ``ESTIMATORS``, in its order (the CLI's choices), readable without loading the
+estimators; ``tests/test_barrier.py`` holds the two equal."""
+
 __all__ = [
     "CITATIONS",
     "DEFAULT_METHOD",
     "ESTIMATORS",
+    "ESTIMATOR_NAMES",
     "BarrierConfig",
     "Context",
     "barrier_path",
