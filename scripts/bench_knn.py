@@ -262,7 +262,7 @@ def activity(preset: str) -> np.ndarray:
     """Ratings per user of a synthetic preset (its activity law, without simulating it)."""
     from prize.data import synth
 
-    return synth._activity(np.random.default_rng(0), synth.PRESETS[preset]).astype(np.float64)
+    return synth.law._activity(np.random.default_rng(0), synth.PRESETS[preset]).astype(np.float64)
 
 
 def pair_updates(n: np.ndarray) -> float:
