@@ -219,7 +219,7 @@ def run_child(kind: str, *args) -> dict:
 
 # -- datasets -----------------------------------------------------------------------------------
 def ml100k_fold(shared: Path, work: Path, k: int) -> Path:
-    from prize.data.tables import import_movielens
+    from prize.data.movielens import import_movielens
 
     target = work / "data" / f"ml100k-u{k}"
     if not (target / "meta.json").is_file():
