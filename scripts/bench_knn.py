@@ -219,7 +219,7 @@ def run_child(kind: str, *args) -> dict:
 
 # -- datasets -----------------------------------------------------------------------------------
 def ml100k_fold(shared: Path, work: Path, k: int) -> Path:
-    from prize.data.tables import import_movielens
+    from prize.data.movielens import import_movielens
 
     target = work / "data" / f"ml100k-u{k}"
     if not (target / "meta.json").is_file():
@@ -262,7 +262,7 @@ def activity(preset: str) -> np.ndarray:
     """Ratings per user of a synthetic preset (its activity law, without simulating it)."""
     from prize.data import synth
 
-    return synth._activity(np.random.default_rng(0), synth.PRESETS[preset]).astype(np.float64)
+    return synth.law._activity(np.random.default_rng(0), synth.PRESETS[preset]).astype(np.float64)
 
 
 def pair_updates(n: np.ndarray) -> float:

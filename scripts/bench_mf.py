@@ -144,7 +144,7 @@ def folds(ml100k: Path, home: Path, models=("mf", "svdpp")) -> list[dict]:
     score uK.test, N(u) = the training pairs): ours and Surprise's SVD / SVD++ with the
     same settings (Surprise's defaults), and our shipped ``ml100k`` configs against
     Surprise's published figures (SVD 0.934, SVD++ 0.920)."""
-    from prize.data.tables import import_movielens
+    from prize.data.movielens import import_movielens
 
     published = {"mf": 0.934, "svdpp": 0.920}
     sets = {c[0]: c for c in CASES}

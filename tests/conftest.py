@@ -30,7 +30,7 @@ def ml100k_fold(root: Path, k: int):
     """The official MovieLens 100K fold uK (uK.base / uK.test, ``--protocol given``),
     imported under ``root`` once and opened; skips when the shared data is not set."""
     from prize.data import open_dataset
-    from prize.data.tables import import_movielens
+    from prize.data.movielens import import_movielens
 
     target = Path(root) / f"u{k}"
     if not (target / "meta.json").is_file():
@@ -69,7 +69,7 @@ def make_toy_dataset(home: Path, name: str = "toy", n_users: int = 300, n_items:
     """A small dataset through the real CSV importer (no shared data needed)."""
     import numpy as np
 
-    from prize.data.tables import import_csv
+    from prize.data.csv import import_csv
 
     rng = np.random.default_rng(seed)
     bu = rng.normal(0, 0.5, n_users)

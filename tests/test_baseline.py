@@ -16,7 +16,7 @@ from planted import planted
 from prize.config import load_toml, resolve_config_path
 from prize.data import Split, open_dataset
 from prize.data.dataset import Ratings
-from prize.data.tables import import_movielens
+from prize.data.movielens import import_movielens
 from prize.errors import ConfigError
 from prize.models import family_module, make_predictor
 from prize.models.baseline.global_effects import EFFECTS, fit_effect

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from prize.data import Split, open_dataset
-from prize.data.tables import import_csv
+from prize.data.csv import import_csv
 from prize.errors import DataError
 
 

@@ -634,7 +634,7 @@ def make_planted_dataset(home, name: str = "planted"):
     that neighbours have something to find in the biases' residuals."""
     from planted import planted
 
-    from prize.data.tables import import_csv
+    from prize.data.csv import import_csv
 
     train, probe = planted()
     lines = [f"{u},{i},{r:g},{86_400 * d}"

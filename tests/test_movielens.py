@@ -10,7 +10,8 @@ import pytest
 from conftest import shared_path
 
 from prize.data import Split, open_dataset
-from prize.data.tables import import_movielens, resplit
+from prize.data.movielens import import_movielens
+from prize.data.split import resplit
 from prize.errors import DataError
 
 pytestmark = pytest.mark.realdata

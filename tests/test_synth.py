@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from prize.data import _synth_kernels as K
 from prize.data import synth
+from prize.data.synth import _kernels as K
 
 TINY = synth.PRESETS["tiny"]
 # For the tests of plumbing (determinism, atomic writes, noise_scale): 12k ratings keep
@@ -214,7 +214,7 @@ def test_failure_leaves_nothing_behind(tmp_path, monkeypatch):
         (Path(folder) / "probe.txt").write_text("half")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(synth, "write_netflix_layout", boom)
+    monkeypatch.setattr(synth.files, "write_netflix_layout", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         synth.generate(tmp_path / "data", preset=MICRO)
     assert list(tmp_path.iterdir()) == []
@@ -399,10 +399,10 @@ def test_netflix_preset_sizes_add_up():
     assert p.n_training == 100_480_507
     assert p.n_quiz + p.n_test == 2_817_131
     rng = np.random.default_rng(0)
-    n = synth._activity(rng, p)
+    n = synth.law._activity(rng, p)
     assert n.sum() == 100_480_507 + 2_817_131
     assert 80 <= np.median(n) <= 110 and n.max() > 10_000 and n.min() >= 1
-    h, sizes = synth._holdout(rng, p, n)
+    h, sizes = synth.law._holdout(rng, p, n)
     assert sizes == (1_408_395, 1_408_342, 1_408_789)
     assert h.sum() == sum(sizes)
     assert np.all(h <= np.minimum(9, n // 2))
@@ -519,16 +519,16 @@ def test_format_blocks_matches_python_twin(mode):
     buf = np.zeros(n * 40 + 12 * 5, np.uint8)
     ends = np.zeros(12, np.int64)
     used = K.format_blocks(perm, starts, 0, 12, user, cid, rating, day, split,
-                           synth._date_table(), mode, buf, ends)
+                           synth.files._date_table(), mode, buf, ends)
     expected = _format_py(perm, starts, user, cid, rating, day, split, mode)
     assert bytes(buf[:used]) == expected
     assert ends[-1] == used
     # chunked calls give the same bytes
     a = K.format_blocks(perm, starts, 0, 5, user, cid, rating, day, split,
-                        synth._date_table(), mode, buf, ends)
+                        synth.files._date_table(), mode, buf, ends)
     first = bytes(buf[:a])
     b = K.format_blocks(perm, starts, 5, 12, user, cid, rating, day, split,
-                        synth._date_table(), mode, buf, ends)
+                        synth.files._date_table(), mode, buf, ends)
     assert first + bytes(buf[:b]) == expected
 
 
@@ -567,7 +567,7 @@ def _small_latent(n_users=3, per_user=10, n_items=40, exact_above=32, seed=0):
     offsets = np.arange(n_users + 1, dtype=np.int64) * per_user
     pop = rng.lognormal(0, 1, n_items)
     prob, alias = K.build_alias(pop)
-    return synth._Latent(
+    return synth.law._Latent(
         offsets=offsets, P=rng.normal(0, 0.5, (n_users, f)), cap=np.full(n_users, 0.8),
         start=np.full(n_users, 100, np.int64), stop=np.full(n_users, 400, np.int64),
         n_sess=np.full(n_users, 4, np.int64), b_u=rng.normal(0, 0.5, n_users),

@@ -132,7 +132,7 @@ def import_netflix_cmd(ctx, path, name, probe, qualifying, titles, truth, skip_b
 def import_movielens_cmd(ctx, path, name, split, seed, probe_rule, skip_bad_lines, force,
                          as_json):
     """MovieLens 100K (u.data), 1M (ratings.dat[.gz]) or latest/20M/25M (ratings.csv)."""
-    from prize.data.tables import import_movielens
+    from prize.data.movielens import import_movielens
 
     report = import_movielens(path, dataset_dir(name, _home(ctx)), name=name, split=split,
                               seed=seed, skip_bad_lines=skip_bad_lines, overwrite=force,
@@ -173,7 +173,7 @@ def _scale(ctx, param, value):
 def import_csv_cmd(ctx, path, name, sep, columns, header, time_format, scale, seed,
                    skip_bad_lines, force, as_json):
     """Any delimited ratings file; the Netflix hold-out protocol is applied."""
-    from prize.data.tables import import_csv
+    from prize.data.csv import import_csv
 
     report = import_csv(path, dataset_dir(name, _home(ctx)), name=name, sep=sep, columns=columns,
                         header=header, time_format=time_format, scale=scale, seed=seed,
@@ -194,7 +194,7 @@ def import_csv_cmd(ctx, path, name, sep, columns, header, time_format, scale, se
 def split_cmd(ctx, name, protocol, seed, probe_rule, as_json):
     """Re-split a dataset by the Netflix protocol (rewritten atomically)."""
     from prize.data.dataset import open_dataset
-    from prize.data.tables import resplit
+    from prize.data.split import resplit
 
     ds = open_dataset(name, _home(ctx))
     meta = resplit(ds, ds.path, protocol=protocol, seed=seed, probe=probe_rule)

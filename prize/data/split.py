@@ -14,13 +14,18 @@ then shuffled the hold-out into three equal parts. We do the same:
   user's latest ratings, nine at most, but u1..u5.test are random fifths of the ratings,
   where a heavy rater counts for more and a rating's date does not matter. (A user keeps at
   least half of their ratings for training either way.)
+
+:func:`resplit` applies a protocol afresh to an existing dataset.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from prize.data.build import SPLIT_CODES
+from prize.errors import DataError
 
 MAX_HOLDOUT = 9
 PROTOCOLS = ("netflix", "given")
@@ -94,3 +99,49 @@ def qualifying_order(item: np.ndarray, split: np.ndarray) -> np.ndarray:
     whose submissions hold one block per movie), in row order within a movie."""
     rows = np.flatnonzero(split & np.uint8(4))  # Split.QUALIFYING
     return rows[np.argsort(np.asarray(item)[rows], kind="stable")]
+
+
+def resplit(dataset, target, *, protocol: str, seed: int, probe: str = "recent") -> dict:
+    """Apply a protocol to an existing dataset; write it to ``target`` atomically."""
+    from prize.data.dataset import COLUMNS, write_dataset
+
+    if probe != "recent" and protocol != "given":
+        raise DataError("--probe random applies to the given protocol only",
+                        fix="Add --protocol given (the netflix protocol holds out the latest "
+                            "ratings, as Netflix did)")
+
+    cols = {c: np.asarray(getattr(dataset, c)) for c in COLUMNS}
+    if np.isnan(cols["rating"]).any():
+        raise DataError("this dataset has rows without ratings (Netflix's qualifying set); "
+                        "only data with known ratings can be re-split", path=str(dataset.path),
+                        fix="Keep its own probe and qualifying sets")
+    given_path = Path(dataset.path) / "given_test.npy"
+    extra = None
+    if protocol == "given":
+        if not given_path.is_file():
+            raise DataError("this dataset has no given test set", path=str(dataset.path),
+                            fix="Import a fixed split (e.g. `--split u1`), or use "
+                                "--protocol netflix")
+        given = np.load(given_path, allow_pickle=False)
+        cols["split"] = given_split(cols["user"], cols["day"], given, seed, probe)
+        extra = {"given_test": given}
+        # The given test rows do not move: keep the test file's order.
+        qual_order = dataset.qualifying_order
+    elif protocol == "netflix":
+        cols["split"] = netflix_split(cols["user"], cols["day"], seed)
+        qual_order = qualifying_order(cols["item"], cols["split"])
+    else:
+        raise DataError(f"unknown protocol {protocol!r}", expected="netflix or given")
+    meta = {k: v for k, v in dataset.meta.items()
+            if k not in ("counts", "fingerprint", "histogram", "date_range")}
+    meta["protocol"] = {"name": protocol, "seed": seed}
+    if protocol == "given":
+        meta["protocol"]["probe"] = probe
+    meta["has_truth"] = True
+    items = Path(dataset.path) / "items.csv"
+    meta = write_dataset(
+        target, cols, user_ids=dataset.ids("user"), item_ids=dataset.ids("item"),
+        qualifying_order=qual_order, meta=meta,
+        items_csv=items.read_text() if items.is_file() else None, extra=extra, overwrite=True,
+    )
+    return meta

@@ -1,82 +1,22 @@
-r"""Synthetic Netflix-shaped ratings, written in the original Netflix Prize file layout.
+"""The generative law of the synthetic data: parameters, presets, simulation, oracle.
 
-The real importer reads the output exactly like the 2006 download (``training_set/``,
-``probe.txt``, ``qualifying.txt``, ``movie_titles.txt``), plus ``qualifying_truth.txt``
-(the answers Netflix kept) and ``synth.json`` (counts, parameters, the oracle RMSE).
-
-The generating model
---------------------
-It carries every effect the Prize algorithms exploited (notation of Koren 2009/2010).
-
-*Who rates what* (the implicit signal of SVD++/NSVD, "who rated what is informative"):
-user ``u`` takes ``n_u`` distinct films, sequentially without replacement, with weights
-
-.. math:: w_{ui} = \mathrm{pop}_i \exp(\gamma \min(p_u^T q_i, c_u)),
-          \qquad c_u = \kappa \, \mathrm{SD}_i(p_u^T q_i)
-
-(``kappa = tilt_cap`` caps the tilt so that rejection sampling from ``pop`` accepts
-often). ``pop_i`` is calibrated so that the films' expected counts follow Netflix's curve
-(the top 6% of the films hold about 61% of the ratings where the size allows); ``n_u`` is
-a shifted log-normal, heavy-tailed like Netflix's (median 93, some above 10,000).
-
-*When*: a user is active over ``[start_u, stop_u]`` (joins skewed towards 2004-2005 as
-Netflix grew), rates on ``m_u ~ n_u^{0.8}`` distinct session days with Dirichlet
-session sizes (a big first session), so the number of ratings per user-day (Koren's
-"frequency") varies.
-
-*The latent score* (timeSVD++ without the scaling terms):
-
-.. math:: s_{ui}(t) = \mu + b_u + \alpha_u \mathrm{dev}_u(t) + b_{u,t} + b_i
-          + b_{i,\mathrm{Bin}(t)} + p_u^T q_i,
-          \qquad \mathrm{dev}_u(t) = \mathrm{sign}(t - t_u) |t - t_u|^{\beta}
-
-with ``t_u`` the user's mean rating day, 30 day bins, ``b_{i,Bin}`` a random walk over
-the bins, ``b_{u,t}`` one offset per (user, day) session, ``b_u`` and ``b_i`` skewed to
-the left (a few very harsh users, many bad films; ``b_i`` correlates with popularity),
-and ``mu`` solved so that the expected mean star is 3.60 (:func:`_calibrate_mu`).
-
-*Families* (the local item-item structure of real ratings that low-rank models miss and
-neighbourhood models catch: sequels, series, one director's films; Bell & Koren 2007,
-Koren 2008): ``family_fraction`` of the films form small families ``F`` of 2..8 films of
-about equal popularity (:func:`_families`), and every user has an independent taste for
-each family, added to the latent score of its films:
-
-.. math:: s_{ui}(t) \mathrel{+}= g_{u,F(i)}, \qquad g_{u,F} \sim N(0, \sigma_F^2)
-
-(``sigma_family``; 0 outside families). A rank-``f`` model cannot hold one free effect per
-(user, family); a neighbour of the same family shows it in the user's own ratings. The
-effect is part of ``s``, so the oracle below includes it.
-
-*The stars*: :math:`r = \mathrm{clip}(\lfloor s + \sigma_u \nu \varepsilon + 1/2
-\rfloor, 1, 5)`, ``eps ~ N(0, 1)``, ``sigma_u`` log-normal per user and ``nu`` the
-``noise_scale``.
-
-*The hold-out* follows Netflix: each user's most recent ``min(9, n_u // 2)`` ratings,
-shuffled into probe / quiz / test thirds. Probe stays in ``training_set/`` (probe is a
-subset of training, as in 2006); quiz and test form ``qualifying.txt``.
-
-The oracle (the data set's magic barrier)
------------------------------------------
-The generator knows ``s`` and ``sigma = sigma_u nu`` of every pair, so the best possible
-prediction is :math:`E[r | s, \sigma]`, in closed form from the normal CDF at the
-rounding cuts ``j + 1/2`` (:func:`rounded_clipped_moments`). ``oracle_rmse`` is the
-RMSE of that prediction against the realised stars; ``expected_oracle_rmse`` is
-:math:`\sqrt{\mathrm{mean}\, \mathrm{Var}[r | s, \sigma]}`, what it tends to.
+:class:`SynthModel` and :class:`Preset` (with :data:`PRESETS`) hold the parameters;
+:func:`simulate` draws a :class:`Synthesis` in memory (latent tastes, popularity
+calibration, ``mu`` calibration, the hold-out, titles); :func:`rounded_clipped_pmf`,
+:func:`rounded_clipped_moments`, :func:`sample_ratings` and :func:`oracle_rmse` are the
+maths of the rounded, clipped noise and of the oracle. The model itself is described in
+:mod:`prize.data.synth`; writing the files is :mod:`prize.data.synth.files`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
-import sys
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from prize.data import _synth_kernels as K
+from prize.data.synth import _kernels as K
+from prize.data.synth._progress import _Progress
 
 # Split codes of the in-memory rows (Synthesis.split).
 TRAIN, PROBE, QUIZ, TEST = K.TRAIN, K.PROBE, K.QUIZ, K.TEST
@@ -584,7 +524,7 @@ class _Latent:
     family: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     """(I,) the family F(i) of each film, -1 for none (empty: no families)."""
     family_seed: np.uint64 = np.uint64(0)
-    """Seed of the user-family draws :func:`_synth_kernels.family_effect`."""
+    """Seed of the user-family draws :func:`prize.data.synth._kernels.family_effect`."""
     sigma_family: float = 0.0
 
     def families(self) -> np.ndarray:
@@ -782,177 +722,3 @@ def _fill_empty_movies(rng, item, day, score, rating, split, user, lat: _Latent,
         item[r] = e
         counts[old] -= 1
         counts[e] += 1
-
-
-# ---------------------------------------------------------------- files
-def _date_table() -> np.ndarray:
-    """``(N_DAYS, 10)`` uint8: the ASCII ``YYYY-MM-DD`` of each day since 1999-12-31."""
-    days = (FIRST_DAY + np.arange(N_DAYS)).astype("datetime64[D]").astype(str)
-    return np.frombuffer("".join(days).encode("ascii"), np.uint8).reshape(N_DAYS, 10).copy()
-
-
-_CHUNK_ROWS = 4_000_000  # formatting buffer: about 100 MB at netflix scale
-
-
-def _write_blocks(syn: Synthesis, mask: np.ndarray, mode: int, dates: np.ndarray,
-                  sink, bar=None) -> None:
-    """Group the rows where ``mask`` holds by film and format them chunk by chunk.
-
-    ``sink(m_lo, m_hi, buf, ends)`` receives each formatted chunk.
-    """
-    perm, starts = K.group_by_key(syn.item, mask, syn.n_movies)
-    width = len(str(int(syn.customer_id.max()))) + {0: 14, 1: 1, 2: 12, 3: 19}[mode]
-    header = len(str(syn.n_movies)) + 2
-    per_movie = np.diff(starts)
-    biggest = max(_CHUNK_ROWS, int(per_movie.max(initial=0)))
-    buf = np.empty(biggest * width + syn.n_movies * header, np.uint8)
-    ends = np.empty(syn.n_movies, np.int64)
-    m_lo = 0
-    while m_lo < syn.n_movies:
-        m_hi = int(np.searchsorted(starts, starts[m_lo] + biggest, side="right")) - 1
-        m_hi = min(syn.n_movies, max(m_hi, m_lo + 1))
-        used = K.format_blocks(perm, starts, m_lo, m_hi, syn.user, syn.customer_id, syn.rating,
-                               syn.day, syn.split, dates, mode, buf, ends)
-        assert used <= len(buf)
-        sink(m_lo, m_hi, buf, ends)
-        if bar is not None:
-            bar.update(m_hi - m_lo)
-        m_lo = m_hi
-
-
-def write_netflix_layout(syn: Synthesis, folder: str | Path, *, progress: bool = False) -> None:
-    """Write ``training_set/``, ``probe.txt``, ``qualifying.txt``, ``qualifying_truth.txt``
-    and ``movie_titles.txt`` into an existing empty ``folder``."""
-    folder = Path(folder)
-    bar = _Progress(progress)
-    dates = _date_table()
-    tdir = folder / "training_set"
-    tdir.mkdir()
-
-    def per_movie(m_lo, m_hi, buf, ends):
-        prev = 0
-        for m in range(m_lo, m_hi):
-            end = int(ends[m - m_lo])
-            with open(tdir / f"mv_{m + 1:07d}.txt", "wb") as fh:
-                fh.write(buf[prev:end])
-            prev = end
-
-    bar.start("writing training_set/", syn.n_movies, "file")
-    _write_blocks(syn, syn.split <= PROBE, K.MODE_TRAINING, dates, per_movie, bar)
-    bar.close()
-    for name, mask, mode in (
-        ("probe.txt", syn.split == PROBE, K.MODE_PROBE),
-        ("qualifying.txt", syn.split >= QUIZ, K.MODE_QUALIFYING),
-        ("qualifying_truth.txt", syn.split >= QUIZ, K.MODE_TRUTH),
-    ):
-        bar.stage(f"writing {name}")
-        with open(folder / name, "wb") as fh:
-            def one_file(m_lo, m_hi, buf, ends, fh=fh):
-                fh.write(buf[:ends[m_hi - m_lo - 1]])
-
-            _write_blocks(syn, mask, mode, dates, one_file)
-    lines = [f"{i + 1},{y if y else 'NULL'},{t}\n" for i, (y, t) in
-             enumerate(zip(syn.years.tolist(), syn.titles, strict=True))]
-    (folder / "movie_titles.txt").write_bytes("".join(lines).encode("latin-1"))
-
-
-def describe(syn: Synthesis) -> dict:
-    """The content of ``synth.json``."""
-    got, expected = syn.oracle()
-    try:
-        from prize import __version__ as version
-    except ImportError:  # pragma: no cover - a partial checkout
-        version = "unknown"
-    p = syn.preset
-    params = asdict(p)
-    params["model"] = asdict(p.model)
-    params.update(mu=syn.mu, first_day=str(FIRST_DAY), last_day=str(LAST_DAY),
-                  max_customer_id=max(NETFLIX_MAX_CUSTOMER_ID, 2 * p.n_users),
-                  holdout_per_user=HOLDOUT_PER_USER)
-    return {
-        "format": "prize-synth",
-        "version": 1,
-        "preset": p.name,
-        "seed": syn.seed,
-        "noise_scale": syn.noise_scale,
-        "counts": syn.counts(),
-        "oracle_rmse": got,
-        "expected_oracle_rmse": expected,
-        "params": params,
-        "package_version": version,
-    }
-
-
-def generate(out: str | Path, *, preset: str | Preset = "tiny", seed: int = 0,
-             noise_scale: float = 1.0, progress: bool = False, overwrite: bool = False) -> dict:
-    """Simulate a preset and write it in the original Netflix layout to ``out``.
-
-    Atomic: everything is built in ``.{out.name}.tmp-<pid>`` beside ``out`` and renamed
-    into place; on any error the temporary folder is removed. An existing ``out`` raises
-    FileExistsError unless ``overwrite``, which renames the old folder aside, renames the
-    new one in, then deletes the old one. Returns the content of ``synth.json``.
-    """
-    out = Path(out).absolute()
-    p = _preset(preset)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists already; choose another folder or pass "
-                              "overwrite=True (--force) to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)  # a leftover of a killed run of this pid
-    try:
-        tmp.mkdir()
-        syn = simulate(p, seed=seed, noise_scale=noise_scale, progress=progress)
-        write_netflix_layout(syn, tmp, progress=progress)
-        info = describe(syn)
-        del syn
-        (tmp / "synth.json").write_text(json.dumps(info, indent=2) + "\n")
-        if out.exists():
-            if not overwrite:
-                raise FileExistsError(f"{out} appeared while generating; not replacing it")
-            os.rename(out, old)
-            try:
-                os.rename(tmp, out)
-            except BaseException:
-                os.rename(old, out)
-                raise
-            if old.is_dir() and not old.is_symlink():
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                old.unlink()
-        else:
-            os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return info
-
-
-# ---------------------------------------------------------------- progress
-class _Progress:
-    """tqdm bars and stage lines on stderr when asked; silent otherwise."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.bar = None
-
-    def stage(self, text: str) -> None:
-        if self.enabled:
-            print(f"[synth] {text}", file=sys.stderr, flush=True)
-
-    def start(self, desc: str, total: int, unit: str) -> None:
-        if self.enabled:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=f"[synth] {desc}", unit=unit, file=sys.stderr,
-                            dynamic_ncols=True)
-
-    def update(self, k: int) -> None:
-        if self.bar is not None:
-            self.bar.update(k)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None

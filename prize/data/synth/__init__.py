@@ -1,0 +1,120 @@
+r"""Synthetic Netflix-shaped ratings, written in the original Netflix Prize file layout.
+
+The real importer reads the output exactly like the 2006 download (``training_set/``,
+``probe.txt``, ``qualifying.txt``, ``movie_titles.txt``), plus ``qualifying_truth.txt``
+(the answers Netflix kept) and ``synth.json`` (counts, parameters, the oracle RMSE).
+
+The generating model
+--------------------
+It carries every effect the Prize algorithms exploited (notation of Koren 2009/2010).
+
+*Who rates what* (the implicit signal of SVD++/NSVD, "who rated what is informative"):
+user ``u`` takes ``n_u`` distinct films, sequentially without replacement, with weights
+
+.. math:: w_{ui} = \mathrm{pop}_i \exp(\gamma \min(p_u^T q_i, c_u)),
+          \qquad c_u = \kappa \, \mathrm{SD}_i(p_u^T q_i)
+
+(``kappa = tilt_cap`` caps the tilt so that rejection sampling from ``pop`` accepts
+often). ``pop_i`` is calibrated so that the films' expected counts follow Netflix's curve
+(the top 6% of the films hold about 61% of the ratings where the size allows); ``n_u`` is
+a shifted log-normal, heavy-tailed like Netflix's (median 93, some above 10,000).
+
+*When*: a user is active over ``[start_u, stop_u]`` (joins skewed towards 2004-2005 as
+Netflix grew), rates on ``m_u ~ n_u^{0.8}`` distinct session days with Dirichlet
+session sizes (a big first session), so the number of ratings per user-day (Koren's
+"frequency") varies.
+
+*The latent score* (timeSVD++ without the scaling terms):
+
+.. math:: s_{ui}(t) = \mu + b_u + \alpha_u \mathrm{dev}_u(t) + b_{u,t} + b_i
+          + b_{i,\mathrm{Bin}(t)} + p_u^T q_i,
+          \qquad \mathrm{dev}_u(t) = \mathrm{sign}(t - t_u) |t - t_u|^{\beta}
+
+with ``t_u`` the user's mean rating day, 30 day bins, ``b_{i,Bin}`` a random walk over
+the bins, ``b_{u,t}`` one offset per (user, day) session, ``b_u`` and ``b_i`` skewed to
+the left (a few very harsh users, many bad films; ``b_i`` correlates with popularity),
+and ``mu`` solved so that the expected mean star is 3.60 (:func:`law._calibrate_mu`).
+
+*Families* (the local item-item structure of real ratings that low-rank models miss and
+neighbourhood models catch: sequels, series, one director's films; Bell & Koren 2007,
+Koren 2008): ``family_fraction`` of the films form small families ``F`` of 2..8 films of
+about equal popularity (:func:`law._families`), and every user has an independent taste for
+each family, added to the latent score of its films:
+
+.. math:: s_{ui}(t) \mathrel{+}= g_{u,F(i)}, \qquad g_{u,F} \sim N(0, \sigma_F^2)
+
+(``sigma_family``; 0 outside families). A rank-``f`` model cannot hold one free effect per
+(user, family); a neighbour of the same family shows it in the user's own ratings. The
+effect is part of ``s``, so the oracle below includes it.
+
+*The stars*: :math:`r = \mathrm{clip}(\lfloor s + \sigma_u \nu \varepsilon + 1/2
+\rfloor, 1, 5)`, ``eps ~ N(0, 1)``, ``sigma_u`` log-normal per user and ``nu`` the
+``noise_scale``.
+
+*The hold-out* follows Netflix: each user's most recent ``min(9, n_u // 2)`` ratings,
+shuffled into probe / quiz / test thirds. Probe stays in ``training_set/`` (probe is a
+subset of training, as in 2006); quiz and test form ``qualifying.txt``.
+
+The oracle (the data set's magic barrier)
+-----------------------------------------
+The generator knows ``s`` and ``sigma = sigma_u nu`` of every pair, so the best possible
+prediction is :math:`E[r | s, \sigma]`, in closed form from the normal CDF at the
+rounding cuts ``j + 1/2`` (:func:`rounded_clipped_moments`). ``oracle_rmse`` is the
+RMSE of that prediction against the realised stars; ``expected_oracle_rmse`` is
+:math:`\sqrt{\mathrm{mean}\, \mathrm{Var}[r | s, \sigma]}`, what it tends to.
+
+The modules
+-----------
+:mod:`~prize.data.synth.law` holds the generative law (parameters, presets, simulation,
+the oracle maths), :mod:`~prize.data.synth.files` writes the Netflix layout and
+``synth.json``, :mod:`~prize.data.synth._kernels` the numba kernels of both. The public
+names of both are re-exported here.
+"""
+
+from prize.data.synth.files import describe, generate, write_netflix_layout
+from prize.data.synth.law import (
+    FIRST_DAY,
+    HOLDOUT_PER_USER,
+    LAST_DAY,
+    N_DAYS,
+    NETFLIX_MAX_CUSTOMER_ID,
+    PRESETS,
+    PROBE,
+    QUIZ,
+    SET_CODES,
+    TEST,
+    TRAIN,
+    Preset,
+    Synthesis,
+    SynthModel,
+    oracle_rmse,
+    rounded_clipped_moments,
+    rounded_clipped_pmf,
+    sample_ratings,
+    simulate,
+)
+
+__all__ = [
+    "FIRST_DAY",
+    "HOLDOUT_PER_USER",
+    "LAST_DAY",
+    "N_DAYS",
+    "NETFLIX_MAX_CUSTOMER_ID",
+    "PRESETS",
+    "PROBE",
+    "QUIZ",
+    "SET_CODES",
+    "TEST",
+    "TRAIN",
+    "Preset",
+    "SynthModel",
+    "Synthesis",
+    "describe",
+    "generate",
+    "oracle_rmse",
+    "rounded_clipped_moments",
+    "rounded_clipped_pmf",
+    "sample_ratings",
+    "simulate",
+    "write_netflix_layout",
+]
