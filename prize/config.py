@@ -1,18 +1,27 @@
-"""Typed, frozen model configs loaded from TOML, with checked ``--set key=value`` overrides.
+"""Typed, frozen configs loaded from TOML, with checked ``--set key=value`` overrides, and
+the registries that name what a config builds.
 
-Every model has one ``@dataclass(frozen=True)`` config whose fields carry a docstring-like
-comment; values come from ``configs/<family>/<name>.toml`` and the command line. An
+Every model and blender has one ``@dataclass(frozen=True)`` config whose fields carry a
+docstring; values come from ``configs/<folder>/<name>.toml`` and the command line. An
 unknown key is an error naming the key and listing the allowed ones; a value of the wrong
 type is an error naming the field, the value and the type expected.
+
+:func:`assemble` is the one way a thing is built from a config name plus overrides: model
+families (:func:`prize.models.make_predictor`), blenders
+(:func:`prize.blend.run.make_blender`) and sweeps (:mod:`prize.runs.sweep`) all call it.
+A :class:`Registry` maps names to ``"module:attribute"`` strings imported on first use, so
+the CLI can list the names (``--help``, ``click.Choice``) without importing numba or torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import tomllib
 import types
 import typing
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from prize.errors import ConfigError
@@ -74,7 +83,11 @@ def _check(cls, name: str, value, tp):
 
 
 def fields_of(cls) -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(cls)}
+    """The config's fields, those the class itself declares first, in its order (a model's
+    own settings before those it inherits, as error messages and help list them)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    own = [k for k in vars(cls).get("__annotations__", {}) if k in fields]
+    return {k: fields[k] for k in own + [k for k in fields if k not in own]}
 
 
 def build(cls, values: dict, *, source: str = "config"):
@@ -146,3 +159,77 @@ def load_toml(path: Path) -> dict:
 def to_dict(config) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v)
             for k, v in dataclasses.asdict(config).items()}
+
+
+class Registry(Mapping):
+    """Names -> ``"module:attribute"`` (or ``"module"``), imported when first looked up."""
+
+    def __init__(self, what: str, entries: dict[str, str]):
+        self.what = what
+        self._entries = dict(entries)
+        self._loaded: dict[str, object] = {}
+
+    def __getitem__(self, name: str):
+        if name not in self._entries:
+            raise KeyError(name)
+        if name not in self._loaded:
+            module, _, attr = self._entries[name].partition(":")
+            mod = importlib.import_module(module)
+            self._loaded[name] = getattr(mod, attr) if attr else mod
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get_or_fail(self, name: str):
+        """The entry, or a ConfigError that lists the known names."""
+        if name not in self._entries:
+            raise ConfigError(f"unknown {self.what} {name!r}; known {self.what}s: "
+                              f"{', '.join(self._entries)}")
+        return self[name]
+
+
+def choose(registry: Mapping[str, type], folder: str, *, config: str | os.PathLike | None = None,
+           default: str | None = "default", selector: str = "model", choice: str | None = None,
+           values: dict | None = None) -> tuple[str, type, dict, Path | None]:
+    """(name, class, values, path): the entry of ``registry`` a config names, and the config's
+    values without the selector key.
+
+    The values come from ``values`` if given, else from a TOML file: ``config`` (a path, or a
+    name under ``configs/<folder>/``), or ``default`` when ``config`` is None (no file at all
+    when ``default`` is None too). The TOML may name its entry with ``selector``
+    (``model = "svdpp"``, ``method = "gbdt"``); ``choice`` is the entry asked for on the
+    command line, which must agree with it; with neither, the registry's first entry.
+    """
+    path = None
+    if values is None:
+        if config is None and default is None:
+            values = {}
+        else:
+            path = resolve_config_path(folder, config, default or "default")
+            values = load_toml(path)
+    values = dict(values)
+    named = values.pop(selector, None)
+    where = str(path or "config")
+    if choice is not None and named is not None and named != choice:
+        raise ConfigError(f"{where}: a config for {selector} {named!r}, not {choice!r}")
+    name = choice or named or next(iter(registry))
+    if name not in registry:
+        raise ConfigError(f"{where}: unknown {selector} {name!r} in {folder!r}; known: "
+                          f"{', '.join(registry)}")
+    return name, registry[name], values, path
+
+
+def assemble(registry: Mapping[str, type], folder: str, *,
+             config: str | os.PathLike | None = None, default: str | None = "default",
+             selector: str = "model", choice: str | None = None, overrides=(),
+             values: dict | None = None):
+    """(name, class, config object, path): :func:`choose`, then the class's ``Config``
+    built from the values and the ``--set`` overrides, every key and type checked."""
+    name, cls, values, path = choose(registry, folder, config=config, default=default,
+                                     selector=selector, choice=choice, values=values)
+    values.update(parse_overrides(cls.Config, overrides))
+    return name, cls, build(cls.Config, values, source=str(path or "config")), path

@@ -50,3 +50,13 @@ class DataError(PrizeError):
 
 class ConfigError(PrizeError):
     """A bad configuration value or key."""
+
+
+class NotFittedError(RuntimeError):
+    """predict() before fit()."""
+
+
+class DivergenceError(PrizeError):
+    """Training diverged (non-finite or exploding RMSE); nothing was stored."""
+
+    exit_code = 1

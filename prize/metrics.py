@@ -25,3 +25,8 @@ def improvement(score: float, reference: float) -> float:
 def target(reference: float, percent: float = 10.0) -> float:
     """The RMSE that is ``percent`` better than ``reference``."""
     return reference * (1.0 - percent / 100.0)
+
+
+def fmt(value: float | None, spec: str = ".4f") -> str:
+    """A score for a table: formatted with ``spec``, "—" where there is none."""
+    return "—" if value is None else format(value, spec)

@@ -46,7 +46,8 @@ import numpy as np
 
 
 def train(pset, home: Path, data: str, cluster: str | None) -> dict:
-    from prize.orchestrate import make_executor, run_set
+    from prize.runs.executors import make_executor
+    from prize.runs.sets import run_set
 
     t0 = time.perf_counter()
     executor, info = make_executor(cluster)
@@ -100,7 +101,7 @@ def main() -> int:
 
     from prize.data.netflix import import_netflix
     from prize.data.synth import generate
-    from prize.orchestrate import load_set
+    from prize.runs.sets import load_set
 
     pset = load_set(args.set)
     root = Path(tempfile.mkdtemp(prefix="bench_cluster-", dir=args.tmp))

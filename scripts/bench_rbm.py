@@ -66,10 +66,11 @@ def child_epoch(args) -> dict:
     model, _ = make_predictor("rbm", None, sets)
     loaded = rss()
     t0 = time.perf_counter()
-    model._prepare(train, implicit)
+    model._setup(train)
+    model._build_data(train, implicit)  # what start() builds before the weights
     prepare_s = time.perf_counter() - t0
     prepared = rss()
-    model.start(train, None)
+    model.start(train, None, implicit)
     started = rss()
     seconds, cpu, ratings = [], [], 0
     for epoch in range(1, args.epochs + 1):
@@ -137,8 +138,8 @@ def child_peer(args) -> dict:
     sets = [f"n_hidden={args.n_hidden}", f"batch_size={args.batch_size}",
             f"threads={args.threads}", "conditional=false"]
     model, _ = make_predictor("rbm", None, sets)
-    model._prepare(train, None)
-    model.start(train, None)
+    model._setup(train)
+    model.start(train, None, None)
     net = model.net_
     users = np.random.default_rng(0).permutation(model._active)[:args.peer_users]
     batches = [model._batch(users[lo:lo + args.batch_size])

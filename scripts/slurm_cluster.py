@@ -32,7 +32,7 @@ def main() -> None:
     from dask_jobqueue import SLURMCluster
     from distributed import Client
 
-    from prize.orchestrate import load_set, run_set
+    from prize.runs.sets import load_set, run_set
 
     cluster = SLURMCluster(cores=1, processes=1, memory=args.memory, walltime=args.walltime,
                            queue=args.queue, job_extra_directives=["--cpus-per-task=1"],

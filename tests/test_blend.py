@@ -19,8 +19,8 @@ from prize.data.synth import generate
 from prize.errors import ConfigError, DataError
 from prize.metrics import rmse
 from prize.models import make_predictor
-from prize.probes import ProbeStore, truth
-from prize.runner import run_training
+from prize.probes import ProbeStore
+from prize.runs.single import run_training
 from prize.scoring import score_probe
 
 REAL = ["baseline-biases", "baseline-global_effects", "mf", "svdpp", "nsvd"]
@@ -54,7 +54,7 @@ def tiny(tmp_path_factory):
     for name, make in planted.items():
         arrays = {}
         for kind in ("probe", "qualifying"):
-            t = np.nan_to_num(truth(ds, kind), nan=3.6)
+            t = np.nan_to_num(ds.truth(kind), nan=3.6)
             arrays[kind] = make(t).astype(np.float32)
         store.write(ds, name, arrays, {"family": "planted", "model": name, "round": "probe",
                                        "probe_rmse": score_probe(ds, arrays["probe"])})
@@ -109,7 +109,7 @@ def test_many_noise_predictors_do_not_beat_the_mean(tiny):
     """In sample, 120 noise columns would "explain" ~2.5% of the variance of 4,892 probe
     ratings; the honest (nested) CV RMSE stays at or above the spread of the truth."""
     _, ds, _ = tiny
-    y = np.asarray(truth(ds, "probe"), np.float64)
+    y = np.asarray(ds.truth("probe"), np.float64)
     X = np.random.default_rng(3).uniform(1, 5, (len(y), 120)).astype(np.float32)
     folds = make_folds(len(y), 10, "random", 0)
     cv = LinearBlender().cross_validate(X, y, None, folds)
@@ -170,7 +170,7 @@ def test_config_checks():
 def test_linear_blend_beats_the_best_single_and_is_stored(tiny):
     _, ds, store = tiny
     m = run_blend(ds, store, "linear", REAL)
-    best = min(store.meta(ds.name, p)["probe_rmse"] for p in REAL)
+    best = min(store.meta(ds.name, p).probe_rmse for p in REAL)
     assert m["best_single"]["probe_rmse"] == pytest.approx(best, abs=1e-6)
     # measured: 0.9197 -> 0.9124 on this data; slack: half of that gain
     assert m["cv_rmse"] < best - 0.003
@@ -195,7 +195,7 @@ def test_near_truth_and_noise(tiny):
 
 def test_noise_only_blend_does_not_beat_the_mean(tiny):
     _, ds, store = tiny
-    y = np.asarray(truth(ds, "probe"), np.float64)
+    y = np.asarray(ds.truth("probe"), np.float64)
     m = run_blend(ds, store, "linear", ["noise-a", "noise-b"], name="b-noise")
     assert m["cv_rmse"] > y.std() - 0.001
 
@@ -212,7 +212,7 @@ def test_forward_selection_curve(tiny):
     # The first pick is the best single predictor: selection ranks the cross-validated
     # blend of each one alone (a rescaled predictor), so a near-tie in raw probe RMSE may
     # go either way (on tiny, mf 0.96258 and svdpp 0.96266); 0.002 covers such ties.
-    probe = {p: store.meta(ds.name, p)["probe_rmse"] for p in REAL}
+    probe = {p: store.meta(ds.name, p).probe_rmse for p in REAL}
     assert probe[steps[0]["added"]] <= min(probe.values()) + 0.002, (steps[0], probe)
     assert m["predictors"] == info["chosen"] and len(info["chosen"]) == info["best_n"]
     assert info["by"] == "linear"
@@ -221,10 +221,10 @@ def test_forward_selection_curve(tiny):
 
 def test_binned_fwls_gbdt_nn_run_and_store(tiny):
     _, ds, store = tiny
-    y_sd = float(np.std(truth(ds, "probe")))
+    y_sd = float(np.std(ds.truth("probe")))
     binned = run_blend(ds, store, "linear", REAL, config="linear-binned")
     assert binned["name"] == "blend-linear-binned"
-    assert sum(b["rows"] for b in binned["bins"]) == len(truth(ds, "probe"))
+    assert sum(b["rows"] for b in binned["bins"]) == len(ds.truth("probe"))
     fw = run_blend(ds, store, "fwls", REAL)
     assert set(fw["weights"]["svdpp"]) == {"const", "user_support", "movie_support",
                                            "frequency", "date"}
@@ -235,14 +235,14 @@ def test_binned_fwls_gbdt_nn_run_and_store(tiny):
                                                      "n_folds=2"])
     for m in (binned, fw, g, nn):  # all honest, all better than the mean
         assert m["cv_rmse"] < y_sd - 0.05
-        assert store.meta(ds.name, m["name"])["family"] == "blend"
+        assert store.meta(ds.name, m["name"]).family == "blend"
 
 
 def test_default_predictors_exclude_blends_and_errors(tiny):
     _, ds, store = tiny
     run_blend(ds, store, "linear", REAL)  # a blend in the store
     m = run_blend(ds, store, "linear", None, name="b-all")
-    assert all(store.meta(ds.name, p)["family"] != "blend" for p in m["predictors"])
+    assert all(store.meta(ds.name, p).family != "blend" for p in m["predictors"])
     assert "near-truth" in m["predictors"]
     with pytest.raises(DataError, match="no predictor 'nope'"):
         run_blend(ds, store, "linear", ["nope"])

@@ -14,7 +14,8 @@ import pytest
 from conftest import make_toy_dataset, run_prize
 
 from prize.errors import ConfigError
-from prize.orchestrate import load_set, make_executor, run_set, train_task
+from prize.runs.executors import make_executor
+from prize.runs.sets import load_set, run_set, train_task
 
 SET = """
 name = "mini"
@@ -51,7 +52,7 @@ def test_cli_without_dask_does_not_import_it():
                                      "tcp://example.com:8786"])
 def test_plain_tcp_off_loopback_is_refused(address, home):
     with pytest.raises(ConfigError, match="remote code execution"):
-        from prize.cluster import check_address
+        from prize.runs.executors import check_address
 
         check_address(address, insecure=False)
     make_toy_dataset(home)
@@ -61,7 +62,7 @@ def test_plain_tcp_off_loopback_is_refused(address, home):
 
 
 def test_loopback_and_tls_addresses_pass():
-    from prize.cluster import check_address
+    from prize.runs.executors import check_address
 
     check_address("tcp://127.0.0.1:8786", insecure=False)
     check_address("tls://scheduler.example.org:8786", insecure=False)

@@ -605,14 +605,13 @@ def test_config_errors_name_the_problem(model, bad, message):
 def test_resumes_from_a_checkpoint_exactly(tmp_path, model_name, settings, params):
     from planted import planted
 
-    from prize.training import Trainer, load_checkpoint
+    from prize.models.epochs import load_checkpoint
 
     train, probe = planted(n_users=150, n_items=60, n_per_user=(10, 40))
 
     def trainer():
         model, _ = make_predictor("knn", model_name, settings)
-        model._prepare(train, None)
-        return model, Trainer(model, train, probe)
+        return model, model.fit_epochs(train, probe=probe)
 
     model, whole = trainer()
     runs = whole.run()
@@ -694,7 +693,7 @@ def test_the_proxy_is_the_reference_and_every_leaderboard_set_trains_it():
     # under that name with that config, or its leaderboard would have no reference.
     from prize.config import CONFIG_ROOT
     from prize.data.dataset import CINEMATCH, DEFAULT_REFERENCE
-    from prize.orchestrate import load_set
+    from prize.runs.sets import load_set
 
     ref = DEFAULT_REFERENCE
     assert (ref["name"], ref["family"], ref["config"]) == (

@@ -13,9 +13,9 @@ from prize.barrier import BarrierConfig, barrier_path, estimate, load_estimate, 
 from prize.data.dataset import open_dataset
 from prize.leaderboard import render_markdown, render_text, table
 from prize.models import make_predictor
-from prize.orchestrate import load_set
 from prize.probes import ProbeStore
-from prize.runner import run_training
+from prize.runs.sets import load_set
+from prize.runs.single import run_training
 
 CHEAP = BarrierConfig(bootstrap=20)  # the cheap estimators only: no sampler in these tests
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import make_synth_small
 
-from prize.orchestrate import load_set
+from prize.runs.sets import load_set
 
 pytestmark = [pytest.mark.slow, pytest.mark.leaderboard]
 

@@ -147,15 +147,13 @@ def test_early_stopping_and_resume_from_checkpoint(home):
                      "--json", home=home, json_out=True)
     # Simulate an interrupted run: train 3 epochs keeping the checkpoint, then resume.
     from prize.data import open_dataset as od
-    from prize.training import load_checkpoint
+    from prize.models.epochs import load_checkpoint
 
     ds = od(home / "data" / "toy")
     model, _ = make_predictor("mf", None, ["n_epochs=6"])
     ckpt = home / "checkpoints" / "toy" / "resumed" / "probe.npz"
-    model._prepare(ds.ratings(Split.TRAIN), ds.all_pairs())
-    from prize.training import Trainer
-
-    trainer = Trainer(model, ds.ratings(Split.TRAIN), ds.ratings(Split.PROBE))
+    trainer = model.fit_epochs(ds.ratings(Split.TRAIN), probe=ds.ratings(Split.PROBE),
+                               implicit=ds.all_pairs())
     run = trainer.run()
     for _ in range(3):
         next(run)

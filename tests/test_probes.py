@@ -32,10 +32,10 @@ def arrays(ds, value=3.0):
 def test_write_read_list(toy, home):
     store = ProbeStore(home / "probes")
     m = store.write(toy, "p1", arrays(toy), {"family": "test", "probe_rmse": 1.0})
-    assert m["dataset_fingerprint"] == toy.fingerprint and m["git_commit"] is not None or True
-    assert {"package_version", "created_at", "files"} <= set(m)
+    assert m.dataset_fingerprint == toy.fingerprint and m.git_commit is not None or True
+    assert {"package_version", "created_at", "files"} <= set(m.to_json())
     assert (store.read(toy, "p1", "probe") == 3.0).all()
-    assert [x["name"] for x in store.list(toy.name)] == ["p1"]
+    assert [x.name for x in store.list(toy.name)] == ["p1"]
     assert store.matrix(toy, ["p1", "p1"]).shape == (toy.meta["counts"]["probe"], 2)
     # Replacing keeps exactly the new version's files (plus the one it replaced).
     store.write(toy, "p1", arrays(toy, 4.0), {"family": "test"})
@@ -49,7 +49,7 @@ def test_final_round_keeps_probe_and_replaces_qualifying(toy, home):
     store.write(toy, "p", arrays(toy, 2.0), {"round": "probe"})
     q = np.full(toy.meta["counts"]["qualifying"], 4.0, np.float32)
     m = store.write(toy, "p", {"qualifying": q}, {"round": "final"}, keep=("probe",))
-    assert m["round"] == "final"
+    assert m.round == "final"
     assert (store.read(toy, "p", "probe") == 2.0).all()
     assert (store.read(toy, "p", "qualifying") == 4.0).all()
 
@@ -80,7 +80,7 @@ def test_reader_refuses_another_dataset_version(toy, home):
 def test_reader_refuses_wrong_length_file(toy, home):
     store = ProbeStore(home / "probes")
     m = store.write(toy, "p", arrays(toy), {})
-    np.save(home / "probes" / "toy" / "p" / m["files"]["probe"], np.zeros(3, np.float32))
+    np.save(home / "probes" / "toy" / "p" / m.files["probe"], np.zeros(3, np.float32))
     with pytest.raises(DataError, match="Retrain 'p'"):
         store.read(toy, "p")
 
@@ -94,7 +94,7 @@ def test_crafted_pickle_is_refused(toy, home, tmp_path):
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    np.save(home / "probes" / "toy" / "p" / m["files"]["probe"],
+    np.save(home / "probes" / "toy" / "p" / m.files["probe"],
             np.array([Evil()] * 3, dtype=object), allow_pickle=True)
     with pytest.raises(DataError, match="refusing to load"):
         store.read(toy, "p")
@@ -120,14 +120,14 @@ def test_concurrent_trainers_never_corrupt_each_other(toy, home):
     store = ProbeStore(home / "probes")
     while any(p.poll() is None for p in procs):
         for m in store.list("toy"):  # the listing is always readable and complete
-            assert set(m["files"]) >= {"probe", "qualifying"}
-            store.read(toy, m["name"])
-            seen.add(m["name"])
+            assert set(m.files) >= {"probe", "qualifying"}
+            store.read(toy, m.name)
+            seen.add(m.name)
         time.sleep(0.01)
     for p in procs:
         assert p.wait() == 0, p.stderr.read()
     names_made = names
-    names = sorted(m["name"] for m in store.list("toy"))
+    names = sorted(m.name for m in store.list("toy"))
     assert names == sorted(n for _, n in names_made)
     for n in names:
         assert np.isfinite(store.read(toy, n)).all()
@@ -154,7 +154,7 @@ def test_killed_writer_leaves_the_previous_version_whole(toy, home):
     rng = np.random.default_rng(0)
     folder = home / "probes" / "toy" / "victim"
     for attempt in range(8):
-        before = store.meta("toy", "victim")["value"]
+        before = store.meta("toy", "victim").extra["value"]
         p = subprocess.Popen([sys.executable, "-c", WRITER, str(toy.path),
                               str(home / "probes"), str(before + 1000 * (attempt + 1))])
         time.sleep(1.0 + rng.random() * 0.5)  # interpreter start-up, then some writes
@@ -167,7 +167,7 @@ def test_killed_writer_leaves_the_previous_version_whole(toy, home):
         # No visible partial file: every non-hidden array in the folder loads whole.
         for f in folder.glob("[!.]*.npy"):
             np.load(f, allow_pickle=False)
-    assert store.meta("toy", "victim")["value"] > 1
+    assert store.meta("toy", "victim").extra["value"] > 1
 
 
 def test_score_and_leaderboard_hide_test_unless_revealed(toy, home):

@@ -25,10 +25,10 @@ from prize.data import Split, open_dataset
 from prize.data.dataset import Ratings
 from prize.errors import ConfigError, DataError
 from prize.models import make_predictor
+from prize.models.epochs import DivergenceError, load_checkpoint
 from prize.models.rbm import _kernels
 from prize.models.rbm.model import RBM, RBMConfig, rating_values
 from prize.models.rbm.network import RBMNet, make_batch, scatter_rows
-from prize.training import DivergenceError, load_checkpoint
 
 #: Small and quick: the contract fits the model three times on 11,000 planted ratings.
 SMALL = {"n_hidden": 30, "n_epochs": 12, "batch_size": 10, "threads": 1,
@@ -275,8 +275,8 @@ def test_state_dict_round_trip_predicts_the_same():
     assert all(isinstance(v, np.ndarray) for v in state.values())
     assert {"W", "v_W", "bv", "bh", "D", "v_D"} <= set(state)
     again = rbm(**{**SMALL, "n_epochs": 4})
-    again._prepare(train, None)
-    again.load_state_dict(state)
+    again._setup(train)
+    again.resume(train, None, state)
     np.testing.assert_array_equal(again.predict(probe.user, probe.item),
                                   model.predict(probe.user, probe.item))
 

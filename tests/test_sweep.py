@@ -17,7 +17,7 @@ from prize.config import CONFIG_ROOT, parse_value
 from prize.data.netflix import import_netflix
 from prize.data.synth import generate
 from prize.errors import ConfigError
-from prize.sweep import Range, load_sweep, toml_value, trials
+from prize.runs.sweep import Range, load_sweep, toml_value, trials
 
 GRID = """
 name = "{name}"

@@ -9,12 +9,22 @@ import pytest
 from planted import planted
 
 from prize.errors import DataError
-from prize.models.base import IterativePredictor, epoch_rng, take
-from prize.training import DivergenceError, Trainer, load_checkpoint, train
+from prize.models.base import take
+from prize.models.epochs import (
+    DivergenceError,
+    IterativeConfig,
+    IterativePredictor,
+    Trainer,
+    epoch_rng,
+    load_checkpoint,
+    train,
+)
 
 
 @dataclass(frozen=True)
-class ToyConfig:
+class ToyConfig(IterativeConfig):
+    learning_rate_field = "lr"
+
     n_epochs: int = 8
     lr: float = 0.02
     reg: float = 0.02
@@ -28,7 +38,7 @@ class ToySGD(IterativePredictor):
 
     family, name, Config = "toy", "toy", ToyConfig
 
-    def start(self, train, probe):
+    def start(self, train, probe, implicit):
         self.mu_ = float(np.mean(train.rating))
         rng = np.random.default_rng(self.config.seed)
         self.bu_ = rng.normal(0, 0.01, train.n_users)

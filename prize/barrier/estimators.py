@@ -210,14 +210,14 @@ def said(ctx: Context, cfg: BarrierConfig) -> dict:
     if ctx.store is not None:  # probe arrays follow the probe rows in row order, as ctx
         for m in ctx.store.list(ctx.ds.name):
             try:
-                pred = np.asarray(ctx.store.read(ctx.ds, m["name"], "probe"), np.float64)
+                pred = np.asarray(ctx.store.read(ctx.ds, m.name, "probe"), np.float64)
             except DataError:
                 continue  # stale: trained on another version of the data set
             if len(pred) != len(truth):
                 continue
             score = float(np.mean((pred - truth) ** 2))
             if best is None or score < best[0]:
-                best, name = (score, pred), m["name"]
+                best, name = (score, pred), m.name
     if best is None:
         pred, name = _quick_biases(ctx), "(regularized biases fitted here)"
     else:

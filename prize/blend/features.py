@@ -25,16 +25,6 @@ from prize.data.dataset import Dataset, Split
 META = ("user_support", "movie_support", "frequency", "date")
 
 
-def rows_of(ds: Dataset, kind: str) -> np.ndarray:
-    """Dataset rows aligned with a prediction kind (probe: row order; qualifying: file
-    order)."""
-    if kind == "probe":
-        return ds.rows(Split.PROBE)
-    if kind == "qualifying":
-        return ds.qualifying_order
-    raise ValueError(f"meta-features of {kind!r} rows: expected probe or qualifying")
-
-
 def frequency(user: np.ndarray, day: np.ndarray) -> np.ndarray:
     """Number of rows sharing each row's (user, day), for rows sorted by (user, day)."""
     n = len(user)
@@ -59,7 +49,7 @@ def meta_features(ds: Dataset, kinds: tuple[str, ...] = ("probe", "qualifying")
     freq = frequency(user, day)
     out = {}
     for kind in kinds:
-        r = rows_of(ds, kind)
+        r = ds.rows_of(kind)
         F = np.empty((len(r), len(META)), np.float32)
         F[:, 0] = np.log1p(nu[user[r]])
         F[:, 1] = np.log1p(ni[item[r]])

@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from prize.blend import BLENDERS
-from prize.blend.features import META, meta_features, rows_of
+from prize.blend.features import META, meta_features
 from prize.blend.select import forward_select
-from prize.config import build, load_toml, parse_overrides, resolve_config_path, to_dict
+from prize.config import assemble, to_dict
 from prize.data.dataset import Dataset
 from prize.errors import ConfigError, DataError
 from prize.metrics import rmse
-from prize.probes import ProbeStore, check_name, truth
+from prize.probes import PredictorRecord, ProbeStore, check_name
 from prize.scoring import score_qualifying
 
 FAMILY = "blend"
@@ -37,21 +37,12 @@ def make_blender(method: str | None, config: str | Path | None = None, overrides
     """(blender, method, config path) from a method, a config file or name
     (``configs/blend/<name>.toml``) and ``--set`` pairs. The TOML may name its ``method``;
     without ``--method`` that one is used, else ``linear``."""
-    path = None
-    values: dict = {}
-    if config is not None or method is not None:
-        path = resolve_config_path(FAMILY, config, method or "linear")
-        values = dict(load_toml(path))
-    named = values.pop("method", None)
-    if method is None:
-        method = named or "linear"
-    elif named is not None and named != method:
-        raise ConfigError(f"{path}: a config for method {named!r}, not {method!r}")
-    if method not in BLENDERS:
-        raise ConfigError(f"unknown blend method {method!r}; known: {', '.join(BLENDERS)}")
-    cls = BLENDERS[method]
-    values.update(parse_overrides(cls.Config, overrides))
-    cfg = build(cls.Config, values, source=str(path or "config"))
+    if method is not None:
+        BLENDERS.get_or_fail(method)
+    asked = config is not None or method is not None
+    method, cls, cfg, path = assemble(BLENDERS, FAMILY, config=config,
+                                      default=(method or "linear") if asked else None,
+                                      selector="method", choice=method, overrides=overrides)
     return cls(cfg, scale), method, path
 
 
@@ -60,12 +51,12 @@ def default_predictors(ds: Dataset, store: ProbeStore, exclude: str | None = Non
     """(every stored predictor except blends, those skipped as stale)."""
     names, stale = [], []
     for m in store.list(ds.name):
-        if m.get("family") == FAMILY or m["name"] == exclude:
+        if m.family == FAMILY or m.name == exclude:
             continue
-        if m.get("dataset_fingerprint") != ds.fingerprint:
-            stale.append(m["name"])
+        if m.dataset_fingerprint != ds.fingerprint:
+            stale.append(m.name)
             continue
-        names.append(m["name"])
+        names.append(m.name)
     return names, stale
 
 
@@ -82,7 +73,7 @@ def selection_curve(ds: Dataset, store: ProbeStore) -> dict | None:
     names, _ = default_predictors(ds, store)
     if not names:
         return None
-    y = np.asarray(truth(ds, "probe"), np.float64)
+    y = np.asarray(ds.truth("probe"), np.float64)
     if not len(y) or np.isnan(y).any():
         return None
     from prize.blend.base import make_folds
@@ -98,7 +89,8 @@ def run_blend(ds: Dataset, store: ProbeStore, method: str | None = "linear",
               predictors: list[str] | None = None, *, name: str | None = None,
               config: str | Path | None = None, overrides=(), select: str | None = None,
               log: Callable[[str], None] | None = None) -> dict:
-    """Blend stored predictors of ``ds``; store and return the blend's meta."""
+    """Blend stored predictors of ``ds``; store the blend and return its record as JSON
+    (the blend's report: predictors, weights or importances, CV and quiz RMSE, ...)."""
     t0 = time.perf_counter()
     blender, method, path = make_blender(method, config, overrides, ds.scale)
     cfg = blender.config
@@ -117,13 +109,13 @@ def run_blend(ds: Dataset, store: ProbeStore, method: str | None = "linear",
         raise ConfigError(f"unknown selection {select!r}; expected forward")
     metas = {n: store.meta(ds.name, n) for n in names}
     X = store.matrix(ds, names, "probe")
-    y = np.asarray(truth(ds, "probe"), np.float64)
+    y = np.asarray(ds.truth("probe"), np.float64)
     if np.isnan(y).any():
         raise DataError(f"dataset {ds.name!r} lacks the truth of some probe rows")
     Xq = store.matrix(ds, names, "qualifying")
     F = meta_features(ds) if blender.uses_meta or select else {"probe": None,
                                                                 "qualifying": None}
-    users = np.asarray(ds.user[rows_of(ds, "probe")]) if cfg.folds == "user" else None
+    users = np.asarray(ds.user[ds.rows_of("probe")]) if cfg.folds == "user" else None
     from prize.blend.base import make_folds
 
     folds = make_folds(len(y), cfg.n_folds, cfg.folds, cfg.seed, users)
@@ -148,32 +140,29 @@ def run_blend(ds: Dataset, store: ProbeStore, method: str | None = "linear",
     singles = {n: rmse(X[:, j], y) for j, n in enumerate(names)}
     best = min(singles, key=singles.get)
     scores = score_qualifying(ds, qual)
-    rounds = {n: (metas[n] or {}).get("round") for n in names}
-    meta = {
-        "family": FAMILY,
-        "model": method,
-        "config": to_dict(cfg),
-        "round": "final" if "final" in rounds.values() else "probe",
+    rounds = {n: metas[n].round if metas[n] is not None else None for n in names}
+    extra = {
         "predictors": names,
         "input_rounds": rounds,
         "folds": {"by": cfg.folds, "n_folds": cfg.n_folds, "seed": cfg.seed},
-        "probe_rmse": cv.rmse,
         "cv_rmse": cv.rmse,
         "cv_rmse_folds": cv.fold_rmse,
         "cv": cv.info,
         "probe_rmse_kind": "out-of-fold (K-fold CV on probe)",
-        "quiz_rmse": scores["quiz"],
-        "test_rmse": scores["test"],
         "best_single": {"name": best, "probe_rmse": singles[best]},
         "gain": singles[best] - cv.rmse,
         "single_probe_rmse": singles,
         **report,
         "skipped_stale": stale,
-        "seconds": time.perf_counter() - t0,
     }
     if selection is not None:  # the curve (a list, as charts read it), then the rest
-        meta["selection"] = selection["steps"]
-        meta["selection_info"] = {k: v for k, v in selection.items() if k != "steps"}
+        extra["selection"] = selection["steps"]
+        extra["selection_info"] = {k: v for k, v in selection.items() if k != "steps"}
+    record = PredictorRecord(
+        name=name, family=FAMILY, model=method, config=to_dict(cfg),
+        round="final" if "final" in rounds.values() else "probe", probe_rmse=cv.rmse,
+        quiz_rmse=scores["quiz"], test_rmse=scores["test"],
+        seconds=time.perf_counter() - t0, extra=extra)
     written = store.write(ds, name, {"probe": cv.oof.astype(np.float32),
-                                     "qualifying": np.asarray(qual, np.float32)}, meta)
-    return written
+                                     "qualifying": np.asarray(qual, np.float32)}, record)
+    return written.to_json()

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import click
 
-from prize.cli.data import _emit, _home, json_option
-
-
-def _fmt(v, spec=".4f"):
-    return "—" if v is None else format(v, spec)
+from prize.barrier import ESTIMATOR_NAMES
+from prize.blend import BLENDERS
+from prize.cli.common import data_option, emit, home_of, json_option, open_data
+from prize.metrics import fmt
 
 
 @click.command("blend")
-@click.option("--data", "data_name", required=True, help="Dataset name.")
-@click.option("--method", type=click.Choice(["linear", "gbdt", "fwls", "nn"]), default=None,
+@data_option
+@click.option("--method", type=click.Choice(list(BLENDERS)), default=None,
               help="The blender (default: the config's method, else linear).")
 @click.option("--predictors", multiple=True, metavar="NAME...",
               help="Stored predictors to blend (default: every one except blends). "
@@ -38,12 +37,8 @@ def blend_cmd(ctx, data_name, method, predictors, name, select, config, override
     Names after --predictors may follow it directly (--predictors A B C).
     """
     from prize.blend.run import run_blend
-    from prize.data.dataset import open_dataset
-    from prize.probes import ProbeStore
 
-    home = _home(ctx)
-    ds = open_dataset(data_name, home)
-    store = ProbeStore(home / "probes")
+    ds, store = open_data(ctx, data_name)
     names = list(predictors) + list(extra)
     if extra and not predictors:
         raise click.UsageError(f"unexpected argument {extra[0]!r}")
@@ -63,8 +58,8 @@ def blend_cmd(ctx, data_name, method, predictors, name, select, config, override
     def lines(r):
         yield (f"{r['name']}: {r['model']} blend of {len(r['predictors'])} predictors, "
                f"{r['folds']['n_folds']}-fold CV ({r['folds']['by']} folds)")
-        yield (f"  CV RMSE on probe {_fmt(r['cv_rmse'], '.5f')}, quiz {_fmt(r['quiz_rmse'], '.5f')}"
-               + (f", test {_fmt(r.get('test_rmse'), '.5f')}" if reveal else ""))
+        yield (f"  CV RMSE on probe {fmt(r['cv_rmse'], '.5f')}, quiz {fmt(r['quiz_rmse'], '.5f')}"
+               + (f", test {fmt(r.get('test_rmse'), '.5f')}" if reveal else ""))
         b = r["best_single"]
         yield f"  best single: {b['name']} {b['probe_rmse']:.5f}; gain {r['gain']:+.5f}"
         weights = r.get("weights") or {}
@@ -73,11 +68,11 @@ def blend_cmd(ctx, data_name, method, predictors, name, select, config, override
         if weights and all(isinstance(v, float) for v in weights.values()):
             yield f"  {'predictor':<34}{'weight':>10}{'drop loss':>12}"
             for n in sorted(weights, key=lambda n: -drop.get(n, 0.0)):
-                yield f"  {n:<34}{weights[n]:>10.4f}{_fmt(drop.get(n), '.5f'):>12}"
+                yield f"  {n:<34}{weights[n]:>10.4f}{fmt(drop.get(n), '.5f'):>12}"
         elif weights:
             yield f"  {'predictor':<34}{'const weight':>13}{'drop loss':>12}"
             for n in sorted(weights, key=lambda n: -drop.get(n, 0.0)):
-                yield f"  {n:<34}{weights[n]['const']:>13.4f}{_fmt(drop.get(n), '.5f'):>12}"
+                yield f"  {n:<34}{weights[n]['const']:>13.4f}{fmt(drop.get(n), '.5f'):>12}"
         if imp:
             yield f"  {'feature':<34}{'importance':>10}"
             for n in sorted(imp, key=lambda n: -imp[n]):
@@ -91,15 +86,15 @@ def blend_cmd(ctx, data_name, method, predictors, name, select, config, override
             yield f"  skipped (trained on another version of the data): {r['skipped_stale']}"
         yield f"  stored as {r['name']} ({r['seconds']:.1f} s)"
 
-    _emit(ctx, report, as_json, lines)
+    emit(ctx, report, as_json, lines)
 
 
 @click.command("barrier")
-@click.option("--data", "data_name", required=True, help="Dataset name.")
-@click.option("--method", type=click.Choice(["ordinal", "coherence", "said", "herlocker"]),
+@data_option
+@click.option("--method", type=click.Choice(ESTIMATOR_NAMES),
               default=None, help="The headline estimator (default ordinal).")
 @click.option("--only", multiple=True,
-              type=click.Choice(["ordinal", "coherence", "said", "herlocker"]),
+              type=click.Choice(ESTIMATOR_NAMES),
               help="Run only these estimators (repeatable); the first is the headline "
                    "unless --method says otherwise.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -111,19 +106,15 @@ def barrier_cmd(ctx, data_name, method, only, overrides, as_json):
     ratings; on synthetic data, compared with the known oracle."""
     from prize.barrier import BarrierConfig, estimate
     from prize.config import build, parse_overrides
-    from prize.data.dataset import open_dataset
-    from prize.probes import ProbeStore
 
-    home = _home(ctx)
-    ds = open_dataset(data_name, home)
-    store = ProbeStore(home / "probes")
+    ds, store = open_data(ctx, data_name)
     cfg = build(BarrierConfig, parse_overrides(BarrierConfig, overrides), source="--set")
     if method is None and only:
         method = only[0]  # the headline is among those asked for
     r = estimate(ds, store, method, config=cfg, estimators=list(only) or None)
     from prize.barrier import save_estimate
 
-    save_estimate(home, ds, r)  # the leaderboard shows the last estimate as its floor
+    save_estimate(home_of(ctx), ds, r)  # the leaderboard shows the last estimate as its floor
 
     def lines(r):
         yield f"magic barrier of {r['dataset']} (RMSE on probe): {r['rmse']:.4f} ± " \
@@ -141,4 +132,4 @@ def barrier_cmd(ctx, data_name, method, only, overrides, as_json):
         if oracle is not None:
             yield f"  oracle (known on this synthetic data): probe {oracle:.4f}"
 
-    _emit(ctx, r, as_json, lines)
+    emit(ctx, r, as_json, lines)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
+from prize.cli.common import emit, home_of, json_option
 from prize.errors import DataError
-from prize.paths import dataset_dir, home
+from prize.paths import dataset_dir
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -21,33 +22,6 @@ def _name(ctx, param, value):
     return value
 
 
-def _home(ctx) -> Path:
-    return home(ctx.obj.get("home") if ctx.obj else None)
-
-
-def _emit(ctx, report: dict, as_json: bool, lines) -> None:
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-    elif not (ctx.obj or {}).get("quiet"):
-        for line in lines(report):
-            click.echo(line)
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-
-
-def cluster_options(what: str):
-    """``--cluster`` and ``--insecure``, shared by every command that runs tasks."""
-    def deco(f):
-        f = click.option("--insecure", is_flag=True,
-                         help="Allow a plain tcp:// scheduler address that is not loopback (an "
-                              "open Dask port runs any code it is sent: prefer TLS or an SSH "
-                              "tunnel).")(f)
-        return click.option("--cluster", default=None, metavar="ADDRESS|local:N",
-                            help=f"Run the {what} on a Dask scheduler (tcp://host:8786, "
-                                 "tls://...) or on N local worker processes (local:N). "
-                                 "Default: in this process.")(f)
-    return deco
 name_option = click.option("--name", required=True, callback=_name,
                            help="Dataset name (a folder under $PRIZE_HOME/data).")
 probe_option = click.option(
@@ -109,11 +83,11 @@ def import_netflix_cmd(ctx, path, name, probe, qualifying, titles, truth, skip_b
     combined_data_*.txt), probe.txt, qualifying.txt and movie_titles.txt."""
     from prize.data.netflix import import_netflix
 
-    report = import_netflix(path, dataset_dir(name, _home(ctx)), name=name, probe=probe,
+    report = import_netflix(path, dataset_dir(name, home_of(ctx)), name=name, probe=probe,
                             qualifying=qualifying, titles=titles, truth=truth,
                             skip_bad_lines=skip_bad_lines, overwrite=force,
                             progress=not as_json and not ctx.obj.get("quiet"))
-    _emit(ctx, report, as_json, _import_lines)
+    emit(ctx, report, as_json, _import_lines)
 
 
 @import_.command("movielens")
@@ -134,10 +108,10 @@ def import_movielens_cmd(ctx, path, name, split, seed, probe_rule, skip_bad_line
     """MovieLens 100K (u.data), 1M (ratings.dat[.gz]) or latest/20M/25M (ratings.csv)."""
     from prize.data.movielens import import_movielens
 
-    report = import_movielens(path, dataset_dir(name, _home(ctx)), name=name, split=split,
+    report = import_movielens(path, dataset_dir(name, home_of(ctx)), name=name, split=split,
                               seed=seed, skip_bad_lines=skip_bad_lines, overwrite=force,
                               probe=probe_rule)
-    _emit(ctx, report, as_json, _import_lines)
+    emit(ctx, report, as_json, _import_lines)
 
 
 def _scale(ctx, param, value):
@@ -175,10 +149,10 @@ def import_csv_cmd(ctx, path, name, sep, columns, header, time_format, scale, se
     """Any delimited ratings file; the Netflix hold-out protocol is applied."""
     from prize.data.csv import import_csv
 
-    report = import_csv(path, dataset_dir(name, _home(ctx)), name=name, sep=sep, columns=columns,
+    report = import_csv(path, dataset_dir(name, home_of(ctx)), name=name, sep=sep, columns=columns,
                         header=header, time_format=time_format, scale=scale, seed=seed,
                         skip_bad_lines=skip_bad_lines, overwrite=force)
-    _emit(ctx, report, as_json, _import_lines)
+    emit(ctx, report, as_json, _import_lines)
 
 
 @data.command("split")
@@ -196,9 +170,9 @@ def split_cmd(ctx, name, protocol, seed, probe_rule, as_json):
     from prize.data.dataset import open_dataset
     from prize.data.split import resplit
 
-    ds = open_dataset(name, _home(ctx))
+    ds = open_dataset(name, home_of(ctx))
     meta = resplit(ds, ds.path, protocol=protocol, seed=seed, probe=probe_rule)
-    _emit(ctx, meta, as_json, _info_lines)
+    emit(ctx, meta, as_json, _info_lines)
 
 
 def _info_lines(m: dict):
@@ -236,8 +210,8 @@ def info_cmd(ctx, name, as_json):
     """Counts per split, dates, rating histogram, references, oracle and fingerprint."""
     from prize.data.dataset import open_dataset
 
-    ds = open_dataset(name, _home(ctx))
-    _emit(ctx, ds.meta, as_json, _info_lines)
+    ds = open_dataset(name, home_of(ctx))
+    emit(ctx, ds.meta, as_json, _info_lines)
 
 
 @data.command("list")
@@ -245,7 +219,7 @@ def info_cmd(ctx, name, as_json):
 @click.pass_context
 def list_cmd(ctx, as_json):
     """The datasets under $PRIZE_HOME/data."""
-    root = _home(ctx) / "data"
+    root = home_of(ctx) / "data"
     rows = []
     for p in sorted(root.glob("*/meta.json")) if root.is_dir() else []:
         if p.parent.name.startswith("."):
@@ -253,7 +227,7 @@ def list_cmd(ctx, as_json):
         m = json.loads(p.read_text())
         rows.append({"name": m["name"], "format": m["source"]["format"],
                      "rows": m["counts"]["rows"], "fingerprint": m["fingerprint"]})
-    _emit(ctx, {"datasets": rows}, as_json, lambda r: (
+    emit(ctx, {"datasets": rows}, as_json, lambda r: (
         f"{d['name']:<24}{d['format']:<18}{d['rows']:>14,}  {d['fingerprint']}"
         for d in r["datasets"]))
 
@@ -278,7 +252,7 @@ def synth_cmd(ctx, preset, seed, noise_scale, out, force, as_json):
                         fix="Pass --force to replace it, or choose another --out")
     info = synth.generate(out, preset=preset, seed=seed, noise_scale=noise_scale,
                           progress=not as_json and not ctx.obj.get("quiet"), overwrite=force)
-    _emit(ctx, info, as_json, lambda r: [
+    emit(ctx, info, as_json, lambda r: [
         f"wrote {r['preset']} preset (seed {r['seed']}) to {out}",
         *(f"  {k:<11}{v:>14,}" for k, v in r["counts"].items()),
         "  oracle RMSE " + ", ".join(f"{k} {v:.4f}" for k, v in r["oracle_rmse"].items()),

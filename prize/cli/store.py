@@ -7,22 +7,17 @@ from pathlib import Path
 
 import click
 
-from prize.cli.data import _emit, _home, cluster_options, json_option
-
-
-def _open(ctx, data_name):
-    from prize.data.dataset import open_dataset
-    from prize.probes import ProbeStore
-
-    home = _home(ctx)
-    return open_dataset(data_name, home), ProbeStore(home / "probes")
-
-
-def _fmt(v, spec=".4f"):
-    return "—" if v is None else format(v, spec)
-
-
-data_option = click.option("--data", "data_name", required=True, help="Dataset name.")
+from prize.cli.common import (
+    cluster_options,
+    data_option,
+    emit,
+    executor_for,
+    home_of,
+    json_option,
+    open_data,
+    shutdown,
+)
+from prize.metrics import fmt
 
 
 @click.group("probes")
@@ -36,14 +31,14 @@ def probes():
 @click.pass_context
 def probes_list(ctx, data_name, as_json):
     """Every predictor stored for a dataset."""
-    ds, store = _open(ctx, data_name)
-    rows = [{k: m.get(k) for k in ("name", "family", "model", "round", "probe_rmse",
-                                    "quiz_rmse", "seconds", "created_at")}
+    ds, store = open_data(ctx, data_name)
+    rows = [{k: getattr(m, k) for k in ("name", "family", "model", "round", "probe_rmse",
+                                         "quiz_rmse", "seconds", "created_at")}
             for m in store.list(ds.name)]
-    _emit(ctx, {"dataset": ds.name, "predictors": rows}, as_json, lambda r: [
+    emit(ctx, {"dataset": ds.name, "predictors": rows}, as_json, lambda r: [
         f"{'predictor':<32}{'family':<10}{'round':<7}{'probe':>8}{'quiz':>8}{'seconds':>9}",
         *(f"{p['name']:<32}{p['family'] or '':<10}{p['round'] or '':<7}"
-          f"{_fmt(p['probe_rmse']):>8}{_fmt(p['quiz_rmse']):>8}{_fmt(p['seconds'], '.1f'):>9}"
+          f"{fmt(p['probe_rmse']):>8}{fmt(p['quiz_rmse']):>8}{fmt(p['seconds'], '.1f'):>9}"
           for p in r["predictors"])])
 
 
@@ -56,13 +51,12 @@ def probes_show(ctx, data_name, predictor, as_json):
     """One predictor's metadata (config, scores, provenance)."""
     from prize.errors import DataError
 
-    ds, store = _open(ctx, data_name)
+    ds, store = open_data(ctx, data_name)
     m = store.meta(ds.name, predictor)
     if m is None:
         raise DataError(f"no predictor {predictor!r} for dataset {ds.name!r}",
                         fix=f"See `prize probes list --data {ds.name}`")
-    m = {k: v for k, v in m.items() if k not in ("test_rmse", "test_rmse_probe_round")}
-    _emit(ctx, m, as_json, lambda r: [json.dumps(r, indent=2)])
+    emit(ctx, m.public(), as_json, lambda r: [json.dumps(r, indent=2)])
 
 
 @probes.command("rm")
@@ -71,7 +65,7 @@ def probes_show(ctx, data_name, predictor, as_json):
 @click.pass_context
 def probes_rm(ctx, data_name, predictors):
     """Remove predictors from the store."""
-    ds, store = _open(ctx, data_name)
+    ds, store = open_data(ctx, data_name)
     for p in predictors:
         click.echo(f"removed {p}" if store.remove(ds.name, p) else f"no predictor {p}", err=True)
 
@@ -85,29 +79,15 @@ def probes_rm(ctx, data_name, predictors):
 @click.pass_context
 def score_cmd(ctx, data_name, predictor, reveal, as_json):
     """A stored predictor's RMSE on probe and quiz, and its improvement over the reference."""
-    from prize.leaderboard import reference
-    from prize.metrics import improvement
-    from prize.scoring import score_probe, score_qualifying
+    from prize.leaderboard import score
 
-    ds, store = _open(ctx, data_name)
-    probe = store.read(ds, predictor, "probe")
-    qual = store.read(ds, predictor, "qualifying")
-    q = score_qualifying(ds, qual)
-    ref = reference(ds, store)
-    r = {"predictor": predictor, "dataset": ds.name, "probe_rmse": score_probe(ds, probe),
-         "quiz_rmse": q["quiz"], "reference": ref.get("name")}
-    on = "quiz" if q["quiz"] is not None and ref.get("quiz") else "probe"
-    r["improvement_on"] = on
-    r["improvement"] = (improvement(r[f"{on}_rmse"], ref[on])
-                        if ref.get(on) and r[f"{on}_rmse"] is not None else None)
-    if reveal:
-        r["test_rmse"] = q["test"]
-        if ref.get("test") and q["test"] is not None:
-            r["test_improvement"] = improvement(q["test"], ref["test"])
-    _emit(ctx, r, as_json, lambda r: [
-        f"{predictor} on {ds.name}: probe {_fmt(r['probe_rmse'])}, quiz {_fmt(r['quiz_rmse'])}"
-        + (f", test {_fmt(r['test_rmse'])}" if reveal else ""),
-        f"  {_fmt(r['improvement'], '+.2f')}% vs {r['reference']} (on {on})"])
+    ds, store = open_data(ctx, data_name)
+    r = score(ds, store, predictor, reveal=reveal)
+    on = r["improvement_on"]
+    emit(ctx, r, as_json, lambda r: [
+        f"{predictor} on {ds.name}: probe {fmt(r['probe_rmse'])}, quiz {fmt(r['quiz_rmse'])}"
+        + (f", test {fmt(r['test_rmse'])}" if reveal else ""),
+        f"  {fmt(r['improvement'], '+.2f')}% vs {r['reference']} (on {on})"])
 
 
 @click.group("leaderboard", invoke_without_command=True)
@@ -125,8 +105,8 @@ def leaderboard(ctx, data_name, as_json, markdown, reveal):
     from prize.barrier import load_estimate
     from prize.leaderboard import render_markdown, render_text, table
 
-    ds, store = _open(ctx, data_name)
-    t = table(ds, store, reveal=reveal, barrier=load_estimate(_home(ctx), ds))
+    ds, store = open_data(ctx, data_name)
+    t = table(ds, store, reveal=reveal, barrier=load_estimate(home_of(ctx), ds))
     if as_json:
         click.echo(json.dumps(t, indent=2))
     elif markdown:
@@ -149,10 +129,10 @@ def submit_cmd(ctx, data_name, predictor, out, check_file, reveal, as_json):
     """Write a submission in the official format, or check one."""
     from prize.submission import check_submission, write_submission
 
-    ds, store = _open(ctx, data_name)
+    ds, store = open_data(ctx, data_name)
     if check_file:
         r = check_submission(ds, Path(check_file), reveal=reveal)
-        _emit(ctx, r, as_json, lambda r: [
+        emit(ctx, r, as_json, lambda r: [
             f"{check_file}: valid, {r['pairs']:,} predictions"
             + (f"; quiz RMSE {r['quiz_rmse']:.4f}" if r.get("quiz_rmse") is not None else "")
             + (f", test RMSE {r['test_rmse']:.4f}" if r.get("test_rmse") is not None else "")])
@@ -162,7 +142,7 @@ def submit_cmd(ctx, data_name, predictor, out, check_file, reveal, as_json):
     pred = store.read(ds, predictor, "qualifying", mmap=False)
     path = Path(out) if out else Path("submissions") / f"{ds.name}-{predictor}.txt"
     m = write_submission(ds, pred, path, [predictor])
-    _emit(ctx, {**m, "path": str(path)}, as_json,
+    emit(ctx, {**m, "path": str(path)}, as_json,
           lambda r: [f"wrote {r['pairs']:,} predictions to {r['path']} (+ {r['file']}.json)"])
 
 
@@ -177,55 +157,29 @@ def submit_cmd(ctx, data_name, predictor, out, check_file, reveal, as_json):
 @click.pass_context
 def leaderboard_run(ctx, set_name, data_name, final, cluster, insecure, no_blend, as_json):
     """Train every predictor of a set that the store lacks, blend, submit, print the table."""
-    from prize.leaderboard import render_text, table
-    from prize.orchestrate import load_set, make_executor, run_set
+    from prize.barrier import load_estimate
+    from prize.leaderboard import render_text, run
 
-    ds, store = _open(ctx, data_name)
-    pset = load_set(set_name)
-    executor, info = make_executor(cluster, insecure=insecure)
-    if info.get("dashboard") and not as_json:
-        click.echo(f"Dask dashboard: {info['dashboard']}", err=True)
+    ds, store = open_data(ctx, data_name)
+    executor, info = executor_for(ctx, cluster, insecure, as_json)
     try:
-        results = run_set(pset, home=_home(ctx), data=ds.name, final=final, executor=executor,
-                          progress=not as_json and not ctx.obj.get("quiet"),
-                          threads=info.get("task_threads"))
+        report = run(ds, store, set_name, home=home_of(ctx), final=final, executor=executor,
+                     progress=not as_json and not ctx.obj.get("quiet"),
+                     threads=info.get("task_threads"), blend=not no_blend,
+                     barrier=load_estimate(home_of(ctx), ds))
     finally:
-        executor.shutdown()
-        if info.get("close"):
-            info["close"]()
+        shutdown(executor, info)
+    results = report["trained"]
     failed = [r for r in results if not r["ok"]]
     for r in failed:
         click.echo(f"FAILED {r['name']} ({r['round']} round): {r['error']}", err=True)
         if ctx.obj.get("verbose") and r.get("traceback"):
             click.echo(r["traceback"], err=True)
-    blends = []
-    if not no_blend and pset.blends:
-        from prize.blend.run import run_blend
-        from prize.submission import write_submission
-
-        have = {m["name"] for m in store.list(ds.name)}
-        members = [s.name for s in pset.predictors if s.name in have]
-        for entry in pset.blends:  # a method or a config name in configs/blend/
-            meta = run_blend(ds, store, None, members, config=entry,
-                             name=f"{pset.name}-blend-{entry}")
-            blends.append({"name": meta["name"], "method": meta.get("model"), "config": entry,
-                           "probe_rmse": meta.get("probe_rmse"),
-                           "quiz_rmse": meta.get("quiz_rmse")})
-        if blends:
-            best = min(blends, key=lambda b: b["probe_rmse"])
-            pred = store.read(ds, best["name"], "qualifying", mmap=False)
-            path = Path("submissions") / f"{ds.name}-{best['name']}.txt"
-            write_submission(ds, pred, path, [best["name"]])
-            best["submission"] = str(path)
-    from prize.barrier import load_estimate
-
-    t = table(ds, store, barrier=load_estimate(_home(ctx), ds))
-    report = {"set": pset.name, "executor": {k: v for k, v in info.items() if k != "close"},
-              "trained": results, "blends": blends, "table": t}
+    report["executor"] = {k: v for k, v in info.items() if k != "close"}
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:
-        click.echo(render_text(t))
+        click.echo(render_text(report["table"]))
         if failed:
             click.echo(f"{len(failed)} of {len(results)} trainings failed (see above).")
     if failed:
@@ -241,18 +195,18 @@ def leaderboard_run(ctx, set_name, data_name, final, cluster, insecure, no_blend
 @click.pass_context
 def leaderboard_report(ctx, data_name, out, no_barrier, as_json):
     """Write leaderboard.md, leaderboard.json and three charts to reports/DATASET/."""
-    from prize.report import write_report
+    from prize.leaderboard.report import write_report
 
-    ds, store = _open(ctx, data_name)
+    ds, store = open_data(ctx, data_name)
     barrier = None
     if not no_barrier:  # the stored estimate of this data, else a fresh one (then stored)
         from prize.barrier import estimate, load_estimate, save_estimate
 
-        barrier = load_estimate(_home(ctx), ds)
+        barrier = load_estimate(home_of(ctx), ds)
         if barrier is None:
             barrier = estimate(ds, store)
-            save_estimate(_home(ctx), ds, barrier)
+            save_estimate(home_of(ctx), ds, barrier)
     folder = Path(out) if out else Path("reports") / ds.name
     r = write_report(ds, store, folder, barrier=barrier)
-    _emit(ctx, {"folder": str(folder), **r}, as_json, lambda r: [
+    emit(ctx, {"folder": str(folder), **r}, as_json, lambda r: [
         f"wrote {folder}/leaderboard.md, leaderboard.json and {', '.join(r['charts'])}"])

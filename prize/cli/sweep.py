@@ -6,15 +6,15 @@ import json
 
 import click
 
-from prize.cli.data import cluster_options
+from prize.cli.common import cluster_options, data_option, executor_for, home_of, shutdown
 
 
 @click.command("sweep")
 @click.argument("family")
-@click.option("--data", "data_name", required=True, help="Dataset name.")
+@data_option
 @click.option("--grid", "grid", required=True, metavar="FILE",
               help="Sweep file: a .toml path or a name in configs/sweeps/ (format: "
-                   "prize/sweep.py, README).")
+                   "prize/runs/sweep.py, README).")
 @click.option("--random", "n_random", type=click.IntRange(min=1), default=None, metavar="N",
               help="Random search: N distinct trials drawn from the file's lists and ranges "
                    "(default: the whole grid).")
@@ -32,11 +32,9 @@ def sweep_cmd(ctx, family, data_name, grid, n_random, seed, cluster, insecure, d
 
     Each trial is stored as the predictor FAMILY-SWEEP-HASH (the hash is the trial's
     config), so a rerun resumes and the blender can use every trial."""
-    from prize.cli.data import _home
-    from prize.orchestrate import make_executor
-    from prize.sweep import load_sweep, render_text, run_sweep, trials
+    from prize.runs.sweep import load_sweep, render_text, run_sweep, trials
 
-    home = _home(ctx)
+    home = home_of(ctx)
     sweep = load_sweep(grid, family)
     ts = trials(sweep, random=n_random, seed=seed)
     if n_random and len(ts) < n_random:
@@ -47,16 +45,12 @@ def sweep_cmd(ctx, family, data_name, grid, n_random, seed, cluster, insecure, d
     if dry_run:
         report = run_sweep(sweep, ts, home=home, data=data_name, dry_run=True)
     else:
-        executor, info = make_executor(cluster, insecure=insecure)
-        if info.get("dashboard") and not as_json:
-            click.echo(f"Dask dashboard: {info['dashboard']}", err=True)
+        executor, info = executor_for(ctx, cluster, insecure, as_json)
         try:
             report = run_sweep(sweep, ts, home=home, data=data_name, executor=executor,
                                progress=not quiet, threads=info.get("task_threads"))
         finally:
-            executor.shutdown()
-            if info.get("close"):
-                info["close"]()
+            shutdown(executor, info)
     report.update(mode="random" if n_random else "grid", seed=seed if n_random else None,
                   executor={k: v for k, v in info.items() if k != "close"})
     for f in report["failed"]:

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
-from prize.errors import ConfigError, DataError
-
-
-def default_name(family: str, config_path: Path | None, default_stem: str) -> str:
-    stem = config_path.stem if config_path is not None else default_stem
-    return family if stem == "default" else f"{family}-{stem}"
+from prize.cli.common import home_of, open_data
+from prize.models import FAMILIES
 
 
 @click.command("train")
-@click.argument("family")
+@click.argument("family", type=click.Choice(list(FAMILIES)), metavar="FAMILY")
 @click.option("--data", "data_name", required=True, help="Dataset name (or folder).")
 @click.option("--config", default=None,
               help="Config TOML file, or the name of one in configs/FAMILY/ (default: the "
@@ -40,55 +35,24 @@ def default_name(family: str, config_path: Path | None, default_stem: str) -> st
 def train_cmd(ctx, family, data_name, config, overrides, name, round_, resume,
               keep_train_predictions, residuals_of, as_json):
     """Train a predictor of FAMILY on a dataset and store its predictions."""
-    from prize.cli.data import _home
-    from prize.data.dataset import open_dataset
-    from prize.models import family_module, make_predictor
-    from prize.probes import ProbeStore
-    from prize.runner import run_training
+    from prize.runs.single import train
 
-    home = _home(ctx)
-    ds = open_dataset(data_name, home)
-    store = ProbeStore(home / "probes")
+    ds, store = open_data(ctx, data_name)
     quiet = as_json or ctx.obj.get("quiet")
-    if round_ == "final":
-        if name is None:
-            model, path = make_predictor(family, config, overrides)
-            name = default_name(family, path, family_module(family).DEFAULT_CONFIG)
-        meta = store.meta(ds.name, name)
-        if meta is None:
-            raise DataError(f"no probe round of {name!r} to refit",
-                            fix=f"Run the probe round first: prize train {family} --data "
-                                f"{ds.name} --name {name}")
-        if meta["family"] != family:
-            raise ConfigError(f"{name!r} belongs to family {meta['family']!r}, not {family!r}")
-        store.check(ds, meta)
-        values = {"model": meta["model"], **meta["config"]}
-        model, _ = make_predictor(family, values=values)
-        if config is not None or overrides:
-            asked, _ = make_predictor(family, config, overrides)
-            if asked.params() != model.params():
-                raise ConfigError(
-                    "the final round refits with the probe round's settings; drop --config/"
-                    f"--set, or retrain the probe round of {name!r} with them first")
-    else:
-        model, path = make_predictor(family, config, overrides)
-        if name is None:
-            name = default_name(family, path, family_module(family).DEFAULT_CONFIG)
-            if residuals_of:
-                name = f"{name}-on-{residuals_of}"
-        meta = None
-    result = run_training(ds, model, name, store, round_=round_, probe_meta=meta,
-                          resume=resume, keep_train=keep_train_predictions,
-                          checkpoint_dir=home / "checkpoints" / ds.name, progress=not quiet,
-                          residuals_of=residuals_of)
+    record = train(ds, store, family, config=config, overrides=overrides, name=name,
+                   round_=round_, resume=resume, keep_train=keep_train_predictions,
+                   residuals_of=residuals_of,
+                   checkpoint_dir=home_of(ctx) / "checkpoints" / ds.name, progress=not quiet)
+    result = {k: v for k, v in record.to_json().items() if k != "history"}
     if as_json:
         click.echo(json.dumps(result, indent=2))
     elif not ctx.obj.get("quiet"):
-        line = f"{name}: probe RMSE {result['probe_rmse']:.4f}" if result.get(
-            "probe_rmse") is not None else f"{name}:"
-        if result.get("quiz_rmse") is not None:
-            line += f", quiz RMSE {result['quiz_rmse']:.4f}"
-        line += f" ({result['round']} round, {result['seconds']:.1f} s"
-        if result.get("epochs"):
-            line += f", {result['epochs']} epochs"
+        line = f"{record.name}: probe RMSE {record.probe_rmse:.4f}" if (
+            record.probe_rmse is not None) else f"{record.name}:"
+        if record.quiz_rmse is not None:
+            line += f", quiz RMSE {record.quiz_rmse:.4f}"
+        seconds = record.extra.get("final_seconds", record.seconds)
+        line += f" ({record.round} round, {seconds:.1f} s"
+        if record.epochs:
+            line += f", {record.epochs} epochs"
         click.echo(line + ")")

@@ -49,6 +49,12 @@ DEFAULT_REFERENCE = {"name": "knn-cinematch-proxy", "kind": "predictor", "family
                      "config": "cinematch-proxy"}
 
 
+#: The prediction kinds whose arrays the probe store keeps.
+STORED_KINDS = ("probe", "qualifying", "train")
+#: Every prediction kind :meth:`Dataset.rows_of` aligns.
+KINDS = ("train", "probe", "qualifying", "quiz", "test")
+
+
 class Split(IntFlag):
     """Which set a row belongs to. A qualifying row with known truth is also QUIZ or TEST."""
 
@@ -168,6 +174,49 @@ class Dataset:
     @property
     def qualifying_order(self) -> np.ndarray:
         return np.load(self.path / "qualifying_order.npy", allow_pickle=False)
+
+    # -- the row alignment of predictions: decided here and nowhere else ------------------
+    def count(self, kind: str) -> int:
+        """Length of a stored prediction array of ``kind`` (train, probe or qualifying), from
+        the counts in meta.json (no scan of the split column)."""
+        if kind not in STORED_KINDS:
+            raise ValueError(f"prediction kind {kind!r}: expected one of {STORED_KINDS}")
+        return int(self.meta["counts"][kind])
+
+    def rows_of(self, kind: str) -> np.ndarray:
+        """The dataset rows a prediction array of ``kind`` is aligned with.
+
+        ``train`` and ``probe``: the TRAIN or PROBE rows in row order (so, by user and
+        day); ``qualifying``: the qualifying pairs in the order of the qualifying file
+        (``qualifying_order``, the order a submission follows); ``quiz`` and ``test``: the
+        qualifying pairs of that half whose truth is known, in qualifying order -- the
+        qualifying predictions at :meth:`positions` ``(kind)``.
+        """
+        if kind == "train":
+            return self.rows(Split.TRAIN)
+        if kind == "probe":
+            return self.rows(Split.PROBE)
+        if kind == "qualifying":
+            return self.qualifying_order
+        if kind in ("quiz", "test"):
+            return self.qualifying_order[self.positions(kind)]
+        raise ValueError(f"prediction kind {kind!r}: expected one of {KINDS}")
+
+    def positions(self, kind: str) -> np.ndarray:
+        """Where the quiz (or test) pairs with known truth sit among the qualifying
+        predictions."""
+        if kind not in ("quiz", "test"):
+            raise ValueError(f"positions of {kind!r}: expected quiz or test")
+        order = self.qualifying_order
+        flags = np.asarray(self.split)[order]
+        known = ~np.isnan(np.asarray(self.rating)[order])
+        flag = Split.QUIZ if kind == "quiz" else Split.TEST
+        return np.flatnonzero(((flags & flag) != 0) & known)
+
+    def truth(self, kind: str) -> np.ndarray:
+        """The known ratings aligned with a prediction kind (NaN where unknown: Netflix's
+        qualifying ratings)."""
+        return np.asarray(self.rating[self.rows_of(kind)])
 
     def ids(self, which: str) -> np.ndarray:
         return np.load(self.path / f"{which}_ids.npy", allow_pickle=False)

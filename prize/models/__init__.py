@@ -1,20 +1,29 @@
-"""Model families: a registry from the names `prize train FAMILY` uses to their modules.
+"""Model families: the registry from the names `prize train FAMILY` uses to their modules.
 
 A family module (or a ``module:attribute`` object) defines ``MODELS`` (model name ->
 Predictor class) and ``DEFAULT_CONFIG`` (the stem of its default file in
-``configs/<family>/``). Modules are imported on first
-use, so `prize --help` loads neither numba nor torch.
+``configs/<family>/``). Modules are imported on first use, so `prize --help` loads neither
+numba nor torch.
+
+Adding a family
+---------------
+1. ``prize/models/<family>/``: one short module per model, a frozen config dataclass per
+   model (subclass :class:`prize.models.epochs.IterativeConfig` if it trains by epochs), the
+   numba kernels in a private ``_kernels.py`` that imports nothing from prize, and a
+   ``MODELS`` dict plus ``DEFAULT_CONFIG`` in the package's ``__init__``.
+2. ``configs/<family>/default.toml``: the default settings.
+3. One line in :data:`FAMILIES` below: the CLI (``prize train --help``), leaderboard sets,
+   sweeps and the run layer find it from there. Nothing else is registered.
+4. Tests: ``tests/contract.py``'s mixin, and each kernel against a pure-Python twin.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
-from prize.config import build, load_toml, parse_overrides, resolve_config_path, to_dict
-from prize.errors import ConfigError
+from prize.config import Registry, assemble
 
-FAMILIES: dict[str, str] = {
+FAMILIES = Registry("family", {
     "baseline": "prize.models.baseline",
     "knn": "prize.models.knn",
     "mf": "prize.models.mf.families:mf",
@@ -22,15 +31,11 @@ FAMILIES: dict[str, str] = {
     "timesvdpp": "prize.models.mf.families:timesvdpp",
     "nsvd": "prize.models.mf.families:nsvd",
     "rbm": "prize.models.rbm",
-}
+})
 
 
 def family_module(family: str):
-    if family not in FAMILIES:
-        raise ConfigError(f"unknown family {family!r}; known families: {', '.join(FAMILIES)}")
-    module, _, attr = FAMILIES[family].partition(":")
-    mod = importlib.import_module(module)
-    return getattr(mod, attr) if attr else mod
+    return FAMILIES.get_or_fail(family)
 
 
 def make_predictor(family: str, config: str | Path | None = None, overrides=(),
@@ -41,21 +46,7 @@ def make_predictor(family: str, config: str | Path | None = None, overrides=(),
     that model's config dataclass.
     """
     mod = family_module(family)
-    if values is None:
-        path = resolve_config_path(family, config, mod.DEFAULT_CONFIG)
-        values = load_toml(path)
-    else:
-        path = None
-    values = dict(values)
-    model = values.pop("model", None) or next(iter(mod.MODELS))
-    if model not in mod.MODELS:
-        raise ConfigError(f"{path or 'config'}: unknown model {model!r} in family {family!r}; "
-                          f"known: {', '.join(mod.MODELS)}")
-    cls = mod.MODELS[model]
-    values.update(parse_overrides(cls.Config, overrides))
-    cfg = build(cls.Config, values, source=str(path or "config"))
+    _, cls, cfg, path = assemble(mod.MODELS, family, config=config,
+                                 default=mod.DEFAULT_CONFIG, overrides=overrides,
+                                 values=values)
     return cls(cfg), path
-
-
-def describe(predictor) -> dict:
-    return {"family": predictor.family, "model": predictor.name, **to_dict(predictor.config)}

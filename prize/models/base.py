@@ -1,41 +1,27 @@
 """The Predictor contract shared by every model family.
 
-``fit(train, *, probe=None) -> self`` and ``predict(users, items, days) -> float32`` clipped
-to the rating scale. ``__init__`` only stores the config; everything learned ends in ``_``.
-Unknown users and items (no training ratings, or an index outside the training range)
-fall back to the biases, then to the global mean.
+``fit(train, *, probe=None, implicit=None) -> self`` and ``predict(users, items, days) ->
+float32`` clipped to the rating scale. ``__init__`` only stores the config; everything
+learned ends in ``_``. Unknown users and items (no training ratings, or an index outside
+the training range) fall back to the biases, then to the global mean.
 
-Iterative models also implement :class:`IterativePredictor`: ``start`` prepares state,
-``run_epoch`` does one sweep, and ``state_dict``/``load_state_dict`` move the learned
-arrays in and out, so that the trainer (:mod:`prize.training`) owns progress bars, early
-stopping, divergence checks and checkpoints. Randomness inside an epoch is drawn from
-``epoch_rng(seed, epoch)``, so a run resumed from a checkpoint repeats the uninterrupted
-run exactly.
+``fit_epochs`` is the public per-epoch form of ``fit``: it yields an
+:class:`~prize.models.epochs.EpochReport` after every epoch of an iterative model (see
+:mod:`prize.models.epochs`) and nothing for a model fitted in one go; ``fit`` runs it to
+the end. ``implicit`` (who rated what) is an argument all the way down: a model takes what
+it needs of it during fit and never keeps it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import ClassVar
 
 import numpy as np
 
 from prize.config import to_dict
 from prize.data.dataset import Ratings
-
-
-class NotFittedError(RuntimeError):
-    """predict() before fit()."""
-
-
-@dataclass(frozen=True)
-class EpochReport:
-    epoch: int  # 1-based
-    train_rmse: float
-    probe_rmse: float | None
-    seconds: float  # the training sweep only (not the probe evaluation)
-    updates: int  # rating updates done in the epoch (for ratings/s)
-
+from prize.errors import NotFittedError
 
 BATCH = 1 << 22
 """Rows predicted at a time over a whole split: memory stays bounded at Netflix's size."""
@@ -49,10 +35,6 @@ def in_batches(n: int, predict, batch: int = BATCH) -> np.ndarray:
         sl = slice(lo, lo + batch)
         out[sl] = predict(sl)
     return out
-
-
-def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
-    return np.random.default_rng([seed, epoch])
 
 
 def take(values: np.ndarray, index: np.ndarray, default: float = 0.0) -> np.ndarray:
@@ -81,31 +63,24 @@ class Predictor:
 
         ``implicit`` holds every (user, item) pair known to have been rated -- training,
         probe and qualifying pairs, ratings unused -- the "who rated what" signal that
-        SVD++, the conditional RBM and the global neighbourhood model exploit. Models
-        read it from ``self._implicit`` during fit (``None`` means the training pairs);
-        it is dropped after fit so it never travels with a pickled model.
+        SVD++, the conditional RBM and the global neighbourhood model exploit (``None``:
+        the training pairs). It is used during fit and never kept.
         """
-        self._prepare(train, implicit)
-        try:
-            self._fit(train, probe)
-        finally:
-            self._implicit = None
+        for _ in self.fit_epochs(train, probe=probe, implicit=implicit):
+            pass
         return self
 
-    def _prepare(self, train: Ratings, implicit: Ratings | None) -> None:
+    def fit_epochs(self, train: Ratings, *, probe: Ratings | None = None,
+                   implicit: Ratings | None = None) -> Iterator:
+        """``fit`` as an iterator of epoch reports: a model fitted in one go yields none
+        (and fits when the iterator is first advanced)."""
+        self._setup(train)
+        self._fit(train, probe, implicit)
+        yield from ()
+
+    def _setup(self, train: Ratings) -> None:
         self.scale_ = (float(train.scale[0]), float(train.scale[1]))
         self.n_users_, self.n_items_ = train.n_users, train.n_items
-        self._implicit = implicit
-
-    def implicit_ratings(self, train: Ratings) -> Ratings:
-        """The implicit feedback: ``implicit`` as given to fit, else ``train`` itself."""
-        src = getattr(self, "_implicit", None)
-        return src if src is not None else train
-
-    def implicit_pairs(self, train: Ratings) -> tuple[np.ndarray, np.ndarray]:
-        """(users, items) of the implicit feedback: ``implicit`` if given, else ``train``."""
-        src = self.implicit_ratings(train)
-        return np.asarray(src.user), np.asarray(src.item)
 
     def predict(self, users, items, days=None) -> np.ndarray:
         self.check_is_fitted()
@@ -129,7 +104,7 @@ class Predictor:
         return {"model": self.name, **to_dict(self.config)}
 
     # -- for subclasses -----------------------------------------------------------------
-    def _fit(self, train: Ratings, probe: Ratings | None) -> None:
+    def _fit(self, train: Ratings, probe: Ratings | None, implicit: Ratings | None) -> None:
         raise NotImplementedError
 
     def _predict(self, users: np.ndarray, items: np.ndarray, days: np.ndarray) -> np.ndarray:
@@ -139,33 +114,13 @@ class Predictor:
         return f"{type(self).__name__}({self.config})"
 
 
-class IterativePredictor(Predictor):
-    """A model trained epoch by epoch; :func:`prize.training.train` drives it."""
+def implicit_source(train: Ratings, implicit: Ratings | None) -> Ratings:
+    """The implicit feedback a model learns from: ``implicit`` as given to fit, else the
+    training pairs themselves."""
+    return implicit if implicit is not None else train
 
-    def _fit(self, train, probe):
-        from prize.training import train as run
 
-        run(self, train, probe=probe)
-
-    def start(self, train: Ratings, probe: Ratings | None) -> None:
-        """Initialise the learned state (called once, not on resume)."""
-        raise NotImplementedError
-
-    def run_epoch(self, epoch: int, train: Ratings) -> tuple[float, int]:
-        """One sweep over ``train``; returns (train RMSE during the sweep, rating updates)."""
-        raise NotImplementedError
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Every learned array (plain numpy), enough to resume or to predict."""
-        raise NotImplementedError
-
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        raise NotImplementedError
-
-    def finish(self, train: Ratings) -> None:
-        """Called once after the last epoch (and after early stopping restored the best
-        epoch): derive prediction-time state, drop training-time caches."""
-
-    @property
-    def n_epochs(self) -> int:
-        return int(self.config.n_epochs)
+def implicit_pairs(train: Ratings, implicit: Ratings | None) -> tuple[np.ndarray, np.ndarray]:
+    """(users, items) of the implicit feedback (see :func:`implicit_source`)."""
+    src = implicit_source(train, implicit)
+    return np.asarray(src.user), np.asarray(src.item)

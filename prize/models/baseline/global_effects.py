@@ -291,7 +291,7 @@ class GlobalEffects(Predictor):
                 val_pred += step
         return chosen
 
-    def _fit(self, train: Ratings, probe: Ratings | None) -> None:
+    def _fit(self, train: Ratings, probe: Ratings | None, implicit: Ratings | None) -> None:
         self.alphas_ = self._select_alphas(train)
         self.mu_ = mu = float(np.mean(train.rating, dtype=np.float64))
         self.stats_ = s = _stats(train)

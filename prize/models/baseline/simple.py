@@ -44,7 +44,7 @@ class GlobalMean(Predictor):
     name = "global_mean"
     Config = GlobalMeanConfig
 
-    def _fit(self, train: Ratings, probe: Ratings | None) -> None:
+    def _fit(self, train: Ratings, probe: Ratings | None, implicit: Ratings | None) -> None:
         self.mu_ = float(np.mean(train.rating, dtype=np.float64))
 
     def _predict(self, users, items, days):
@@ -76,7 +76,7 @@ class MovieMean(Predictor):
     name = "movie_mean"
     Config = MovieMeanConfig
 
-    def _fit(self, train: Ratings, probe: Ratings | None) -> None:
+    def _fit(self, train: Ratings, probe: Ratings | None, implicit: Ratings | None) -> None:
         self.mu_ = float(np.mean(train.rating, dtype=np.float64))
         total, count = _sums(train.item, train.rating.astype(np.float64) - self.mu_,
                              train.n_items)
@@ -110,7 +110,7 @@ class UserMean(Predictor):
     name = "user_mean"
     Config = UserMeanConfig
 
-    def _fit(self, train: Ratings, probe: Ratings | None) -> None:
+    def _fit(self, train: Ratings, probe: Ratings | None, implicit: Ratings | None) -> None:
         self.mu_ = float(np.mean(train.rating, dtype=np.float64))
         total, count = _sums(train.user, train.rating.astype(np.float64) - self.mu_,
                              train.n_users)
@@ -161,7 +161,7 @@ class Biases(Predictor):
     name = "biases"
     Config = BiasesConfig
 
-    def _fit(self, train: Ratings, probe: Ratings | None) -> None:
+    def _fit(self, train: Ratings, probe: Ratings | None, implicit: Ratings | None) -> None:
         cfg = self.config
         u, i = train.user, train.item
         self.mu_ = mu = float(np.mean(train.rating, dtype=np.float64))

@@ -322,7 +322,7 @@ class StoredNeighbours(Predictor):
     def _solver(self) -> tuple[int, float]:
         return 0, 0.0
 
-    def _fit(self, train: Ratings, probe: Ratings | None) -> None:
+    def _fit(self, train: Ratings, probe: Ratings | None, implicit: Ratings | None) -> None:
         cfg = self.config
         base = fit_baseline(train, cfg)
         # Predictions need only the residuals; raw ratings only feed some similarities.

@@ -9,9 +9,9 @@ model", KDD, section 3 (eq. 10 with the neighbourhood restricted to S^k(i)):
 S^k(i) is the k items most similar to i (shrunk correlation, as in the ``item`` model),
 R^k(i;u) = R(u) ∩ S^k(i) the neighbours u rated in training, N^k(i;u) = N(u) ∩ S^k(i) the
 neighbours u is known to have rated at all (training, probe and qualifying pairs: the
-implicit "who rated what" signal, :meth:`Predictor.implicit_pairs`). Unlike the interpolation
-weights of ``interp``, the w_ij and c_ij are global (not user-specific) and learned from the
-data together with b_u and b_i; the b_uj inside the sum are the fixed baseline (the
+implicit "who rated what" signal, :func:`prize.models.base.implicit_pairs`). Unlike the
+interpolation weights of ``interp``, the w_ij and c_ij are global (not user-specific) and
+learned from the data together with b_u and b_i; the b_uj inside the sum are the fixed baseline (the
 baseline family's ``biases``), which also initialises b_u and b_i. Each rating's SGD step
 (:func:`_kernels.global_epoch`) is, with e_ui = r_ui - r̂_ui:
 
@@ -33,7 +33,8 @@ import numba
 import numpy as np
 
 from prize.data.dataset import Ratings
-from prize.models.base import IterativePredictor, epoch_rng, take
+from prize.models.base import implicit_pairs, take
+from prize.models.epochs import IterativeConfig, IterativePredictor, epoch_rng
 from prize.models.knn import _kernels as K
 from prize.models.knn._neighbours import (
     DYNAMIC,
@@ -47,7 +48,9 @@ from prize.models.knn._neighbours import (
 
 
 @dataclass(frozen=True)
-class GlobalNeighbourhoodConfig:
+class GlobalNeighbourhoodConfig(IterativeConfig):
+    learning_rate_field = "lr"
+
     k: int = 300
     """|S^k(i)|: neighbours per item, each with a learned w_ij and c_ij (more is better but
     slower: on the small preset 50, 100, 200, 300 gave 0.9255, 0.9215, 0.9187, 0.9176)."""
@@ -81,6 +84,7 @@ class GlobalNeighbourhoodConfig:
     """lambda_3 of the fixed baseline: pseudo-ratings pulling each b_u toward 0."""
 
     def __post_init__(self):
+        super().__post_init__()
         check_common(self)
         if self.n_epochs < 1 or self.patience < 1:
             raise ValueError("n_epochs and patience must be >= 1")
@@ -103,11 +107,11 @@ class GlobalNeighbourhood(IterativePredictor):
     name = "global"
     Config = GlobalNeighbourhoodConfig
 
-    def start(self, train: Ratings, probe: Ratings | None) -> None:
+    def start(self, train: Ratings, probe: Ratings | None, implicit: Ratings | None) -> None:
         cfg = self.config
         base = fit_baseline(train, cfg)
         self.base_mu_, self.base_bu_, self.base_bi_ = base.mu_, base.bu_, base.bi_
-        self._build_data(train)
+        self._build_data(train, implicit)
         nb = compute_neighbours(self.ratings_, train.n_items, similarity=cfg.similarity,
                                 shrinkage=cfg.shrinkage, dense=False, top=cfg.k)
         self.nb_idx_, self.nb_cnt_ = nb.idx, nb.cnt
@@ -116,15 +120,20 @@ class GlobalNeighbourhood(IterativePredictor):
         self.w_ = np.zeros((train.n_items, cfg.k))
         self.c_ = np.zeros((train.n_items, cfg.k))
 
-    def _build_data(self, train: Ratings) -> None:
+    def resume(self, train: Ratings, implicit: Ratings | None, state) -> None:
+        self.load_state_dict(state)
+        self._build_data(train, implicit)
+
+    def _implicit_pairs(self, train: Ratings, implicit: Ratings | None):
+        return implicit_pairs(train, implicit)
+
+    def _build_data(self, train: Ratings, implicit: Ratings | None) -> None:
         self.ratings_ = user_major(train, self.base_mu_, self.base_bu_, self.base_bi_)
         self.implicit_ptr_, self.implicit_items_ = pairs_by_user(
-            *self.implicit_pairs(train), train.n_users, train.n_items)
+            *self._implicit_pairs(train, implicit), train.n_users, train.n_items)
 
     def run_epoch(self, epoch: int, train: Ratings) -> tuple[float, int]:
         cfg = self.config
-        if getattr(self, "ratings_", None) is None:  # resumed from a checkpoint
-            self._build_data(train)
         um = self.ratings_
         order = epoch_rng(cfg.seed, epoch).permutation(train.n_users).astype(np.int64)
         sse = self._sweep(order, cfg.lr_decay ** (epoch - 1))

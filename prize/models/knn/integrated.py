@@ -40,13 +40,16 @@ from typing import Literal
 import numpy as np
 
 from prize.data.dataset import Ratings
+from prize.models.epochs import IterativeConfig
 from prize.models.knn import _kernels as K
 from prize.models.knn._neighbours import check_common
 from prize.models.knn.global_neighbourhood import GlobalNeighbourhood
 
 
 @dataclass(frozen=True)
-class IntegratedConfig:
+class IntegratedConfig(IterativeConfig):
+    learning_rate_field = "lr"
+
     k: int = 300
     """|S^k(i)|: neighbours per item, each with a learned w_ij and c_ij."""
     similarity: str = "pearson_baseline"
@@ -93,6 +96,7 @@ class IntegratedConfig:
     """lambda_3 of the fixed baseline: pseudo-ratings pulling each b_u toward 0."""
 
     def __post_init__(self):
+        super().__post_init__()
         check_common(self)
         if self.n_factors < 1:
             raise ValueError(f"n_factors = {self.n_factors}: expected an integer >= 1")
@@ -140,8 +144,8 @@ class Integrated(GlobalNeighbourhood):
     name = "integrated"
     Config = IntegratedConfig
 
-    def start(self, train: Ratings, probe: Ratings | None) -> None:
-        super().start(train, probe)
+    def start(self, train: Ratings, probe: Ratings | None, implicit: Ratings | None) -> None:
+        super().start(train, probe, implicit)
         cfg = self.config
         rng = np.random.default_rng(cfg.seed)
         f = cfg.n_factors
@@ -149,13 +153,13 @@ class Integrated(GlobalNeighbourhood):
         self.Q_ = rng.normal(0.0, cfg.init_std, (train.n_items, f))
         self.Y_ = rng.normal(0.0, cfg.init_std, (train.n_items, f))
 
-    def implicit_pairs(self, train: Ratings) -> tuple[np.ndarray, np.ndarray]:
+    def _implicit_pairs(self, train: Ratings, implicit: Ratings | None):
         if self.config.implicit == "train":
             return np.asarray(train.user), np.asarray(train.item)
-        return super().implicit_pairs(train)
+        return super()._implicit_pairs(train, implicit)
 
-    def _build_data(self, train: Ratings) -> None:
-        super()._build_data(train)
+    def _build_data(self, train: Ratings, implicit: Ratings | None) -> None:
+        super()._build_data(train, implicit)
         self.visit_ = visit_by_day(train)
 
     def _sweep(self, order: np.ndarray, decay: float) -> float:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from prize.data.dataset import Ratings, release_pages
-from prize.models.base import IterativePredictor, epoch_rng, take
+from prize.models.base import implicit_source, take
+from prize.models.epochs import IterativePredictor, epoch_rng
 from prize.models.mf import _kernels
 
 
@@ -45,7 +46,7 @@ class FactorModel(IterativePredictor):
     def __getstate__(self):
         # Training-time caches (ratings CSR, implicit CSR) never travel with the model.
         return {k: v for k, v in self.__dict__.items()
-                if k not in ("_csr", "_implicit", "_nptr", "_nitem", "_block_cache")}
+                if k not in ("_csr", "_nptr", "_nitem", "_block_cache")}
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {k: getattr(self, k) for k in self._param_names} | {"mu": np.float32(self.mu_)}
@@ -61,26 +62,35 @@ class FactorModel(IterativePredictor):
         csr = getattr(self, "_csr", None)
         if csr is None or csr.key != (id(train), len(train)):
             csr = self._csr = UserCSR(train)
-        if self.uses_implicit and getattr(self, "_nptr", None) is None:
-            src = self._implicit_source(train)
+        return csr
+
+    def _prepare_data(self, train: Ratings, implicit: Ratings | None) -> UserCSR:
+        """The ratings by user and, for implicit models, N(u) as CSR (training caches)."""
+        csr = self._data(train)
+        if self.uses_implicit:
+            src = self._implicit_source(train, implicit)
             self._nptr, self._nitem = implicit_csr(src.user, src.item, train.n_users,
                                                    train.n_items)
             release_pages(src.user, src.item)
         return csr
 
-    def _implicit_source(self, train) -> Ratings:
+    def _implicit_source(self, train: Ratings, implicit: Ratings | None) -> Ratings:
         if getattr(self.config, "implicit", "all") == "train":
             return train
-        return self.implicit_ratings(train)
+        return implicit_source(train, implicit)
 
-    def start(self, train: Ratings, probe: Ratings | None) -> None:
-        csr = self._data(train)
+    def start(self, train: Ratings, probe: Ratings | None, implicit: Ratings | None) -> None:
+        csr = self._prepare_data(train, implicit)
         self.mu_ = np.float32(np.mean(csr.rating, dtype=np.float64)) if csr.n else np.float32(0)
         rng = np.random.default_rng(self.config.seed)
-        self._init_params(train, rng)
+        self._init_params(train, rng, implicit)
         self.known_users_ = np.diff(csr.indptr) > 0
         self.known_items_ = np.bincount(csr.item, minlength=train.n_items) > 0
         self._stale = True
+
+    def resume(self, train: Ratings, implicit: Ratings | None, state) -> None:
+        self.load_state_dict(state)
+        self._prepare_data(train, implicit)
 
     def _normal(self, rng, shape) -> np.ndarray:
         return rng.normal(0.0, self.config.init_std, shape).astype(np.float32)

@@ -19,12 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from prize.models.base import take
+from prize.models.epochs import IterativeConfig
 from prize.models.mf import _kernels
 from prize.models.mf.common import FactorModel, f32
 
 
 @dataclass(frozen=True)
-class SVDConfig:
+class SVDConfig(IterativeConfig):
+    learning_rate_field = "lr"
+
     n_factors: int = 50
     """f, the number of latent factors."""
     n_epochs: int = 20
@@ -67,6 +70,7 @@ class SVDConfig:
     """Seeds the initialisation and every epoch's user order."""
 
     def __post_init__(self):
+        super().__post_init__()
         if self.n_factors < 1 or self.n_epochs < 1:
             raise ValueError("n_factors and n_epochs must be at least 1")
         if self.threads < 0:
@@ -97,7 +101,7 @@ class SVD(FactorModel):
     Config = SVDConfig
     _param_names = ("bu_", "bi_", "P_", "Q_")
 
-    def _init_params(self, train, rng):
+    def _init_params(self, train, rng, implicit):
         c = self.config
         self.bu_ = np.zeros(train.n_users, np.float32)
         self.bi_ = np.zeros(train.n_items, np.float32)

@@ -19,12 +19,15 @@ from typing import Literal
 
 import numpy as np
 
+from prize.models.epochs import IterativeConfig
 from prize.models.mf import _kernels
 from prize.models.mf.common import FactorModel, f32
 
 
 @dataclass(frozen=True)
-class SVDppConfig:
+class SVDppConfig(IterativeConfig):
+    learning_rate_field = "lr"
+
     n_factors: int = 20
     """f, the number of latent factors."""
     n_epochs: int = 30
@@ -65,7 +68,7 @@ class SVDpp(FactorModel):
     use_p = True
     _param_names = ("bu_", "bi_", "P_", "Q_", "Y_")
 
-    def _init_params(self, train, rng):
+    def _init_params(self, train, rng, implicit):
         c = self.config
         self.bu_ = np.zeros(train.n_users, np.float32)
         self.bi_ = np.zeros(train.n_items, np.float32)

@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 
 from prize.models.base import take
+from prize.models.epochs import IterativeConfig
 from prize.models.mf import _kernels
 from prize.models.mf.common import FactorModel
 
@@ -31,7 +32,9 @@ PARAMS = ("bu", "alpha", "but", "cu", "cut", "bi", "bit", "bif", "p", "alpha_p",
 
 
 @dataclass(frozen=True)
-class TimeSVDppConfig:
+class TimeSVDppConfig(IterativeConfig):
+    learning_rate_field = "lr"
+
     n_factors: int = 20
     """f, the number of latent factors."""
     n_epochs: int = 20
@@ -118,7 +121,7 @@ class TimeSVDpp(FactorModel):
         return np.array(lr, np.float32), np.array(reg, np.float32)
 
     # -- time features ------------------------------------------------------------------
-    def _time_tables(self, train) -> None:
+    def _time_tables(self, train, implicit) -> None:
         """Per-user mean day t_u, the date range for bins, and the (user, day) slots and
         their rating counts over every known pair."""
         csr = self._csr
@@ -126,7 +129,7 @@ class TimeSVDpp(FactorModel):
         counts = np.diff(csr.indptr)
         sums = np.bincount(csr.user, weights=csr.day.astype(np.float64), minlength=n_users)
         self.tu_ = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0).astype(np.float32)
-        src = self._implicit_source(train)
+        src = self._implicit_source(train, implicit)
         users = np.asarray(src.user, np.int64)
         days = np.asarray(src.day, np.int64)
         self.day0_ = int(min(days.min(), csr.day.min())) if len(days) else 0
@@ -153,9 +156,9 @@ class TimeSVDpp(FactorModel):
         return dev, tbin, slot, fbin.astype(np.int32)
 
     # -- training -----------------------------------------------------------------------
-    def _init_params(self, train, rng):
+    def _init_params(self, train, rng, implicit):
         c = self.config
-        self._time_tables(train)
+        self._time_tables(train, implicit)
         U, I, F, S = train.n_users, train.n_items, c.n_factors, len(self.slot_keys_)
         z = np.zeros
         self.bu_, self.au_, self.cu_ = z(U, np.float32), z(U, np.float32), np.ones(U, np.float32)

@@ -40,14 +40,17 @@ import numpy as np
 
 from prize.data.dataset import Ratings
 from prize.errors import ConfigError, DataError
-from prize.models.base import IterativePredictor, epoch_rng
+from prize.models.base import implicit_pairs
+from prize.models.epochs import IterativeConfig, IterativePredictor, epoch_rng
 
 #: The most rating classes the softmax visible units may have.
 MAX_CLASSES = 20
 
 
 @dataclass(frozen=True)
-class RBMConfig:
+class RBMConfig(IterativeConfig):
+    learning_rate_field = "lr"
+
     n_hidden: int = 100
     """F, the binary hidden units (the paper's Netflix models use 100)."""
     conditional: bool = True
@@ -119,6 +122,7 @@ class RBMConfig:
     speed (CPU runs are reproducible either way)."""
 
     def __post_init__(self):
+        super().__post_init__()
         for name in ("n_hidden", "n_factors", "n_epochs", "batch_size", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} = {getattr(self, name)}: expected an integer >= 1")
@@ -185,7 +189,7 @@ def _csr(user: np.ndarray, values: np.ndarray, n_users: int):
 class RBM(IterativePredictor):
     """The RBM of Salakhutdinov, Mnih & Hinton (2007): see the module docstring.
 
-    Data (built in ``_prepare``, kept for prediction): ``values_`` (the K class values),
+    Data (built at start or resume, kept for prediction): ``values_`` (the K class values),
     ``mu_``, ``item_count_``, and per-user CSR arrays of the training ratings
     (``indptr_``, ``vis_`` = movie·K + class) and of the conditional pairs
     (``imp_indptr_``, ``imp_item_``). Learned: ``net_``, an :class:`RBMNet`.
@@ -196,8 +200,7 @@ class RBM(IterativePredictor):
     Config = RBMConfig
 
     # -- data ----------------------------------------------------------------------------
-    def _prepare(self, train: Ratings, implicit: Ratings | None) -> None:
-        super()._prepare(train, implicit)
+    def _build_data(self, train: Ratings, implicit: Ratings | None) -> None:
         cfg = self.config
         if cfg.device == "cuda":
             import torch
@@ -220,7 +223,7 @@ class RBM(IterativePredictor):
         self.imp_indptr_ = self.imp_item_ = None
         if cfg.conditional:
             if cfg.conditional_on == "all":
-                users, items = self.implicit_pairs(train)
+                users, items = implicit_pairs(train, implicit)
             else:
                 users, items = np.asarray(train.user), np.asarray(train.item)
             self.imp_indptr_, self.imp_item_ = _csr(users, np.asarray(items, np.int32),
@@ -273,7 +276,12 @@ class RBM(IterativePredictor):
                       n_factors=cfg.n_factors if cfg.factored else 0,
                       shared=cfg.shared_weights, device=cfg.device)
 
-    def start(self, train: Ratings, probe: Ratings | None) -> None:
+    def resume(self, train: Ratings, implicit: Ratings | None, state) -> None:
+        self._build_data(train, implicit)  # the net's shape needs the rating classes
+        self.load_state_dict(state)
+
+    def start(self, train: Ratings, probe: Ratings | None, implicit: Ratings | None) -> None:
+        self._build_data(train, implicit)
         cfg = self.config
         K = len(self.values_)
         with self._torch():

@@ -1,10 +1,9 @@
-"""Training many predictors: leaderboard sets and sweeps, through one executor seam.
+"""Training a set of predictors (a leaderboard set, a sweep's trials) through the executor
+seam of :mod:`prize.runs.executors`.
 
-All multi-predictor work goes through a :class:`concurrent.futures.Executor`: in-process
-by default, a local process pool (``local:N``), or a Dask cluster (its
-``Client.get_executor()``). Tasks receive paths and plain dicts, never arrays: each
-worker opens the dataset by memory map and writes its own probe-store folder, so nothing
-in the model code knows which executor runs it.
+Tasks receive paths and plain dicts, never arrays: each worker opens the dataset by memory
+map and runs :func:`prize.runs.single.train` for one predictor, which writes its own
+probe-store folder.
 
 A predictor set (``configs/leaderboard/<set>.toml``) lists predictors as
 ``[[predictor]]`` tables: ``name``, ``family``, optional ``config`` (a name under
@@ -16,19 +15,16 @@ residuals of another predictor of the set, which then runs first).
 from __future__ import annotations
 
 import os
-import sys
 import time
 import tomllib
 import traceback
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from prize.config import CONFIG_ROOT
 from prize.errors import ConfigError
-
-_THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                "MKL_NUM_THREADS")
+from prize.runs.executors import InProcessExecutor, limit_threads
 
 
 @dataclass(frozen=True)
@@ -112,47 +108,19 @@ def waves(specs: list[Spec]) -> list[list[Spec]]:
 # ---------------------------------------------------------------------------- the task
 
 
-def _limit_threads(n: int = 1) -> None:
-    """Two trainers side by side on a 2-core machine each get one thread, or they slow
-    each other down."""
-    for var in _THREAD_VARS:
-        os.environ[var] = str(n)
-    # Models that pick their own thread count (the RBM's `threads`) stay within this cap.
-    os.environ["PRIZE_MAX_THREADS"] = str(n)
-    try:
-        import torch
-
-        torch.set_num_threads(n)
-    except ImportError:  # pragma: no cover
-        pass
-    # numba reads NUMBA_NUM_THREADS once, when it starts; in a worker that has imported it
-    # already, the count must be set directly.
-    if "numba" in sys.modules:
-        import numba
-
-        numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
-
-
-def _build(spec: Spec):
-    from prize.models import make_predictor
-
-    model, _ = make_predictor(spec.family, spec.config, spec.set)
-    return model
-
-
 def up_to_date(store, ds, spec: Spec, round_: str) -> bool:
     """True when the store holds ``spec`` trained with the same config on this data."""
     from prize.config import to_dict
+    from prize.models import make_predictor
 
     m = store.meta(ds.name, spec.name)
-    if m is None or m.get("dataset_fingerprint") != ds.fingerprint:
+    if m is None or m.dataset_fingerprint != ds.fingerprint:
         return False
-    model = _build(spec)
-    same = (m.get("family") == spec.family and m.get("model") == model.name
-            and m.get("config") == to_dict(model.config)
-            and m.get("residuals_of") == spec.residuals_of
-            and (not spec.keep_train or "train" in m.get("files", {})))
-    return same and (round_ == "probe" or m.get("round") == "final")
+    model, _ = make_predictor(spec.family, spec.config, spec.set)
+    same = (m.family == spec.family and m.model == model.name
+            and m.config == to_dict(model.config) and m.residuals_of == spec.residuals_of
+            and (not spec.keep_train or "train" in m.files))
+    return same and (round_ == "probe" or m.round == "final")
 
 
 def train_task(home: str, data: str, spec: dict, round_: str = "probe",
@@ -167,95 +135,25 @@ def train_task(home: str, data: str, spec: dict, round_: str = "probe",
     s = Spec(**{**spec, "set": tuple(spec.get("set", ()))})
     try:
         if threads is not None:
-            _limit_threads(threads)
+            limit_threads(threads)
         from prize.data.dataset import open_dataset
         from prize.probes import ProbeStore
-        from prize.runner import run_training
+        from prize.runs.single import train
 
         root = Path(home)
         ds = open_dataset(data, root)
-        store = ProbeStore(root / "probes")
-        model = _build(s)
-        probe_meta = store.meta(ds.name, s.name) if round_ == "final" else None
-        if round_ == "final":
-            if probe_meta is None:
-                raise ConfigError(f"{s.name}: no probe round to refit")
-            from prize.models import make_predictor
-
-            model, _ = make_predictor(s.family, values={"model": probe_meta["model"],
-                                                        **probe_meta["config"]})
-        res = run_training(ds, model, s.name, store, round_=round_, probe_meta=probe_meta,
-                           keep_train=s.keep_train, residuals_of=s.residuals_of,
-                           checkpoint_dir=root / "checkpoints" / ds.name, progress=progress)
-        return {"name": s.name, "round": round_, "ok": True,
-                "probe_rmse": res.get("probe_rmse"), "quiz_rmse": res.get("quiz_rmse"),
-                "seconds": time.perf_counter() - t0}
+        r = train(ds, ProbeStore(root / "probes"), s.family, config=s.config, overrides=s.set,
+                  name=s.name, round_=round_, keep_train=s.keep_train,
+                  residuals_of=s.residuals_of, checkpoint_dir=root / "checkpoints" / ds.name,
+                  progress=progress)
+        return {"name": s.name, "round": round_, "ok": True, "probe_rmse": r.probe_rmse,
+                "quiz_rmse": r.quiz_rmse, "seconds": time.perf_counter() - t0}
     except BaseException as e:  # noqa: BLE001 - reported by name, the others go on
         if isinstance(e, KeyboardInterrupt):
             raise
         return {"name": s.name, "round": round_, "ok": False,
                 "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(),
                 "seconds": time.perf_counter() - t0}
-
-
-# ------------------------------------------------------------------------- executors
-
-
-class InProcessExecutor(Executor):
-    """Runs each task at submit time, in this process (the default)."""
-
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        f: Future = Future()
-        try:
-            f.set_result(fn(*args, **kwargs))
-        except BaseException as e:  # noqa: BLE001
-            f.set_exception(e)
-        return f
-
-
-def make_executor(cluster: str | None, *, insecure: bool = False) -> tuple[Executor, dict]:
-    """(executor, info) for ``--cluster``: None (in-process); ``local:N``, a Dask
-    LocalCluster of N workers on loopback (a plain process pool where Dask is not
-    installed); ``pool:N``, a process pool; or a Dask scheduler address.
-
-    ``info["task_threads"]`` is the thread count each task should keep to: 1 where the
-    workers share this machine's cores (local:N, pool:N), else absent (no limit)."""
-    executor, info = _make_executor(cluster, insecure)
-    if cluster is not None and cluster.startswith(("local:", "pool:")):
-        info["task_threads"] = 1
-    return executor, info
-
-
-def _make_executor(cluster: str | None, insecure: bool) -> tuple[Executor, dict]:
-    if cluster is None:
-        return InProcessExecutor(), {"kind": "in-process", "workers": 1}
-    if cluster.startswith("local:"):
-        _count(cluster)
-        try:
-            import distributed  # noqa: F401
-        except ImportError:  # no Dask: the same work on a plain local process pool
-            cluster = "pool:" + cluster.split(":", 1)[1]
-    if cluster.startswith("pool:"):
-        n = _count(cluster)
-        import multiprocessing as mp
-
-        ex = ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"),
-                                 initializer=_limit_threads, initargs=(1,))
-        return ex, {"kind": "process-pool", "workers": n}
-    from prize.cluster import dask_executor
-
-    return dask_executor(cluster, insecure=insecure)
-
-
-def _count(cluster: str) -> int:
-    try:
-        n = int(cluster.split(":", 1)[1])
-        if n < 1:
-            raise ValueError
-        return n
-    except ValueError:
-        raise ConfigError(f"--cluster {cluster!r}: expected local:N (or pool:N) with N >= 1"
-                          ) from None
 
 
 def run_set(pset: PredictorSet, *, home: Path, data: str, final: bool = False,

@@ -4,7 +4,7 @@ Every trial is an ordinary predictor in the probe store, named
 ``<family>-<sweep>-<hash>`` where the hash (8 hex digits) is taken over the trial's whole
 resolved config; so a sweep also feeds the blender, a rerun skips the trials the store
 already holds with the same config and data, and two sweeps that reach the same config
-share its trial. Trials run through the executor seam of :mod:`prize.orchestrate`
+share its trial. Trials run through the executor seam of :mod:`prize.runs.executors`
 (in-process, ``local:N`` or a Dask scheduler), exactly like a leaderboard set.
 
 The sweep file (``configs/sweeps/<file>.toml``)::
@@ -46,10 +46,11 @@ from pathlib import Path
 
 import numpy as np
 
-from prize.config import CONFIG_ROOT, build, fields_of, load_toml, resolve_config_path, to_dict
+from prize.config import CONFIG_ROOT, build, choose, fields_of, load_toml, to_dict
 from prize.config import _check as check_type
 from prize.errors import ConfigError
-from prize.orchestrate import PredictorSet, Spec
+from prize.metrics import fmt
+from prize.runs.sets import PredictorSet, Spec
 
 SWEEP_ROOT = CONFIG_ROOT / "sweeps"
 _TOP_KEYS = ("name", "family", "config", "description", "grid")
@@ -160,14 +161,11 @@ def load_sweep(name: str | os.PathLike, family: str) -> Sweep:
             p = Path(config)
             config = str((p if p.is_absolute() else path.parent / p).resolve())
     try:
-        base_path = resolve_config_path(family, config, mod.DEFAULT_CONFIG)
+        model, predictor, base, _ = choose(mod.MODELS, family, config=config,
+                                           default=mod.DEFAULT_CONFIG)
     except ConfigError as e:
         raise ConfigError(f"{path}: config: {e}") from None
-    base = load_toml(base_path)
-    model = base.pop("model", None) or next(iter(mod.MODELS))
-    if model not in mod.MODELS:
-        raise ConfigError(f"{base_path}: unknown model {model!r} in family {family!r}")
-    cls = mod.MODELS[model].Config
+    cls = predictor.Config
     hints = typing.get_type_hints(cls)
     grid = raw.get("grid")
     if not isinstance(grid, dict) or not grid:
@@ -290,11 +288,11 @@ def as_set(sweep: Sweep, ts: list[Trial]) -> PredictorSet:
 def run_sweep(sweep: Sweep, ts: list[Trial], *, home: Path, data: str, executor=None,
               progress: bool = True, threads: int | None = None, dry_run: bool = False,
               task=None) -> dict:
-    """Train the trials the store lacks (through :func:`prize.orchestrate.run_set`) and
+    """Train the trials the store lacks (through :func:`prize.runs.sets.run_set`) and
     report every trial, best probe RMSE first."""
     from prize.data.dataset import open_dataset
-    from prize.orchestrate import run_set, up_to_date
     from prize.probes import ProbeStore
+    from prize.runs.sets import run_set, up_to_date
 
     ds = open_dataset(data, home)
     store = ProbeStore(home / "probes")
@@ -317,10 +315,8 @@ def run_sweep(sweep: Sweep, ts: list[Trial], *, home: Path, data: str, executor=
             status = "trained" if r["ok"] else "failed"
         m = store.meta(ds.name, t.name) if status in ("stored", "trained") else None
         rows.append({"name": t.name, "status": status, "values": t.values,
-                     "probe_rmse": m and m.get("probe_rmse"),
-                     "quiz_rmse": m and m.get("quiz_rmse"),
-                     "epochs": m and m.get("epochs"),
-                     "seconds": m and m.get("seconds"),
+                     "probe_rmse": m and m.probe_rmse, "quiz_rmse": m and m.quiz_rmse,
+                     "epochs": m and m.epochs, "seconds": m and m.seconds,
                      **({"error": r["error"]} if status == "failed" else {})})
     rows.sort(key=lambda row: (row["probe_rmse"] is None,
                                row["probe_rmse"] if row["probe_rmse"] is not None else 0.0))
@@ -342,9 +338,6 @@ def render_text(report: dict) -> list[str]:
     rows = report["trials"]
     keys = [k for k in (rows[0]["values"] if rows else {})
             if len({json.dumps(r["values"][k]) for r in rows}) > 1]
-
-    def fmt(v, spec=".4f"):
-        return "—" if v is None else format(v, spec)
 
     cols = [("rank", 5), ("trial", max(len("trial"), *(len(r["name"]) for r in rows)) + 2)]
     cols += [(k, max(len(k), *(len(toml_value(r["values"][k])) for r in rows)) + 2)

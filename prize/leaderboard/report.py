@@ -18,8 +18,8 @@ import numpy as np
 
 from prize._atomic import write_bytes, write_json
 from prize.data.dataset import Dataset
-from prize.leaderboard import render_markdown, table
-from prize.probes import ProbeStore
+from prize.leaderboard.table import render_markdown, table
+from prize.probes import PredictorRecord, ProbeStore
 
 #: Published figures to reproduce on the real Netflix data (RMSE; "probe" or "quiz").
 PUBLISHED = [
@@ -86,9 +86,9 @@ def chart_rmse(t: dict, barrier: dict | None, path: Path) -> None:
     plt.close(fig)
 
 
-def chart_blend_curve(metas: list[dict], path: Path) -> bool:
+def chart_blend_curve(curves: list[tuple[str, list]], path: Path) -> bool:
+    """``curves``: (name, forward-selection steps) of each blend to draw."""
     plt = _matplotlib()
-    curves = [(m["name"], m["selection"]) for m in metas if m.get("selection")]
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, sel in curves:
         ys = [s.get("rmse") if isinstance(s, dict) else s for s in sel]
@@ -107,7 +107,7 @@ def chart_blend_curve(metas: list[dict], path: Path) -> bool:
     return bool(curves)
 
 
-def chart_epochs(metas: list[dict], path: Path) -> None:
+def chart_epochs(metas: list[PredictorRecord], path: Path) -> None:
     """Probe RMSE per epoch, zoomed to where the models end up: the y-axis spans the best
     point of all to a little above the median of the models' best points, so that a few
     far-off curves (Funk's feature-at-a-time MF, first epochs from a random start) do not
@@ -116,9 +116,9 @@ def chart_epochs(metas: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     curves = []
     for m in metas:
-        hist = [h for h in m.get("history") or [] if h.get("probe_rmse") is not None]
+        hist = [h for h in m.history or [] if h.get("probe_rmse") is not None]
         if hist:
-            curves.append((m["name"], [h["epoch"] for h in hist],
+            curves.append((m.name, [h["epoch"] for h in hist],
                            [h["probe_rmse"] for h in hist]))
     off = []
     if curves:
@@ -141,16 +141,15 @@ def chart_epochs(metas: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def reproduction(ds: Dataset, metas: list[dict]) -> list[dict]:
+def reproduction(ds: Dataset, metas: list[PredictorRecord]) -> list[dict]:
     """Each stored predictor beside the published figure of the same model (Netflix)."""
     out = []
     for family, model, label, on, published, source in PUBLISHED:
-        ours = [m for m in metas if m.get("family") == family
-                and (model is None or m.get("model") == model)]
-        best = min(ours, key=lambda m: m.get(f"{on}_rmse") or 9.0) if ours else None
+        ours = [m for m in metas if m.family == family and (model is None or m.model == model)]
+        best = min(ours, key=lambda m: getattr(m, f"{on}_rmse") or 9.0) if ours else None
         out.append({"model": label, "on": on, "published": published, "source": source,
-                    "ours": best.get(f"{on}_rmse") if best else None,
-                    "predictor": best["name"] if best else None})
+                    "ours": getattr(best, f"{on}_rmse") if best else None,
+                    "predictor": best.name if best else None})
     return out
 
 
@@ -162,17 +161,18 @@ def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | N
     netflix = (ds.meta.get("reference") or {}).get("kind") == "official"
     repro = reproduction(ds, metas) if netflix else None
     chart_rmse(t, barrier, out / "probe_rmse.png")
-    blends = [m for m in metas if m.get("family") == "blend"]
+    curves = [(m.name, m.extra["selection"]) for m in metas
+              if m.family == "blend" and m.extra.get("selection")]
     computed = None
-    if not any(m.get("selection") for m in blends):
+    if not curves:
         # No blend was built with --select forward: draw the linear blend's curve anyway.
         from prize.blend.run import selection_curve
 
         computed = selection_curve(ds, store)
         if computed is not None:
-            blends = blends + [{"name": "linear blend, forward selection (this report)",
-                                "selection": computed["steps"]}]
-    has_curve = chart_blend_curve(blends, out / "blend_curve.png")
+            curves.append(("linear blend, forward selection (this report)",
+                           computed["steps"]))
+    has_curve = chart_blend_curve(curves, out / "blend_curve.png")
     chart_epochs(metas, out / "epochs.png")
     md = [render_markdown(t)]  # the barrier is a line of the table, as on the leaderboard
     if repro:

@@ -1,4 +1,4 @@
-"""The leaderboard: every stored predictor beside the Cinematch reference, the 10% target,
+"""The leaderboard table: every stored predictor beside the Cinematch reference, the 10% target,
 the magic-barrier estimate and, on synthetic data, the oracle floor.
 
 On Netflix data the reference is Cinematch's official 0.9514 (quiz) / 0.9525 (test). On any
@@ -14,7 +14,7 @@ distance to it, ``probe RMSE - barrier`` (the estimators target the probe rows).
 from __future__ import annotations
 
 from prize.data.dataset import Dataset
-from prize.metrics import improvement, target
+from prize.metrics import fmt, improvement, target
 from prize.probes import ProbeStore
 
 
@@ -26,10 +26,32 @@ def reference(ds: Dataset, store: ProbeStore) -> dict:
     m = store.meta(ds.name, ref.get("name", "")) if ref.get("name") else None
     ref.update({"probe": None, "quiz": None, "test": None, "trained": m is not None})
     if m is not None:
-        ref.update(probe=m.get("probe_rmse"), quiz=m.get("quiz_rmse"), test=m.get("test_rmse"))
+        ref.update(probe=m.probe_rmse, quiz=m.quiz_rmse, test=m.test_rmse)
     else:
         ref["train_command"] = train_command(ref, ds.name)
     return ref
+
+
+def score(ds: Dataset, store: ProbeStore, predictor: str, *, reveal: bool = False) -> dict:
+    """One stored predictor's line: probe and quiz RMSE (test with ``reveal``) recomputed
+    from its stored predictions, and its improvement over the reference, on quiz where the
+    truth exists, else on probe -- the same figures as its row in :func:`table`."""
+    from prize.scoring import score_probe, score_qualifying
+
+    probe = store.read(ds, predictor, "probe")
+    q = score_qualifying(ds, store.read(ds, predictor, "qualifying"))
+    ref = reference(ds, store)
+    r = {"predictor": predictor, "dataset": ds.name, "probe_rmse": score_probe(ds, probe),
+         "quiz_rmse": q["quiz"], "reference": ref.get("name")}
+    on = "quiz" if q["quiz"] is not None and ref.get("quiz") else "probe"
+    r["improvement_on"] = on
+    r["improvement"] = (improvement(r[f"{on}_rmse"], ref[on])
+                        if ref.get(on) and r[f"{on}_rmse"] is not None else None)
+    if reveal:
+        r["test_rmse"] = q["test"]
+        if ref.get("test") and q["test"] is not None:
+            r["test_improvement"] = improvement(q["test"], ref["test"])
+    return r
 
 
 def train_command(ref: dict, dataset: str) -> str:
@@ -64,22 +86,22 @@ def table(ds: Dataset, store: ProbeStore, *, reveal: bool = False,
     ref_value = ref.get(on)
     rows = []
     for m in store.list(ds.name):
-        score = m.get(f"{on}_rmse")
+        score = m.quiz_rmse if on == "quiz" else m.probe_rmse
         row = {
-            "name": m["name"],
-            "family": m.get("family"),
-            "model": m.get("model"),
-            "round": m.get("round"),
-            "probe_rmse": m.get("probe_rmse"),
-            "quiz_rmse": m.get("quiz_rmse"),
+            "name": m.name,
+            "family": m.family,
+            "model": m.model,
+            "round": m.round,
+            "probe_rmse": m.probe_rmse,
+            "quiz_rmse": m.quiz_rmse,
             "improvement": (improvement(score, ref_value)
                             if score is not None and ref_value else None),
-            "above_barrier": (m["probe_rmse"] - floor["probe"]
-                              if floor and m.get("probe_rmse") is not None else None),
-            "seconds": m.get("seconds"),
+            "above_barrier": (m.probe_rmse - floor["probe"]
+                              if floor and m.probe_rmse is not None else None),
+            "seconds": m.seconds,
         }
         if reveal:
-            row["test_rmse"] = m.get("test_rmse")
+            row["test_rmse"] = m.test_rmse
         rows.append(row)
     rows.sort(key=lambda r: (r[f"{on}_rmse"] is None, r[f"{on}_rmse"] or 0.0, r["name"]))
     lines = {}
@@ -106,10 +128,6 @@ def table(ds: Dataset, store: ProbeStore, *, reveal: bool = False,
     }
 
 
-def _fmt(v, spec=".4f") -> str:
-    return "—" if v is None else format(v, spec)
-
-
 def _ref_label(t: dict) -> str:
     ref = t["reference"]
     if ref.get("kind") == "official":
@@ -117,7 +135,7 @@ def _ref_label(t: dict) -> str:
     if not ref.get("trained"):
         return (f"predictor '{ref.get('name')}' — not trained yet, so no improvement is shown; "
                 f"train it with: {train_command(ref, t['dataset'])}")
-    return f"predictor '{ref['name']}' ({t['improvement_on']} {_fmt(ref.get(t['improvement_on']))})"
+    return f"predictor '{ref['name']}' ({t['improvement_on']} {fmt(ref.get(t['improvement_on']))})"
 
 
 def _barrier_label(t: dict) -> str:
@@ -142,13 +160,13 @@ def _columns(t: dict) -> list[tuple[str, str, str]]:
 def _cells(t: dict) -> tuple[list[str], list[list[str]]]:
     cols = _columns(t)
     head = [c[1] for c in cols]
-    body = [[str(r[k]) if spec == "s" else _fmt(r.get(k), spec) for k, _, spec in cols]
+    body = [[str(r[k]) if spec == "s" else fmt(r.get(k), spec) for k, _, spec in cols]
             for r in t["rows"]]
     for key in ("target", "barrier", "oracle"):
         line = t["lines"].get(key)
         if line:
             body.append([f"[{line['label']}]" if k == "name"
-                         else _fmt(line.get(k.removesuffix("_rmse"))) if k.endswith("_rmse")
+                         else fmt(line.get(k.removesuffix("_rmse"))) if k.endswith("_rmse")
                          else "" for k, _, _ in cols])
     return head, body
 

@@ -1,0 +1,56 @@
+"""`prize leaderboard run`: train a predictor set, blend it, pick a blend, write the submission.
+
+The Prize's protocol in one call: each predictor of the set is trained (probe round, and
+with ``final`` the refit on TRAIN+PROBE) through the executor seam; every blend the set
+names is fitted on probe (cross-validated) and applied to qualifying; the blend with the
+best CV RMSE on probe -- probe alone chooses, never quiz or test -- is written as the
+submission.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Executor
+from pathlib import Path
+
+from prize.data.dataset import Dataset
+from prize.probes import ProbeStore
+
+
+def run(ds: Dataset, store: ProbeStore, set_name: str, *, home: Path, final: bool = False,
+        executor: Executor | None = None, progress: bool = True, threads: int | None = None,
+        blend: bool = True, submissions: Path = Path("submissions"),
+        barrier: dict | None = None, log: Callable[[str], None] | None = None) -> dict:
+    """Run the set ``set_name`` (a name in configs/leaderboard/ or a .toml path) on ``ds``.
+
+    Returns ``{"set", "trained": one result per training task, "blends": [...], "table"}``;
+    the best blend by CV probe RMSE carries the path of the submission written for it.
+    """
+    from prize.leaderboard.table import table
+    from prize.runs.sets import load_set, run_set
+
+    pset = load_set(set_name)
+    results = run_set(pset, home=home, data=ds.name, final=final, executor=executor,
+                      progress=progress, threads=threads)
+    blends = []
+    if blend and pset.blends:
+        from prize.blend.run import run_blend
+        from prize.submission import write_submission
+
+        have = {m.name for m in store.list(ds.name)}
+        members = [s.name for s in pset.predictors if s.name in have]
+        for entry in pset.blends:  # a method or a config name in configs/blend/
+            if log:
+                log(f"blending {len(members)} predictors with {entry}")
+            m = run_blend(ds, store, None, members, config=entry,
+                          name=f"{pset.name}-blend-{entry}")
+            blends.append({"name": m["name"], "method": m.get("model"), "config": entry,
+                           "probe_rmse": m.get("probe_rmse"), "quiz_rmse": m.get("quiz_rmse")})
+        if blends:
+            best = min(blends, key=lambda b: b["probe_rmse"])
+            pred = store.read(ds, best["name"], "qualifying", mmap=False)
+            path = submissions / f"{ds.name}-{best['name']}.txt"
+            write_submission(ds, pred, path, [best["name"]])
+            best["submission"] = str(path)
+    return {"set": pset.name, "trained": results, "blends": blends,
+            "table": table(ds, store, barrier=barrier)}

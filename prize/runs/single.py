@@ -1,0 +1,223 @@
+"""Train one predictor on a dataset and commit its predictions to the probe store.
+
+This is the unit of work of `prize train`, of a leaderboard run and of a sweep trial
+(:mod:`prize.runs.sets` calls it in any worker): it opens nothing itself, takes a dataset
+(opened by memory map), a store and what to train, and touches nothing else.
+
+:func:`train` is the whole job of one round: build the model from its family, config and
+``--set`` overrides (in the final round, rebuild it from the probe round's stored config,
+which only this module does), fit it epoch by epoch -- progress bar, checkpoints,
+``--resume`` -- predict the probe and qualifying rows the dataset aligns them with
+(:meth:`prize.data.dataset.Dataset.rows_of`), score them and commit them to the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from prize.config import to_dict
+from prize.data.dataset import Dataset, Ratings, Split
+from prize.errors import ConfigError, DataError
+from prize.models import family_module, make_predictor
+from prize.models.base import in_batches
+from prize.models.epochs import IterativePredictor, load_checkpoint
+from prize.probes import PredictorRecord, ProbeStore
+from prize.scoring import score_probe, score_qualifying
+
+
+def default_name(family: str, config_path: Path | None, residuals_of: str | None = None) -> str:
+    """``FAMILY`` for the family's default config, else ``FAMILY-CONFIG``; ``-on-BASE``
+    when trained on another predictor's residuals."""
+    stem = config_path.stem if config_path is not None else family_module(family).DEFAULT_CONFIG
+    name = family if stem == "default" else f"{family}-{stem}"
+    return f"{name}-on-{residuals_of}" if residuals_of else name
+
+
+def train(ds: Dataset, store: ProbeStore, family: str, *, config=None, overrides=(),
+          name: str | None = None, round_: str = "probe", resume: bool = False,
+          keep_train: bool = False, residuals_of: str | None = None,
+          checkpoint_dir: Path | None = None, progress: bool = False) -> PredictorRecord:
+    """Train ``family`` (a config name or file, ``--set`` overrides) for one round.
+
+    ``round_="final"`` refits the stored probe round of ``name`` on TRAIN+PROBE with its
+    settings, best epoch count and seed; a ``config`` or ``overrides`` given then must
+    describe the same model.
+    """
+    asked, path = make_predictor(family, config, overrides)
+    if name is None:
+        name = default_name(family, path, residuals_of if round_ == "probe" else None)
+    if round_ == "probe":
+        return run_training(ds, asked, name, store, keep_train=keep_train,
+                            residuals_of=residuals_of, resume=resume,
+                            checkpoint_dir=checkpoint_dir, progress=progress)
+    probe = store.meta(ds.name, name)
+    if probe is None:
+        raise DataError(f"no probe round of {name!r} to refit",
+                        fix=f"Run the probe round first: prize train {family} --data "
+                            f"{ds.name} --name {name}")
+    if probe.family != family:
+        raise ConfigError(f"{name!r} belongs to family {probe.family!r}, not {family!r}")
+    store.check(ds, probe)
+    model, _ = make_predictor(family, values={"model": probe.model, **probe.config})
+    if (config is not None or overrides) and asked.params() != model.params():
+        raise ConfigError(
+            "the final round refits with the probe round's settings; drop --config/"
+            f"--set, or retrain the probe round of {name!r} with them first")
+    return run_training(ds, model, name, store, round_="final", probe_record=probe,
+                        resume=resume, checkpoint_dir=checkpoint_dir, progress=progress)
+
+
+def _predict_rows(model, ds: Dataset, rows: np.ndarray) -> np.ndarray:
+    def part(sl):
+        r = rows[sl]
+        return model.predict(ds.user[r], ds.item[r], ds.day[r])
+
+    return in_batches(len(rows), part)
+
+
+def _predict_training(model, train: Ratings) -> np.ndarray:
+    """``model.predict_training`` over the training ratings, in batches."""
+    return in_batches(len(train), lambda sl: model.predict_training(Ratings(
+        train.user[sl], train.item[sl], train.rating[sl], train.day[sl], train.n_users,
+        train.n_items, train.scale)))
+
+
+def _fit(model, ds: Dataset, train, probe, *, n_epochs=None, early_stopping=None,
+         checkpoint: Path | None, resume: bool, progress: bool, label: str) -> dict:
+    """Fit ``model``; iterative models run epoch by epoch with a bar and checkpoints."""
+    # Who rated what: every known pair (train, probe, qualifying), ratings unused.
+    implicit = ds.all_pairs()
+    if not isinstance(model, IterativePredictor):
+        model.fit(train, probe=probe, implicit=implicit)
+        return {}
+    run = model.fit_epochs(train, probe=probe, implicit=implicit, n_epochs=n_epochs,
+                           early_stopping=early_stopping)
+    del implicit
+    header = {"dataset_fingerprint": ds.fingerprint, "label": label}
+    if resume and checkpoint is not None and checkpoint.is_file():
+        ckpt = load_checkpoint(checkpoint)
+        h = ckpt["header"]
+        if (h.get("dataset_fingerprint") != ds.fingerprint or h.get("label") != label
+                or h.get("config") != to_dict(model.config)):
+            raise DataError("the checkpoint belongs to another dataset, round or config",
+                            path=str(checkpoint), fix="Run without --resume to start afresh")
+        run.restore(ckpt)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=run.n_epochs, initial=run.progress.epoch, unit="epoch",
+                   desc=label, leave=False, dynamic_ncols=True)
+    try:
+        for r in run:
+            if checkpoint is not None:
+                run.save_checkpoint(checkpoint, header)
+            if bar is not None:
+                post = {"train": f"{r.train_rmse:.4f}"}
+                if r.probe_rmse is not None:
+                    post["probe"] = f"{r.probe_rmse:.4f}"
+                post["rate"] = f"{r.updates / max(r.seconds, 1e-9) / 1e6:.1f}M/s"
+                bar.set_postfix(post)
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
+    return {"epochs": int(model.best_epoch_), "epochs_run": int(model.epochs_run_),
+            "history": model.history_}
+
+
+class Residuals:
+    """Training on the residuals of a stored predictor (e.g. kNN on RBM residuals).
+
+    The model learns r - base on the rating scale's span; its predictions are added back to
+    the base predictor's and clipped. The base must have kept its training-set predictions
+    (``--keep-train-predictions``). In the final round the probe rows' residuals use the
+    base's probe-round (out-of-sample) predictions, the only ones stored for them.
+    """
+
+    def __init__(self, ds: Dataset, store: ProbeStore, name: str):
+        meta = store.meta(ds.name, name)
+        if meta is None or "train" not in meta.files:
+            raise DataError(
+                f"--residuals-of {name}: no stored training-set predictions of {name!r}",
+                fix=f"Train it with --keep-train-predictions: prize train FAMILY --data "
+                    f"{ds.name} --name {name} --keep-train-predictions")
+        self.name = name
+        self.base = {k: np.asarray(store.read(ds, name, k)) for k in ("train", "probe",
+                                                                       "qualifying")}
+        lo, hi = ds.scale
+        self.scale = (lo, hi)
+        self.span = (lo - hi, hi - lo)
+
+    def ratings(self, ds: Dataset, flags) -> Ratings:
+        rows = ds.rows(flags)
+        base = np.empty(len(rows), np.float32)
+        split = np.asarray(ds.split)[rows]
+        for kind, flag in (("train", Split.TRAIN), ("probe", Split.PROBE)):
+            sel = (split & flag) != 0
+            if sel.any():
+                base[sel] = self.base[kind]
+        r = ds.select(rows)
+        return Ratings(r.user, r.item, (r.rating - base).astype(np.float32), r.day,
+                       r.n_users, r.n_items, scale=self.span)
+
+    def add(self, kind: str, pred: np.ndarray) -> np.ndarray:
+        return np.clip(self.base[kind] + pred, *self.scale).astype(np.float32)
+
+
+def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: str = "probe",
+                 probe_record: PredictorRecord | None = None, resume: bool = False,
+                 keep_train: bool = False, checkpoint_dir: Path | None = None,
+                 progress: bool = False, residuals_of: str | None = None) -> PredictorRecord:
+    """Fit a built ``model`` for one round and commit it as ``name`` (:func:`train` builds
+    the model; the final round needs the probe round's ``probe_record``)."""
+    t0 = time.perf_counter()
+    ckpt = checkpoint_dir / name / f"{round_}.npz" if checkpoint_dir is not None else None
+    if round_ == "final":
+        if probe_record is None:
+            raise DataError(f"no probe round of {name!r} to refit")
+        residuals_of = probe_record.residuals_of
+    res = Residuals(ds, store, residuals_of) if residuals_of else None
+
+    def ratings(flags):
+        return res.ratings(ds, flags) if res is not None else ds.ratings(flags)
+
+    def predict(kind):
+        pred = _predict_rows(model, ds, ds.rows_of(kind))
+        return res.add(kind, pred) if res is not None else pred
+
+    if round_ == "probe":
+        train = ratings(Split.TRAIN)
+        info = _fit(model, ds, train, ratings(Split.PROBE), checkpoint=ckpt, resume=resume,
+                    progress=progress, label=f"{name} (probe round)")
+        arrays = {"probe": predict("probe"), "qualifying": predict("qualifying")}
+        if keep_train:  # each model's own notion of a training prediction
+            pred = _predict_training(model, train)
+            arrays["train"] = res.add("train", pred) if res is not None else pred
+        del train
+        scores = score_qualifying(ds, arrays["qualifying"])
+        record = PredictorRecord(
+            name=name, family=model.family, model=model.name, config=to_dict(model.config),
+            round="probe", residuals_of=residuals_of,
+            probe_rmse=score_probe(ds, arrays["probe"]), quiz_rmse=scores["quiz"],
+            test_rmse=scores["test"], seconds=time.perf_counter() - t0, **info)
+        return store.write(ds, name, arrays, record)
+    n_epochs = probe_record.epochs or None
+    info = _fit(model, ds, ratings(Split.TRAIN | Split.PROBE), None, n_epochs=n_epochs,
+                early_stopping=False, checkpoint=ckpt, resume=resume, progress=progress,
+                label=f"{name} (final round)")
+    qualifying = predict("qualifying")
+    scores = score_qualifying(ds, qualifying)
+    record = dataclasses.replace(
+        probe_record, round="final", quiz_rmse=scores["quiz"], test_rmse=scores["test"],
+        extra={**probe_record.extra, "quiz_rmse_probe_round": probe_record.quiz_rmse,
+               "test_rmse_probe_round": probe_record.test_rmse,
+               "final_seconds": time.perf_counter() - t0})
+    keep = tuple(k for k in ("probe", "train") if k in probe_record.files)
+    return store.write(ds, name, {"qualifying": qualifying}, record, keep=keep)
