@@ -82,6 +82,16 @@ def _check(cls, name: str, value, tp):
     return value
 
 
+def at_least(cfg, low: float, *names: str) -> None:
+    """A range check for a config's ``__post_init__``: each named field must be >= ``low``
+    (NaN fails too); raised as ValueError, which the loader reports with the source."""
+    for name in names:
+        v = getattr(cfg, name)
+        if not v >= low:
+            kind = "an integer" if isinstance(v, int) else "a number"
+            raise ValueError(f"{name} = {v}: expected {kind} >= {low:g}")
+
+
 def fields_of(cls) -> dict[str, dataclasses.Field]:
     """The config's fields, those the class itself declares first, in its order (a model's
     own settings before those it inherits, as error messages and help list them)."""

@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 from conftest import make_toy_dataset, run_prize
 
-from prize.barrier import (
-    ESTIMATOR_NAMES,
+from prize.barrier import ESTIMATOR_NAMES
+from prize.barrier._kernels import _ordinal_moments, _sample_rows, _truncated_normal
+from prize.barrier.estimators import (
     ESTIMATORS,
     BarrierConfig,
     Context,
+    _wishart,
     coherence,
     estimate,
     herlocker,
 )
-from prize.barrier._kernels import _ordinal_moments, _sample_rows, _truncated_normal
-from prize.barrier.estimators import _wishart
 from prize.data.dataset import open_dataset
 from prize.data.netflix import import_netflix
 from prize.data.synth import generate, rounded_clipped_moments

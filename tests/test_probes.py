@@ -180,3 +180,33 @@ def test_score_and_leaderboard_hide_test_unless_revealed(toy, home):
     assert s["test_rmse"] is not None
     probe_rows = toy.rows(Split.PROBE)
     assert s["probe_rmse"] > 0 and len(probe_rows) > 0
+
+
+def test_a_store_written_before_the_typed_record_reads_the_same(toy, home):
+    """meta.json as the store wrote it before PredictorRecord: the config's fields repeated
+    at the top level, a blend's own keys beside the common ones. It reads, lists, scores
+    and blends as before, and the repeated config fields do not turn into extras."""
+    folder = home / "probes" / "toy" / "old-mf"
+    folder.mkdir(parents=True)
+    a = arrays(toy, 3.5)
+    for kind in ("probe", "qualifying"):
+        np.save(folder / f"{kind}-1-abc.npy", a[kind])
+    config = {"n_factors": 20, "lr": 0.005, "seed": 0}
+    old = {"name": "old-mf", "dataset": "toy", "dataset_fingerprint": toy.fingerprint,
+           "family": "mf", "model": "svd", **config, "config": config, "round": "probe",
+           "residuals_of": None, "probe_rmse": 1.1, "quiz_rmse": 1.2, "test_rmse": 1.3,
+           "epochs": 7, "epochs_run": 9, "history": [], "seconds": 0.5,
+           "files": {"probe": "probe-1-abc.npy", "qualifying": "qualifying-1-abc.npy"},
+           "package_version": "0.1.0", "git_commit": None, "created_at": "2026-01-01",
+           "weights": {"x": 1.0}}
+    (folder / "meta.json").write_text(json.dumps(old))
+    store = ProbeStore(home / "probes")
+    m = store.meta("toy", "old-mf")
+    assert (m.family, m.model, m.config, m.epochs, m.test_rmse) == ("mf", "svd", config, 7, 1.3)
+    assert m.extra == {"weights": {"x": 1.0}}
+    assert m.to_json()["weights"] == {"x": 1.0} and "n_factors" not in m.to_json()
+    assert (store.read(toy, "old-mf", "qualifying") == 3.5).all()
+    listed = run_prize("probes", "list", "--data", "toy", "--json", home=home, json_out=True)
+    assert [p["name"] for p in listed["predictors"]] == ["old-mf"]
+    assert "test_rmse" not in run_prize("probes", "show", "--data", "toy", "old-mf", "--json",
+                                        home=home, json_out=True)

@@ -23,14 +23,8 @@ from prize.models.epochs import (
 
 @dataclass(frozen=True)
 class ToyConfig(IterativeConfig):
-    learning_rate_field = "lr"
-
-    n_epochs: int = 8
     lr: float = 0.02
     reg: float = 0.02
-    seed: int = 0
-    early_stopping: bool = False
-    patience: int = 1
 
 
 class ToySGD(IterativePredictor):

@@ -29,7 +29,7 @@ from typing import ClassVar
 import numpy as np
 
 from prize._atomic import write_bytes
-from prize.config import to_dict
+from prize.config import at_least, to_dict
 from prize.data.dataset import Ratings
 from prize.errors import DataError, DivergenceError
 from prize.metrics import rmse
@@ -54,16 +54,13 @@ class IterativeConfig:
     seed: int = 0
     """Seeds the initialisation and every epoch's randomness."""
 
-    #: The field holding the main learning rate, named in the divergence advice.
-    learning_rate_field: ClassVar[str | None] = None
+    #: The field holding the main learning rate (if the config has it), named in the
+    #: divergence advice.
+    learning_rate_field: ClassVar[str | None] = "lr"
 
     def __post_init__(self):
-        if self.n_epochs < 1:
-            raise ValueError(f"n_epochs = {self.n_epochs}: expected an integer >= 1")
-        if self.patience < 1:
-            raise ValueError(f"patience = {self.patience}: expected an integer >= 1")
-        if self.seed < 0:
-            raise ValueError(f"seed = {self.seed}: expected an integer >= 0")
+        at_least(self, 1, "n_epochs", "patience")
+        at_least(self, 0, "seed")
 
 
 @dataclass(frozen=True)
@@ -219,7 +216,7 @@ class Trainer:
         if not all(math.isfinite(v) for v in values) or exploded:
             cfg = self.model.config
             key = cfg.learning_rate_field
-            lr = getattr(cfg, key) if key else None
+            lr = getattr(cfg, key, None) if key else None
             hint = f" (now {lr:g}, try --set {key}={lr / 4:g})" if isinstance(lr, float) else ""
             raise DivergenceError(
                 f"training diverged at epoch {r.epoch}: train RMSE {r.train_rmse:.4g}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from prize.config import at_least
 from prize.data.dataset import Ratings
 from prize.models.base import Predictor, in_batches, take
 from prize.models.baseline import Biases
@@ -67,12 +68,8 @@ def check_common(cfg) -> None:
     check_similarity(cfg.similarity)
     if getattr(cfg, "baseline", "biases") not in BASELINES:
         raise ValueError(f"baseline = {cfg.baseline!r}: expected one of {', '.join(BASELINES)}")
-    if cfg.k < 1:
-        raise ValueError(f"k = {cfg.k}: expected an integer >= 1")
-    if cfg.shrinkage < 0:
-        raise ValueError(f"shrinkage = {cfg.shrinkage}: expected a number >= 0")
-    if cfg.baseline_epochs < 1:
-        raise ValueError(f"baseline_epochs = {cfg.baseline_epochs}: expected an integer >= 1")
+    at_least(cfg, 1, "k", "baseline_epochs")
+    at_least(cfg, 0, "shrinkage")
     if cfg.baseline_reg_item < 0 or cfg.baseline_reg_user < 0:
         raise ValueError("baseline_reg_item and baseline_reg_user must be >= 0")
 

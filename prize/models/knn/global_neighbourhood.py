@@ -49,8 +49,6 @@ from prize.models.knn._neighbours import (
 
 @dataclass(frozen=True)
 class GlobalNeighbourhoodConfig(IterativeConfig):
-    learning_rate_field = "lr"
-
     k: int = 300
     """|S^k(i)|: neighbours per item, each with a learned w_ij and c_ij (more is better but
     slower: on the small preset 50, 100, 200, 300 gave 0.9255, 0.9215, 0.9187, 0.9176)."""
@@ -69,12 +67,6 @@ class GlobalNeighbourhoodConfig(IterativeConfig):
     synthetic small preset, 0.9163 against 0.9176 at k = 300)."""
     reg_bias: float = 0.002
     """lambda_b, the weight decay of the learned b_u and b_i."""
-    seed: int = 0
-    """Seeds the order in which users are visited, drawn anew every epoch."""
-    early_stopping: bool = False
-    """Stop when the probe RMSE has not improved for ``patience`` epochs, keeping the best."""
-    patience: int = 2
-    """Epochs without improvement before early stopping."""
     baseline_epochs: int = 10
     """ALS sweeps of the fixed baseline b_uj = mu + b_u + b_j (the baseline family's
     biases)."""
@@ -86,8 +78,6 @@ class GlobalNeighbourhoodConfig(IterativeConfig):
     def __post_init__(self):
         super().__post_init__()
         check_common(self)
-        if self.n_epochs < 1 or self.patience < 1:
-            raise ValueError("n_epochs and patience must be >= 1")
         if self.lr <= 0 or not 0 < self.lr_decay <= 1:
             raise ValueError("lr must be > 0 and lr_decay in (0, 1]")
         if self.reg < 0 or self.reg_bias < 0:

@@ -48,8 +48,6 @@ from prize.models.knn.global_neighbourhood import GlobalNeighbourhood
 
 @dataclass(frozen=True)
 class IntegratedConfig(IterativeConfig):
-    learning_rate_field = "lr"
-
     k: int = 300
     """|S^k(i)|: neighbours per item, each with a learned w_ij and c_ij."""
     similarity: str = "pearson_baseline"
@@ -81,12 +79,6 @@ class IntegratedConfig(IterativeConfig):
     """Standard deviation of the normal initialisation of p_u, q_i and y_j."""
     implicit: Literal["all", "train"] = "all"
     """N(u): "all" known pairs (train, probe, qualifying) or only "train" pairs."""
-    seed: int = 0
-    """Seeds the initialisation and the order in which users are visited every epoch."""
-    early_stopping: bool = False
-    """Stop when the probe RMSE has not improved for ``patience`` epochs, keeping the best."""
-    patience: int = 2
-    """Epochs without improvement before early stopping."""
     baseline_epochs: int = 10
     """ALS sweeps of the fixed baseline b_uj = mu + b_u + b_j (the baseline family's
     biases), which also starts the learned b_u and b_i."""
@@ -100,8 +92,6 @@ class IntegratedConfig(IterativeConfig):
         check_common(self)
         if self.n_factors < 1:
             raise ValueError(f"n_factors = {self.n_factors}: expected an integer >= 1")
-        if self.n_epochs < 1 or self.patience < 1:
-            raise ValueError("n_epochs and patience must be >= 1")
         if min(self.lr_bias, self.lr, self.lr_weights) <= 0 or not 0 < self.lr_decay <= 1:
             raise ValueError("lr_bias, lr and lr_weights must be > 0 and lr_decay in (0, 1]")
         if min(self.reg_bias, self.reg, self.reg_weights) < 0:

@@ -26,8 +26,6 @@ from prize.models.mf.common import FactorModel, f32
 
 @dataclass(frozen=True)
 class SVDConfig(IterativeConfig):
-    learning_rate_field = "lr"
-
     n_factors: int = 50
     """f, the number of latent factors."""
     n_epochs: int = 20
@@ -62,12 +60,6 @@ class SVDConfig(IterativeConfig):
     RMSE over T = 2 on the small preset (none on MovieLens 100K). Uses up to T of
     numba's threads (``NUMBA_NUM_THREADS``); with fewer, the blocks run in turn and give
     the same result. See scripts/bench_mf.py for what it gains."""
-    early_stopping: bool = False
-    """Stop when probe RMSE has not improved for ``patience`` epochs; keep the best epoch."""
-    patience: int = 2
-    """Epochs without improvement before early stopping."""
-    seed: int = 0
-    """Seeds the initialisation and every epoch's user order."""
 
     def __post_init__(self):
         super().__post_init__()

@@ -33,8 +33,6 @@ PARAMS = ("bu", "alpha", "but", "cu", "cut", "bi", "bit", "bif", "p", "alpha_p",
 
 @dataclass(frozen=True)
 class TimeSVDppConfig(IterativeConfig):
-    learning_rate_field = "lr"
-
     n_factors: int = 20
     """f, the number of latent factors."""
     n_epochs: int = 20
@@ -95,12 +93,6 @@ class TimeSVDppConfig(IterativeConfig):
     """N(u): "all" known pairs (train, probe, qualifying) or only "train" pairs."""
     shuffle: bool = True
     """Visit users in a new random order every epoch."""
-    early_stopping: bool = False
-    """Stop when probe RMSE has not improved for ``patience`` epochs; keep the best epoch."""
-    patience: int = 2
-    """Epochs without improvement before early stopping."""
-    seed: int = 0
-    """Seeds the initialisation and every epoch's user order."""
 
 
 class TimeSVDpp(FactorModel):

@@ -49,8 +49,6 @@ MAX_CLASSES = 20
 
 @dataclass(frozen=True)
 class RBMConfig(IterativeConfig):
-    learning_rate_field = "lr"
-
     n_hidden: int = 100
     """F, the binary hidden units (the paper's Netflix models use 100)."""
     conditional: bool = True
