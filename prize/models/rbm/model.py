@@ -252,7 +252,8 @@ class RBM(IterativePredictor):
 
         cfg = self.config
         threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-        # A worker beside others on one machine caps every trainer's threads (orchestrate).
+        # A worker beside others on one machine caps every trainer's threads
+        # (prize.runs.executors.limit_threads).
         cap = int(os.environ.get("PRIZE_MAX_THREADS", "0") or 0)
         torch.set_num_threads(min(cfg.threads, cap) if cap > 0 else cfg.threads)
         if cfg.deterministic:
