@@ -26,8 +26,7 @@ from prize.scoring import score_qualifying
 
 def blocks(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
     """(raw movie id of each block, number of pairs in it), in qualifying order."""
-    order = ds.qualifying_order
-    movie = np.asarray(ds.item)[order]
+    movie = np.asarray(ds.item)[ds.rows_of("qualifying")]
     if len(movie) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     starts = np.flatnonzero(np.r_[True, movie[1:] != movie[:-1]])

@@ -158,11 +158,9 @@ class Residuals:
     def ratings(self, ds: Dataset, flags) -> Ratings:
         rows = ds.rows(flags)
         base = np.empty(len(rows), np.float32)
-        split = np.asarray(ds.split)[rows]
         for kind, flag in (("train", Split.TRAIN), ("probe", Split.PROBE)):
-            sel = (split & flag) != 0
-            if sel.any():
-                base[sel] = self.base[kind]
+            if flags & flag:  # the stored arrays follow the dataset's rows of their kind
+                base[np.searchsorted(rows, ds.rows_of(kind))] = self.base[kind]
         r = ds.select(rows)
         return Ratings(r.user, r.item, (r.rating - base).astype(np.float32), r.day,
                        r.n_users, r.n_items, scale=self.span)
