@@ -26,8 +26,8 @@ from pathlib import Path
 
 from prize.errors import ConfigError
 
-#: Where the shipped configs live (the repository's configs/ folder).
-CONFIG_ROOT = Path(__file__).resolve().parent.parent / "configs"
+#: Where the shipped configs live: the package's configs/ folder (shipped in the wheel).
+CONFIG_ROOT = Path(__file__).resolve().parent / "configs"
 
 
 def _type_name(tp) -> str:
