@@ -10,15 +10,18 @@ iterative models).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 
+from prize import __version__
 from prize._atomic import write_bytes, write_json
 from prize.data.dataset import Dataset
 from prize.leaderboard.table import render_markdown, table
+from prize.metrics import fmt
 from prize.probes import PredictorRecord, ProbeStore
 
 #: Published figures to reproduce on the real Netflix data (RMSE; "probe" or "quiz").
@@ -54,17 +57,67 @@ def _save(fig, path: Path) -> None:
     write_bytes(path, buf.getvalue())
 
 
+#: Predictors named on the y-axis up to this many; past it the axis shows every family's
+#: best and the blends, and the others are dots in their family's colour.
+MAX_LABELS = 60
+#: The shipped families, so that each keeps its colour from one report to the next.
+KNOWN_FAMILIES = ("autorec", "baseline", "ease", "knn", "mf", "nsvd", "rbm", "svdpp",
+                  "timesvdpp")
+#: Curves per family in the epochs chart (its best ones by probe RMSE).
+CURVES_PER_FAMILY = 4
+
+
+def family_colors(families) -> dict[str, tuple]:
+    """A colour per family, the same whichever other families are present (blends always
+    orange): tab10's other nine colours, then tab20's lighter shades."""
+    plt = _matplotlib()
+    palette = [c for k, c in enumerate(plt.get_cmap("tab10").colors) if k != 1]
+    palette += [c for k, c in enumerate(plt.get_cmap("tab20").colors) if k % 2 and k != 3]
+    order = sorted(KNOWN_FAMILIES) + sorted({f for f in families if f} - set(KNOWN_FAMILIES))
+    out = {f: palette[k % len(palette)] for k, f in enumerate(x for x in order if x != "blend")}
+    out["blend"] = plt.get_cmap("tab10").colors[1]
+    return out
+
+
+def best_of_family(rows: list[dict], key: str = "probe_rmse") -> set[str]:
+    """Names of the best predictor (lowest ``key``) of each family."""
+    best: dict[str, dict] = {}
+    for r in rows:
+        if r.get(key) is None:
+            continue
+        f = r.get("family") or "?"
+        if f not in best or r[key] < best[f][key]:
+            best[f] = r
+    return {r["name"] for r in best.values()}
+
+
+def zoom(values: list[float], anchors: list[float]) -> tuple[float, float]:
+    """An x-range that the competitive predictors fill: from the best value (or the lowest
+    anchor line close to it) to a little past the reference and the last non-outlier, so that
+    far-off outliers (the global mean, Funk's MF) and far-off floors (the oracle) do not
+    squeeze the rest into a corner. Points and lines outside it are marked at the edge."""
+    v = np.sort(np.asarray(values, np.float64))
+    lo, med = float(v[0]), float(np.median(v))
+    # Outliers: further above the median than three times the spread below it.
+    hi = float(v[v <= med + max(3.0 * (med - lo), 0.02)].max())
+    near = [a for a in anchors if lo - 0.05 <= a <= hi + 0.05]
+    lo = min([lo] + near)
+    hi = max([hi] + near)
+    pad = max(0.1 * (hi - lo), 0.002)
+    return lo - pad, hi + pad
+
+
 def chart_rmse(t: dict, barrier: dict | None, path: Path) -> None:
+    """Every predictor's probe RMSE, one row each, coloured by family; the best of each family
+    in bold; reference, 10% target, barrier and oracle as vertical lines; the x-axis zoomed
+    to the competitive range (outliers drawn at the edge with their value)."""
     plt = _matplotlib()
     rows = [r for r in t["rows"] if r.get("probe_rmse") is not None]
     rows.sort(key=lambda r: r["probe_rmse"], reverse=True)
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 2))
-    y = range(len(rows))
-    colors = ["tab:orange" if r["family"] == "blend" else "tab:blue" for r in rows]
-    ax.scatter([r["probe_rmse"] for r in rows], list(y), c=colors, zorder=3)
-    ax.set_yticks(list(y), [r["name"] for r in rows], fontsize=8)
-    ax.set_xlabel("probe RMSE")
-    ax.set_title(f"{t['dataset']}: probe RMSE of every predictor (blends in orange)")
+    colors = family_colors(r.get("family") for r in rows)
+    best = best_of_family(rows)
+    many = len(rows) > MAX_LABELS
+    fig, ax = plt.subplots(figsize=(9, min(0.16 if many else 0.3, 0.3) * len(rows) + 2.5))
     ref = t["reference"]
     lines = []
     if ref.get("probe") is not None:
@@ -77,27 +130,64 @@ def chart_rmse(t: dict, barrier: dict | None, path: Path) -> None:
     oracle = t["lines"].get("oracle", {})
     if oracle.get("probe") is not None:
         lines.append((oracle["probe"], "oracle (true floor)", "black", ":"))
+    xs = [r["probe_rmse"] for r in rows]
+    if xs:
+        lo, hi = zoom(xs, [x for x, *_ in lines])
+        ax.set_xlim(lo, hi)
+        for k, (x, r) in enumerate(zip(xs, rows, strict=True)):
+            c = colors.get(r.get("family"), "gray")
+            if x > hi:  # an outlier: a marker at the edge, its value beside it
+                ax.scatter([hi], [k], marker=">", color=c, zorder=3, clip_on=False)
+                ax.annotate(f"{x:.3f}", (hi, k), xytext=(-4, 0), textcoords="offset points",
+                            ha="right", va="center", fontsize=6, color=c)
+            else:
+                ax.scatter([x], [k], color=c, s=18 if many else 28, zorder=3)
+        shown = [k for k, r in enumerate(rows)
+                 if not many or r["name"] in best or r.get("family") == "blend"]
+        ax.set_yticks(shown, [rows[k]["name"] for k in shown], fontsize=6 if many else 8)
+        for k, label in zip(shown, ax.get_yticklabels(), strict=True):
+            if rows[k]["name"] in best:
+                label.set_fontweight("bold")
+        ax.set_ylim(-1, len(rows))
     for x, label, color, style in lines:
-        ax.axvline(x, color=color, linestyle=style, label=f"{label} {x:.4f}")
-    if lines:
-        ax.legend(fontsize=8, loc="best", framealpha=0.9)
+        off = xs and not (ax.get_xlim()[0] <= x <= ax.get_xlim()[1])
+        if not off:
+            ax.axvline(x, color=color, linestyle=style, label=f"{label} {x:.4f}")
+        else:  # a legend entry that says where it is
+            ax.plot([], [], color=color, linestyle=style,
+                    label=f"{label} {x:.4f} (off the scale)")
+    for f, c in colors.items():
+        if any(r.get("family") == f for r in rows):
+            ax.scatter([], [], color=c, label=f"family {f}")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    ax.set_xlabel("probe RMSE")
+    ax.set_title(f"{t['dataset']}: probe RMSE of {len(rows)} predictors, coloured by family "
+                 "(bold: the best of each family)" + ("; named: each family's best and the "
+                                                     "blends" if many else ""), fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     _save(fig, path)
     plt.close(fig)
 
 
-def chart_blend_curve(curves: list[tuple[str, list]], path: Path) -> bool:
-    """``curves``: (name, forward-selection steps) of each blend to draw."""
+def chart_blend_curve(curves: list[tuple[str, list]], path: Path, note: str = "") -> bool:
+    """``curves``: (label, forward-selection steps) of each blend to draw; each point is
+    named by the predictor that step added. ``note`` says where the curve comes from."""
     plt = _matplotlib()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
     for name, sel in curves:
         ys = [s.get("rmse") if isinstance(s, dict) else s for s in sel]
-        ax.plot(range(1, len(ys) + 1), ys, marker="o", label=name)
-    ax.set_xlabel("number of predictors (forward selection)")
+        ax.plot(range(1, len(ys) + 1), ys, marker="o", ms=3, label=name)
+        step = max(1, len(sel) // 25)  # at most ~25 names along a long curve
+        for k, st in enumerate(sel):
+            if isinstance(st, dict) and st.get("added") and (k % step == 0 or k < 5):
+                ax.annotate(st["added"], (k + 1, ys[k]), xytext=(2, 4),
+                            textcoords="offset points", fontsize=6, rotation=35)
+    ax.set_xlabel("number of predictors (forward selection; each point names the one added)")
     ax.set_ylabel("blend RMSE (cross-validated on probe)")
-    ax.set_title("Blend RMSE against the number of predictors")
+    ax.set_title("Blend RMSE against the number of predictors"
+                 + (f"\n{note}" if note else ""), fontsize=9)
     if curves:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     else:
         ax.text(0.5, 0.5, "no forward selection yet:\nprize blend --select forward",
                 ha="center", va="center", transform=ax.transAxes)
@@ -108,35 +198,46 @@ def chart_blend_curve(curves: list[tuple[str, list]], path: Path) -> bool:
 
 
 def chart_epochs(metas: list[PredictorRecord], path: Path) -> None:
-    """Probe RMSE per epoch, zoomed to where the models end up: the y-axis spans the best
-    point of all to a little above the median of the models' best points, so that a few
-    far-off curves (Funk's feature-at-a-time MF, first epochs from a random start) do not
-    flatten the others; models whose best epoch lies above the range are named as such."""
+    """Probe RMSE per epoch as small multiples, one panel per family with its best
+    :data:`CURVES_PER_FAMILY` models (by best probe RMSE); each panel zoomed to where its
+    models end up, the others counted in its title."""
     plt = _matplotlib()
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    curves = []
+    by_family: dict[str, list] = {}
     for m in metas:
         hist = [h for h in m.history or [] if h.get("probe_rmse") is not None]
         if hist:
-            curves.append((m.name, [h["epoch"] for h in hist],
-                           [h["probe_rmse"] for h in hist]))
-    off = []
-    if curves:
-        best = np.array([min(ys) for _, _, ys in curves])
-        lo, hi = float(best.min()) - 0.005, float(np.median(best)) + 0.04
-        for name, xs, ys in curves:
-            if min(ys) > hi:
-                off.append(name)
-                continue
-            ax.plot(xs, ys, label=name)
-        ax.set_ylim(lo, hi)
-        ax.legend(fontsize=6.5, ncol=1 + len(curves) // 16, loc="upper left",
-                  bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("probe RMSE")
-    ax.set_title("Probe RMSE per epoch of the iterative models"
-                 + (f"\n(above the range: {', '.join(off)})" if off else ""), fontsize=10)
-    ax.grid(alpha=0.3)
+            by_family.setdefault(m.family or "?", []).append(
+                (m.name, [h["epoch"] for h in hist], [h["probe_rmse"] for h in hist]))
+    families = sorted(by_family)
+    n = max(len(families), 1)
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    colors = family_colors(families)
+    for ax in axes.flat[len(families):]:
+        ax.axis("off")
+    for ax, f in zip(axes.flat, families, strict=False):
+        curves = sorted(by_family[f], key=lambda c: min(c[2]))
+        shown = curves[:CURVES_PER_FAMILY]
+        for k, (name, xs, ys) in enumerate(shown):
+            ax.plot(xs, ys, label=name, color=colors[f], alpha=1.0 - 0.2 * k,
+                    linestyle=("-", "--", "-.", ":")[k % 4])
+        best = min(min(ys) for _, _, ys in shown)
+        ends = [ys[-1] for _, _, ys in shown] + [min(ys) for _, _, ys in shown]
+        ax.set_ylim(best - 0.003, max(ends) + 0.02)
+        more = len(curves) - len(shown)
+        ax.set_title(f"{f}" + (f" (best {len(shown)} of {len(curves)})" if more else ""),
+                     fontsize=9)
+        ax.legend(fontsize=6)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    if not families:
+        axes.flat[0].text(0.5, 0.5, "no iterative models yet", ha="center", va="center",
+                          transform=axes.flat[0].transAxes)
+    fig.suptitle("Probe RMSE per epoch of the iterative models, by family", fontsize=10)
+    fig.supxlabel("epoch", fontsize=8)
+    fig.supylabel("probe RMSE", fontsize=8)
+    fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
 
@@ -153,28 +254,69 @@ def reproduction(ds: Dataset, metas: list[PredictorRecord]) -> list[dict]:
     return out
 
 
+def blend_sections(metas: list[PredictorRecord]) -> list[str]:
+    """Markdown: each stored blend's composition (weights, or importances for a GBDT), its
+    round, CV RMSE and when it was fitted."""
+    out = []
+    for m in sorted((m for m in metas if m.family == "blend"),
+                    key=lambda m: m.probe_rmse if m.probe_rmse is not None else 9.0):
+        e = m.extra
+        out.append(f"\n### Blend `{m.name}` ({m.model}, {m.round} round)\n\n"
+                   f"CV RMSE on probe {fmt(m.probe_rmse, '.5f')}, quiz {fmt(m.quiz_rmse, '.5f')};"
+                   f" {len(e.get('predictors', []))} predictors; fitted {m.created_at or '?'}"
+                   f" at commit {(m.git_commit or '?')[:10]}.\n")
+        weights, imp = e.get("weights") or {}, e.get("importances") or {}
+        if weights:
+            out.append("| predictor | weight | drop loss |\n|---|---:|---:|")
+            drop = e.get("drop_loss") or {}
+            for n in sorted(weights, key=lambda n: -(drop.get(n) or 0.0)):
+                w = weights[n]
+                w = w.get("const") if isinstance(w, dict) else w
+                out.append(f"| {n} | {fmt(w)} | {fmt(drop.get(n), '.5f')} |")
+        elif imp:
+            out.append("| feature | importance |\n|---|---:|")
+            for n in sorted(imp, key=lambda n: -imp[n]):
+                out.append(f"| {n} | {imp[n]:.4f} |")
+    return out
+
+
 def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | None = None
                  ) -> dict:
+    from prize.probes import git_commit
+
     out.mkdir(parents=True, exist_ok=True)
     t = table(ds, store, barrier=barrier)
     metas = store.list(ds.name)
     netflix = (ds.meta.get("reference") or {}).get("kind") == "official"
     repro = reproduction(ds, metas) if netflix else None
     chart_rmse(t, barrier, out / "probe_rmse.png")
-    curves = [(m.name, m.extra["selection"]) for m in metas
-              if m.family == "blend" and m.extra.get("selection")]
+    stored = [m for m in metas if m.family == "blend" and m.extra.get("selection")]
+    curves = [(m.name, m.extra["selection"]) for m in stored]
     computed = None
-    if not curves:
+    if stored:
+        note = "stored blends: " + ", ".join(f"{m.name} (fitted {m.created_at})"
+                                             for m in stored)
+    else:
         # No blend was built with --select forward: draw the linear blend's curve anyway.
         from prize.blend.run import selection_curve
 
         computed = selection_curve(ds, store)
+        note = ("no stored blend has a forward selection: a linear blend's, computed for "
+                "this report over every stored predictor")
         if computed is not None:
             curves.append(("linear blend, forward selection (this report)",
                            computed["steps"]))
-    has_curve = chart_blend_curve(curves, out / "blend_curve.png")
+    has_curve = chart_blend_curve(curves, out / "blend_curve.png", note)
     chart_epochs(metas, out / "epochs.png")
-    md = [render_markdown(t)]  # the barrier is a line of the table, as on the leaderboard
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    commit = git_commit()
+    rounds = sorted({m.round for m in metas if m.round})
+    md = [render_markdown(t),  # the barrier is a line of the table, as on the leaderboard
+          f"Report written {now} by prize {__version__}"
+          + (f" at commit {commit[:10]}" if commit else "")
+          + f"; {len(metas)} stored predictors, rounds: {', '.join(rounds) or '—'} "
+            "(a final-round row was refitted on train+probe; its probe RMSE is the probe "
+            "round's).\n"]
     if repro:
         md.append("\n## Reproduction of the published figures\n\n| model | set | published |"
                   " ours | predictor | source |\n|---|---|---:|---:|---|---|")
@@ -182,11 +324,21 @@ def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | N
             ours = "—" if r["ours"] is None else f"{r['ours']:.4f}"
             md.append(f"| {r['model']} | {r['on']} | {r['published']:.4f} | {ours} | "
                       f"{r['predictor'] or '—'} | {r['source']} |")
-    md.append("\n![probe RMSE](probe_rmse.png)\n\n![blend curve](blend_curve.png)\n\n"
-              "![epochs](epochs.png)\n")
+    blends = blend_sections(metas)
+    if blends:
+        md.append("\n## Blends\n")
+        md.extend(blends)
+    md.append("\n## Charts\n\n![probe RMSE](probe_rmse.png)\n\n*Probe RMSE of every "
+              "predictor, coloured by family, the best of each in bold; the axis is zoomed to "
+              "the competitive range and outliers sit at its right edge with their value.*\n"
+              "\n![blend curve](blend_curve.png)\n\n*Blend RMSE (10-fold CV on probe) as "
+              f"forward selection adds predictors, each point named by the one added; {note}.*"
+              "\n\n![epochs](epochs.png)\n\n*Probe RMSE per epoch, one panel per family "
+              f"with its best {CURVES_PER_FAMILY} models.*\n")
     write_bytes(out / "leaderboard.md", "\n".join(md).encode())
     report = {"table": t, "barrier": barrier, "reproduction": repro,
               "charts": ["probe_rmse.png", "blend_curve.png", "epochs.png"],
-              "blend_curve": has_curve, "selection": computed}
+              "blend_curve": has_curve, "selection": computed, "written_at": now,
+              "git_commit": commit}
     write_json(out / "leaderboard.json", json.loads(json.dumps(report, default=str)))
     return report
