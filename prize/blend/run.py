@@ -27,6 +27,7 @@ from prize.data.dataset import Dataset
 from prize.errors import ConfigError, DataError
 from prize.metrics import rmse
 from prize.probes import PredictorRecord, ProbeStore, check_name
+from prize.progress import heartbeat
 from prize.scoring import score_qualifying
 
 FAMILY = "blend"
@@ -130,10 +131,11 @@ def run_blend(ds: Dataset, store: ProbeStore, method: str | None = "linear",
     if log:
         log(f"{method}: {cfg.n_folds}-fold CV over {len(y):,} probe rows, "
             f"{len(names)} predictors")
-    cv = blender.cross_validate(X, y, F["probe"], folds)
-    if not getattr(blender, "refit_in_cv", False):
-        blender.fit(X, y, F["probe"])
-    qual = blender.predict(Xq, F["qualifying"])
+    with heartbeat(f"{method} blend of {len(names)} predictors", enabled=log is not None):
+        cv = blender.cross_validate(X, y, F["probe"], folds)
+        if not getattr(blender, "refit_in_cv", False):
+            blender.fit(X, y, F["probe"])
+        qual = blender.predict(Xq, F["qualifying"])
     report = blender.report(names, list(META))
     if hasattr(blender, "drop_loss"):
         report["drop_loss"] = blender.drop_loss(names)

@@ -6,8 +6,9 @@ import click
 
 from prize.barrier import ESTIMATOR_NAMES
 from prize.blend import BLENDERS
-from prize.cli.common import data_option, emit, home_of, json_option, open_data
+from prize.cli.common import data_option, emit, home_of, json_option, open_data, quiet
 from prize.metrics import fmt
+from prize.progress import heartbeat
 
 
 @click.command("blend")
@@ -42,8 +43,7 @@ def blend_cmd(ctx, data_name, method, predictors, name, select, config, override
     names = list(predictors) + list(extra)
     if extra and not predictors:
         raise click.UsageError(f"unexpected argument {extra[0]!r}")
-    quiet = as_json or (ctx.obj or {}).get("quiet")
-    log = None if quiet else (lambda msg: click.echo(msg, err=True))
+    log = None if as_json or quiet(ctx) else (lambda msg: click.echo(msg, err=True))
     m = run_blend(ds, store, method, names or None, name=name, config=config,
                   overrides=overrides, select=select, log=log)
     keys = ("name", "dataset", "family", "model", "predictors", "folds", "probe_rmse",
@@ -111,7 +111,8 @@ def barrier_cmd(ctx, data_name, method, only, overrides, as_json):
     cfg = build(BarrierConfig, parse_overrides(BarrierConfig, overrides), source="--set")
     if method is None and only:
         method = only[0]  # the headline is among those asked for
-    r = estimate(ds, store, method, config=cfg, estimators=list(only) or None)
+    with heartbeat("estimating the magic barrier", enabled=not as_json and not quiet(ctx)):
+        r = estimate(ds, store, method, config=cfg, estimators=list(only) or None)
     from prize.barrier import save_estimate
 
     save_estimate(home_of(ctx), ds, r)  # the leaderboard shows the last estimate as its floor

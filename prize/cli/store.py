@@ -15,9 +15,11 @@ from prize.cli.common import (
     home_of,
     json_option,
     open_data,
+    quiet,
     shutdown,
 )
 from prize.metrics import fmt
+from prize.progress import heartbeat
 
 
 @click.group("probes")
@@ -204,9 +206,12 @@ def leaderboard_report(ctx, data_name, out, no_barrier, as_json):
 
         barrier = load_estimate(home_of(ctx), ds)
         if barrier is None:
-            barrier = estimate(ds, store)
+            with heartbeat("estimating the magic barrier (stored for the next report)",
+                           enabled=not as_json and not quiet(ctx)):
+                barrier = estimate(ds, store)
             save_estimate(home_of(ctx), ds, barrier)
     folder = Path(out) if out else Path("reports") / ds.name
-    r = write_report(ds, store, folder, barrier=barrier)
+    with heartbeat("writing the report", enabled=not as_json and not quiet(ctx)):
+        r = write_report(ds, store, folder, barrier=barrier)
     emit(ctx, {"folder": str(folder), **r}, as_json, lambda r: [
         f"wrote {folder}/leaderboard.md, leaderboard.json and {', '.join(r['charts'])}"])

@@ -136,12 +136,11 @@ def import_netflix(
     # Training ratings.
     bar = None
     if progress:
-        from tqdm import tqdm
+        from prize.progress import bar as progress_bar
 
         total = sum((f._path.stat().st_size if f._path else f._member.size)
                     for f in [s for _, s in mv] + combined)
-        bar = tqdm(total=total, unit="B", unit_scale=True, desc="parse training", leave=False,
-                   delay=1.0)
+        bar = progress_bar(total, "parse training", "bytes")
     train = _parse.parse_blocks(_training_pieces(mv, combined, bad), RATINGS, bad,
                                 progress=bar)
     if bar is not None:

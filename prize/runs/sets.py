@@ -243,10 +243,9 @@ class _Bar:
         self.last = ""
         self.bar = None
         if enabled:
-            from tqdm import tqdm
+            from prize.progress import bar
 
-            self.bar = tqdm(total=total, desc=desc, unit="predictor", position=0,
-                            dynamic_ncols=True)
+            self.bar = bar(total, desc, "predictors", leave=True)
 
     def show(self, running: int, last: str | None = None) -> None:
         if last is not None:

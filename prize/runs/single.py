@@ -106,26 +106,22 @@ def _fit(model, ds: Dataset, train, probe, *, n_epochs=None, early_stopping=None
             raise DataError("the checkpoint belongs to another dataset, round or config",
                             path=str(checkpoint), fix="Run without --resume to start afresh")
         run.restore(ckpt)
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    from prize.progress import bar as progress_bar
 
-        bar = tqdm(total=run.n_epochs, initial=run.progress.epoch, unit="epoch",
-                   desc=label, leave=False, dynamic_ncols=True)
+    bar = progress_bar(run.n_epochs, label, "epochs", enabled=progress,
+                       initial=run.progress.epoch)
     try:
         for r in run:
             if checkpoint is not None:
                 run.save_checkpoint(checkpoint, header)
-            if bar is not None:
-                post = {"train": f"{r.train_rmse:.4f}"}
-                if r.probe_rmse is not None:
-                    post["probe"] = f"{r.probe_rmse:.4f}"
-                post["rate"] = f"{r.updates / max(r.seconds, 1e-9) / 1e6:.1f}M/s"
-                bar.set_postfix(post)
-                bar.update(1)
+            post = {"train": f"{r.train_rmse:.4f}"}
+            if r.probe_rmse is not None:
+                post["probe"] = f"{r.probe_rmse:.4f}"
+            post["rate"] = f"{r.updates / max(r.seconds, 1e-9) / 1e6:.1f}M/s"
+            bar.set_postfix(post)
+            bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
     return {"epochs": int(model.best_epoch_), "epochs_run": int(model.epochs_run_),

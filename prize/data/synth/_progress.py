@@ -1,4 +1,5 @@
-"""The progress reporting of the synthetic generator (stage lines, tqdm bars)."""
+"""The progress reporting of the synthetic generator (stage lines, bars of
+:mod:`prize.progress`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import sys
 
 
 class _Progress:
-    """tqdm bars and stage lines on stderr when asked; silent otherwise."""
+    """Bars and stage lines on stderr when asked; silent otherwise."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
@@ -18,10 +19,9 @@ class _Progress:
 
     def start(self, desc: str, total: int, unit: str) -> None:
         if self.enabled:
-            from tqdm import tqdm
+            from prize.progress import bar
 
-            self.bar = tqdm(total=total, desc=f"[synth] {desc}", unit=unit, file=sys.stderr,
-                            dynamic_ncols=True)
+            self.bar = bar(total, f"[synth] {desc}", unit, leave=True)
 
     def update(self, k: int) -> None:
         if self.bar is not None:
