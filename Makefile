@@ -59,8 +59,10 @@ test-slow: venv
 test-leaderboard: venv
 	$(BIN)/python -m pytest -q -s -m leaderboard
 
+# The real-data tests find the shared data as .ci/run does (../shared/data unless set).
 test-realdata: venv
-	$(BIN)/python -m pytest -q -m realdata
+	PRIZE_SHARED_DATA="$${PRIZE_SHARED_DATA:-$(abspath ../shared/data)}" \
+		$(BIN)/python -m pytest -q -m realdata
 
 # Benchmarks print their figures and ratios against the peers (Surprise: the bench extra).
 BENCHES ?= $(sort $(wildcard scripts/bench_*.py))
