@@ -227,8 +227,12 @@ class Estimator:
 
     def get_params(self, deep: bool = True) -> dict:
         """Every setting: ``config``, ``verbose`` and each field of the model's config."""
-        return {"config": self.config_name, "verbose": self.verbose,
-                **to_dict(self.config)}
+        return {"config": self.config_name, "verbose": self.verbose, **self._settings()}
+
+    def _settings(self) -> dict:
+        """The config's fields, the model's own first (as ``--help`` and errors list them)."""
+        values = to_dict(self.config)
+        return {k: values[k] for k in fields_of(type(self.config))}
 
     def set_params(self, **params) -> Estimator:
         """Change settings (checked as in the constructor); returns the estimator."""
@@ -243,7 +247,7 @@ class Estimator:
 
     def __repr__(self) -> str:
         base = to_dict(self._build({}))
-        cfg = to_dict(self.config)
+        cfg = self._settings()
         shown = [f"config={self.config_name!r}"] if self.config_name else []
         shown += [f"{k}={v!r}" for k, v in cfg.items() if base[k] != v]
         if self.verbose:
