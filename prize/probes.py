@@ -5,6 +5,8 @@
 - ``probe-<version>.npy``: float32, aligned with the dataset's PROBE rows in row order;
 - ``qualifying-<version>.npy``: float32, aligned with ``qualifying_order``;
 - ``train-<version>.npy`` (optional, ``--keep-train-predictions``): aligned with TRAIN rows;
+- ``model-<version>.npz`` (optional, ``prize train --save-model``): the fitted model, plain
+  arrays plus JSON (:mod:`prize.models.persist`), under the same commit protocol;
 - ``meta.json``: a :class:`PredictorRecord` -- family, model, config, dataset fingerprint,
   round, RMSEs, epochs, seconds, package version, git commit, created_at, the names of the
   array files above, and what a family adds of its own (a blend's weights).
@@ -43,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from prize import __version__
-from prize._atomic import tmp_name, write_json, write_npy
+from prize._atomic import tmp_name, write_bytes, write_json, write_npy
 from prize.data.dataset import STORED_KINDS, Dataset
 from prize.errors import DataError
 from prize.paths import home as prize_home
@@ -87,7 +89,7 @@ class PredictorRecord:
     history: list = dataclasses.field(default_factory=list)
     seconds: float | None = None
     files: dict = dataclasses.field(default_factory=dict)
-    """Prediction kind -> file name of this version."""
+    """Prediction kind -> file name of this version (and ``model`` -> the saved model)."""
     package_version: str | None = None
     git_commit: str | None = None
     created_at: str | None = None
@@ -130,13 +132,15 @@ class ProbeStore:
 
     # ---------------------------------------------------------------------- writing
     def write(self, ds: Dataset, predictor: str, arrays: dict[str, np.ndarray],
-              record: PredictorRecord | dict, *, keep: tuple[str, ...] = ()) -> PredictorRecord:
+              record: PredictorRecord | dict, *, keep: tuple[str, ...] = (),
+              blobs: dict[str, bytes] | None = None) -> PredictorRecord:
         """Commit a new version of ``predictor``: the given arrays plus its record (a dict
         is read as a record's JSON). The store fills in the name, dataset, fingerprint,
         files and provenance.
 
         Kinds named in ``keep`` are carried over from the current version (the final round
-        replaces only the qualifying predictions).
+        replaces only the qualifying predictions). ``blobs`` are other files of this version
+        (``{"model": npz bytes}``), written as ``<kind>-<version>.npz`` before the commit.
         """
         if isinstance(record, dict):
             record = PredictorRecord.from_json({"name": predictor, **record})
@@ -162,6 +166,12 @@ class ProbeStore:
             name = f"{kind}-{version}.npy"
             write_npy(folder / name, a)
             files[kind] = name
+        for kind, data in (blobs or {}).items():
+            if kind in KINDS or not _NAME.fullmatch(kind):
+                raise ValueError(f"bad file kind {kind!r}")
+            name = f"{kind}-{version}.npz"
+            write_bytes(folder / name, data)
+            files[kind] = name
         full = dataclasses.replace(
             record, name=predictor, dataset=ds.name, dataset_fingerprint=ds.fingerprint,
             files=files, package_version=__version__, git_commit=git_commit(),
@@ -181,7 +191,7 @@ class ProbeStore:
                 if p.name.startswith("."):
                     if now - p.stat().st_mtime > _STALE_SECONDS:
                         p.unlink(missing_ok=True)
-                elif p.suffix == ".npy":
+                elif p.suffix in (".npy", ".npz"):
                     p.unlink(missing_ok=True)
             except FileNotFoundError:
                 pass
@@ -252,6 +262,22 @@ class ProbeStore:
                 path=str(self.folder(ds.name, predictor)),
                 fix=f"Retrain {predictor!r} on this dataset")
         return a
+
+    def model_path(self, ds: Dataset, predictor: str) -> Path:
+        """The saved model of ``predictor`` (``prize train --save-model``), checked against
+        the dataset's fingerprint."""
+        m = self.meta(ds.name, predictor)
+        if m is None:
+            raise DataError(f"no predictor {predictor!r} in the probe store of {ds.name!r}",
+                            path=str(self.folder(ds.name, predictor)),
+                            fix=f"Train it: prize train FAMILY --data {ds.name} --name "
+                                f"{predictor}")
+        self.check(ds, m)
+        if "model" not in m.files:
+            raise DataError(f"predictor {predictor!r} kept no fitted model",
+                            fix=f"Retrain it with --save-model: prize train {m.family} --data "
+                                f"{ds.name} --name {predictor} --save-model")
+        return self.folder(ds.name, predictor) / m.files["model"]
 
     def check(self, ds: Dataset, m: PredictorRecord) -> None:
         if m.dataset_fingerprint != ds.fingerprint:

@@ -140,6 +140,23 @@ class PredictorContract:
         back = pickle.loads(pickle.dumps(fitted))
         np.testing.assert_array_equal(self.predict(back, probe), self.predict(fitted, probe))
 
+    def test_saved_without_pickle(self, fitted, data, tmp_path):
+        # The model file (prize.models.persist): plain arrays and JSON, read back with
+        # allow_pickle=False, predicting bit for bit what the fitted model does.
+        from prize.models import persist
+
+        _, probe = data
+        path = tmp_path / "model.npz"
+        path.write_bytes(persist.dumps(fitted))
+        back, _ = persist.load(path)
+        assert type(back) is type(fitted) and back.params() == fitted.params()
+        rng = np.random.default_rng(1)
+        users = np.append(rng.integers(-1, probe.n_users + 2, 300), probe.user)
+        items = np.append(rng.integers(-1, probe.n_items + 2, 300), probe.item)
+        days = np.append(rng.integers(probe.day.min(), probe.day.max() + 1, 300), probe.day)
+        np.testing.assert_array_equal(back.predict(users, items, days),
+                                      fitted.predict(users, items, days))
+
     def test_beats_the_global_mean(self, fitted, data):
         if self.margin is None:
             pytest.skip(f"{self.model} is not expected to beat the global mean")

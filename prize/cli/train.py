@@ -30,10 +30,13 @@ from prize.models import FAMILIES
 @click.option("--residuals-of", default=None, metavar="PREDICTOR",
               help="Fit on the training residuals of a stored predictor (kept with "
                    "--keep-train-predictions) and add its predictions back.")
+@click.option("--save-model/--no-save-model", default=None,
+              help="Keep the fitted model in the probe store, for `prize predict` and "
+                   "prize.load_model (default: when its arrays take at most 256 MiB).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def train_cmd(ctx, family, data_name, config, overrides, name, round_, resume,
-              keep_train_predictions, residuals_of, as_json):
+              keep_train_predictions, residuals_of, save_model, as_json):
     """Train a predictor of FAMILY on a dataset and store its predictions."""
     from prize.runs.single import train
 
@@ -42,7 +45,8 @@ def train_cmd(ctx, family, data_name, config, overrides, name, round_, resume,
     record = train(ds, store, family, config=config, overrides=overrides, name=name,
                    round_=round_, resume=resume, keep_train=keep_train_predictions,
                    residuals_of=residuals_of,
-                   checkpoint_dir=home_of(ctx) / "checkpoints" / ds.name, progress=not quiet)
+                   checkpoint_dir=home_of(ctx) / "checkpoints" / ds.name, progress=not quiet,
+                   save_model=save_model)
     result = {k: v for k, v in record.to_json().items() if k != "history"}
     if as_json:
         click.echo(json.dumps(result, indent=2))

@@ -40,12 +40,14 @@ def default_name(family: str, config_path: Path | None, residuals_of: str | None
 def train(ds: Dataset, store: ProbeStore, family: str, *, config=None, overrides=(),
           name: str | None = None, round_: str = "probe", resume: bool = False,
           keep_train: bool = False, residuals_of: str | None = None,
-          checkpoint_dir: Path | None = None, progress: bool = False) -> PredictorRecord:
+          checkpoint_dir: Path | None = None, progress: bool = False,
+          save_model: bool | None = None) -> PredictorRecord:
     """Train ``family`` (a config name or file, ``--set`` overrides) for one round.
 
     ``round_="final"`` refits the stored probe round of ``name`` on TRAIN+PROBE with its
     settings, best epoch count and seed; a ``config`` or ``overrides`` given then must
-    describe the same model.
+    describe the same model. ``save_model`` keeps the fitted model in the store (None:
+    when it is under :data:`prize.models.persist.SIZE_LIMIT`).
     """
     asked, path = make_predictor(family, config, overrides)
     if name is None:
@@ -53,7 +55,8 @@ def train(ds: Dataset, store: ProbeStore, family: str, *, config=None, overrides
     if round_ == "probe":
         return run_training(ds, asked, name, store, keep_train=keep_train,
                             residuals_of=residuals_of, resume=resume,
-                            checkpoint_dir=checkpoint_dir, progress=progress)
+                            checkpoint_dir=checkpoint_dir, progress=progress,
+                            save_model=save_model)
     probe = store.meta(ds.name, name)
     if probe is None:
         raise DataError(f"no probe round of {name!r} to refit",
@@ -68,7 +71,20 @@ def train(ds: Dataset, store: ProbeStore, family: str, *, config=None, overrides
             "the final round refits with the probe round's settings; drop --config/"
             f"--set, or retrain the probe round of {name!r} with them first")
     return run_training(ds, model, name, store, round_="final", probe_record=probe,
-                        resume=resume, checkpoint_dir=checkpoint_dir, progress=progress)
+                        resume=resume, checkpoint_dir=checkpoint_dir, progress=progress,
+                        save_model=save_model)
+
+
+def _model_blob(model, ds: Dataset, name: str, round_: str, residuals_of: str | None,
+                save: bool | None) -> dict[str, bytes]:
+    """``{"model": npz bytes}`` when the fitted model is to be kept, else ``{}``."""
+    from prize.models import persist
+
+    if save is False or (save is None and persist.nbytes(model) > persist.SIZE_LIMIT):
+        return {}
+    return {"model": persist.dumps(model, {
+        "dataset": ds.name, "dataset_fingerprint": ds.fingerprint, "predictor": name,
+        "round": round_, "residuals_of": residuals_of})}
 
 
 def _predict_rows(model, ds: Dataset, rows: np.ndarray) -> np.ndarray:
@@ -168,7 +184,8 @@ class Residuals:
 def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: str = "probe",
                  probe_record: PredictorRecord | None = None, resume: bool = False,
                  keep_train: bool = False, checkpoint_dir: Path | None = None,
-                 progress: bool = False, residuals_of: str | None = None) -> PredictorRecord:
+                 progress: bool = False, residuals_of: str | None = None,
+                 save_model: bool | None = None) -> PredictorRecord:
     """Fit a built ``model`` for one round and commit it as ``name`` (:func:`train` builds
     the model; the final round needs the probe round's ``probe_record``)."""
     t0 = time.perf_counter()
@@ -201,7 +218,8 @@ def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: st
             round="probe", residuals_of=residuals_of,
             probe_rmse=score_probe(ds, arrays["probe"]), quiz_rmse=scores["quiz"],
             test_rmse=scores["test"], seconds=time.perf_counter() - t0, **info)
-        return store.write(ds, name, arrays, record)
+        return store.write(ds, name, arrays, record, blobs=_model_blob(
+            model, ds, name, round_, residuals_of, save_model))
     n_epochs = probe_record.epochs or None
     info = _fit(model, ds, ratings(Split.TRAIN | Split.PROBE), None, n_epochs=n_epochs,
                 early_stopping=False, checkpoint=ckpt, resume=resume, progress=progress,
@@ -214,4 +232,5 @@ def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: st
                "test_rmse_probe_round": probe_record.test_rmse,
                "final_seconds": time.perf_counter() - t0})
     keep = tuple(k for k in ("probe", "train") if k in probe_record.files)
-    return store.write(ds, name, {"qualifying": qualifying}, record, keep=keep)
+    return store.write(ds, name, {"qualifying": qualifying}, record, keep=keep,
+                       blobs=_model_blob(model, ds, name, round_, residuals_of, save_model))

@@ -196,6 +196,8 @@ class RBM(IterativePredictor):
     family = "rbm"
     name = "rbm"
     Config = RBMConfig
+    #: Saved with a fitted model through ``state_dict`` (:mod:`prize.models.persist`).
+    state_dict_attrs = ("net_",)
 
     # -- data ----------------------------------------------------------------------------
     def _build_data(self, train: Ratings, implicit: Ratings | None) -> None:
