@@ -13,6 +13,7 @@ import click
 from prize import __version__
 from prize.cli.blend import barrier_cmd, blend_cmd
 from prize.cli.data import data
+from prize.cli.evaluate import evaluate_cmd
 from prize.cli.store import leaderboard, probes, score_cmd, submit_cmd
 from prize.cli.sweep import sweep_cmd
 from prize.cli.train import train_cmd
@@ -41,6 +42,7 @@ cli.add_command(submit_cmd)
 cli.add_command(blend_cmd)
 cli.add_command(barrier_cmd)
 cli.add_command(sweep_cmd)
+cli.add_command(evaluate_cmd)
 
 
 def main(argv=None) -> None:
