@@ -69,9 +69,10 @@ class Holdout:
 
     def eligible_users(self) -> np.ndarray:
         """Users with at least one relevant held-out item and one training rating."""
-        rel = np.unique(self.test_user[self.test_rating >= self.threshold])
-        trained = np.unique(self.train.user)
-        return np.intersect1d(rel, trained)
+        n = self.train.n_users
+        rel = np.bincount(self.test_user[self.test_rating >= self.threshold], minlength=n)
+        trained = np.bincount(self.train.user, minlength=n)
+        return np.flatnonzero((rel > 0) & (trained > 0))
 
 
 def _csr(user: np.ndarray, item: np.ndarray, users: np.ndarray, keep=None):
