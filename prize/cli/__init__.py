@@ -14,6 +14,7 @@ from prize import __version__
 from prize.cli.blend import barrier_cmd, blend_cmd
 from prize.cli.cv import cv_cmd
 from prize.cli.data import data
+from prize.cli.evaluate import evaluate_cmd
 from prize.cli.predict import predict_cmd
 from prize.cli.store import leaderboard, probes, score_cmd, submit_cmd
 from prize.cli.sweep import sweep_cmd
@@ -45,6 +46,7 @@ cli.add_command(barrier_cmd)
 cli.add_command(sweep_cmd)
 cli.add_command(predict_cmd)
 cli.add_command(cv_cmd)
+cli.add_command(evaluate_cmd)
 
 
 def main(argv=None) -> None:

@@ -242,6 +242,32 @@ def chart_epochs(metas: list[PredictorRecord], path: Path) -> None:
     plt.close(fig)
 
 
+def chart_ranking(evaluation: dict, path: Path) -> None:
+    """The stored top-N evaluation (`prize evaluate --ranking`): NDCG@k of every model, and
+    NDCG@k against popularity bias (how much of the accuracy is popularity)."""
+    plt = _matplotlib()
+    rows, k = evaluation["rows"], evaluation["k"][0]
+    colors = {"popularity": "tab:gray", "ranking": "tab:blue", "rating": "tab:red",
+              "blend": "tab:purple"}
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 0.45 * len(rows) + 2.2))
+    names = [r["model"] for r in rows][::-1]
+    ax1.barh(names, [r[f"ndcg@{k}"] for r in rows][::-1],
+             color=[colors.get(r["kind"], "tab:green") for r in rows][::-1])
+    ax1.set_xlabel(f"NDCG@{k}")
+    for r in rows:
+        ax2.scatter(r[f"popularity_bias@{k}"], r[f"ndcg@{k}"],
+                    color=colors.get(r["kind"], "tab:green"))
+        ax2.annotate(r["model"], (r[f"popularity_bias@{k}"], r[f"ndcg@{k}"]), fontsize=7,
+                     xytext=(3, 3), textcoords="offset points")
+    ax2.set_xlabel(f"popularity bias@{k} (mean popularity quantile)")
+    ax2.set_ylabel(f"NDCG@{k}")
+    sampled = " -- SAMPLED candidates" if evaluation.get("sampled") else ""
+    fig.suptitle(f"{evaluation['dataset']}: top-{k} on the {evaluation['holdout']} hold-out, "
+                 f"{evaluation['users']:,} users{sampled}", fontsize=10)
+    _save(fig, path)
+    plt.close(fig)
+
+
 def reproduction(ds: Dataset, metas: list[PredictorRecord]) -> list[dict]:
     """Each stored predictor beside the published figure of the same model (Netflix)."""
     out = []
@@ -335,9 +361,19 @@ def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | N
               f"forward selection adds predictors, each point named by the one added; {note}.*"
               "\n\n![epochs](epochs.png)\n\n*Probe RMSE per epoch, one panel per family "
               f"with its best {CURVES_PER_FAMILY} models.*\n")
+    charts = ["probe_rmse.png", "blend_curve.png", "epochs.png"]
+    from prize.ranking.evaluate import load as load_ranking
+
+    ranking = load_ranking(store.root.parent, ds.name)
+    if ranking is not None and ranking.get("fingerprint") == ds.fingerprint:
+        chart_ranking(ranking, out / "ranking.png")
+        charts.append("ranking.png")
+        md.append(f"\n## Beyond RMSE: ranking\n\n![ranking](ranking.png)\n\n*The stored "
+                  f"`prize evaluate --ranking` of {ranking['written_at']}: NDCG@"
+                  f"{ranking['k'][0]} per model, and against the popularity bias of its "
+                  "lists.*\n")
     write_bytes(out / "leaderboard.md", "\n".join(md).encode())
-    report = {"table": t, "barrier": barrier, "reproduction": repro,
-              "charts": ["probe_rmse.png", "blend_curve.png", "epochs.png"],
+    report = {"table": t, "barrier": barrier, "reproduction": repro, "charts": charts,
               "blend_curve": has_curve, "selection": computed, "written_at": now,
               "git_commit": commit}
     write_json(out / "leaderboard.json", json.loads(json.dumps(report, default=str)))
