@@ -12,7 +12,7 @@ What the tree may hold:
 - ``None``, booleans, ints, floats, strings; lists, tuples and string-keyed dicts of them;
 - numpy arrays of numbers or strings and numpy scalars (kept with their dtype, so that a
   loaded model predicts bit for bit what the fitted one did: ``mu_`` is a float32 in the
-  factor models);
+  factor models), and scipy CSR matrices (as their three arrays and shape: EASE's ``X_``);
 - another :class:`~prize.models.base.Predictor` (a kNN model's global-effects baseline),
   saved as family, model, config and its own tree;
 - instances of the few plain containers of arrays listed in :data:`CONTAINERS` (a kNN
@@ -84,6 +84,11 @@ class _Encoder:
             return {"s": self.array(np.asarray(v))}
         if isinstance(v, Predictor):
             return {"p": self.model(v)}
+        if type(v).__module__.startswith("scipy.sparse") and getattr(v, "format", "") == "csr":
+            return {"csr": {"data": self.array(np.ascontiguousarray(v.data)),
+                            "indices": self.array(np.ascontiguousarray(v.indices)),
+                            "indptr": self.array(np.ascontiguousarray(v.indptr)),
+                            "shape": list(v.shape)}}
         if isinstance(v, tuple) and hasattr(v, "_fields") or dataclasses.is_dataclass(v):
             name = _class_name(v)
             if name not in CONTAINERS:
@@ -137,6 +142,11 @@ class _Decoder:
             return {k: self.decode(x) for k, x in val.items()}
         if tag == "p":
             return self.model(val)
+        if tag == "csr":
+            from scipy.sparse import csr_matrix
+
+            return csr_matrix((self.arrays[val["data"]], self.arrays[val["indices"]],
+                               self.arrays[val["indptr"]]), shape=tuple(val["shape"]))
         if tag == "o":
             if val not in CONTAINERS:
                 raise DataError(f"a saved model names the class {val!r}, which is not one a "
