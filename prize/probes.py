@@ -33,7 +33,6 @@ import datetime as dt
 import functools
 import json
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -42,14 +41,13 @@ from pathlib import Path
 
 import numpy as np
 
-from prize import __version__
+from prize import __version__, paths
 from prize._atomic import tmp_name, write_json, write_npy
 from prize.data.dataset import STORED_KINDS, Dataset
 from prize.errors import DataError
 from prize.paths import home as prize_home
 
 KINDS = STORED_KINDS
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")
 _STALE_SECONDS = 60.0
 
 
@@ -115,10 +113,8 @@ class PredictorRecord:
 
 
 def check_name(name: str) -> str:
-    if not _NAME.fullmatch(name):
-        raise DataError(f"bad predictor name {name!r}",
-                        expected="letters, digits and . _ + = - (not starting with a dot)")
-    return name
+    """A predictor name, checked by the one rule for names (:func:`prize.paths.check_name`)."""
+    return paths.check_name(name, "predictor name")
 
 
 class ProbeStore:
@@ -126,7 +122,11 @@ class ProbeStore:
         self.root = Path(root) if root is not None else prize_home() / "probes"
 
     def folder(self, dataset: str, predictor: str) -> Path:
-        return self.root / dataset / check_name(predictor)
+        """``root/dataset/predictor``, both names checked and the result inside the root
+        (no ``..``, no symbolic link leading out): the only folder the store writes or
+        deletes for that predictor."""
+        return paths.inside(self.root, paths.check_name(dataset, "dataset name"),
+                            check_name(predictor))
 
     # ---------------------------------------------------------------------- writing
     def write(self, ds: Dataset, predictor: str, arrays: dict[str, np.ndarray],

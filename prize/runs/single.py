@@ -25,7 +25,8 @@ from prize.errors import ConfigError, DataError
 from prize.models import family_module, make_predictor
 from prize.models.base import in_batches
 from prize.models.epochs import IterativePredictor, load_checkpoint
-from prize.probes import PredictorRecord, ProbeStore
+from prize.paths import inside
+from prize.probes import PredictorRecord, ProbeStore, check_name
 from prize.scoring import score_probe, score_qualifying
 
 
@@ -50,6 +51,7 @@ def train(ds: Dataset, store: ProbeStore, family: str, *, config=None, overrides
     asked, path = make_predictor(family, config, overrides)
     if name is None:
         name = default_name(family, path, residuals_of if round_ == "probe" else None)
+    check_name(name)  # before any epoch or checkpoint is written under it
     if round_ == "probe":
         return run_training(ds, asked, name, store, keep_train=keep_train,
                             residuals_of=residuals_of, resume=resume,
@@ -176,7 +178,9 @@ def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: st
     """Fit a built ``model`` for one round and commit it as ``name`` (:func:`train` builds
     the model; the final round needs the probe round's ``probe_record``)."""
     t0 = time.perf_counter()
-    ckpt = checkpoint_dir / name / f"{round_}.npz" if checkpoint_dir is not None else None
+    # checkpoints/<dataset>/<name>/: both names checked, neither a link leading out.
+    ckpt = (inside(checkpoint_dir.parent, checkpoint_dir.name, check_name(name))
+            / f"{round_}.npz" if checkpoint_dir is not None else None)
     if round_ == "final":
         if probe_record is None:
             raise DataError(f"no probe round of {name!r} to refit")

@@ -1,0 +1,161 @@
+"""Hardening (issue 16): containment of every write and delete, concurrent writers,
+atomic replacement, readers that mark broken predictors, refusals up front, an honest
+protocol and clean interrupts. Each test plants the hostile or careless case and checks
+the outcome on the file system, not only the message."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_toy_dataset, run_prize
+
+from prize.data import open_dataset
+from prize.errors import DataError
+from prize.paths import MAX_NAME, check_name, inside
+from prize.probes import ProbeStore
+
+
+def snapshot(root: Path, skip: Path | None = None) -> dict[str, tuple]:
+    """Every path under ``root`` (outside ``skip``) with its kind, size and mtime."""
+    out = {}
+    for p in root.rglob("*"):
+        if skip is not None and (p == skip or skip in p.parents):
+            continue
+        st = p.lstat()
+        out[str(p.relative_to(root))] = (p.is_symlink(), p.is_dir(), st.st_size,
+                                         st.st_mtime_ns)
+    return out
+
+
+@pytest.fixture
+def toy(home):
+    return open_dataset(make_toy_dataset(home))
+
+
+def arrays(ds, value=3.0):
+    c = ds.meta["counts"]
+    return {"probe": np.full(c["probe"], value, np.float32),
+            "qualifying": np.full(c["qualifying"], value, np.float32)}
+
+
+# ------------------------------------------------------------------------- 1. containment
+@pytest.mark.parametrize("name", ["../x", "a/b", ".hidden", "", "..", "x" * (MAX_NAME + 1),
+                                  "a b", "a\x00b", "-rf"])
+def test_check_name_refuses(name):
+    with pytest.raises(DataError):
+        check_name(name)
+
+
+def test_check_name_accepts_and_long_names_say_so():
+    assert check_name("mf-n_factors=20+x.1") == "mf-n_factors=20+x.1"
+    with pytest.raises(DataError, match="300 characters long"):
+        check_name("a" * 300)
+
+
+def test_inside_refuses_escapes_through_dots_and_links(tmp_path):
+    root = tmp_path / "root"
+    (root / "ok").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "link").symlink_to(outside)
+    assert inside(root, "ok", "new") == root / "ok" / "new"
+    for parts in (("..", "outside"), ("link",), ("link", "x"), ("ok", "..", "..", "x")):
+        with pytest.raises(DataError, match="outside its folder"):
+            inside(root, *parts)
+
+
+def test_hostile_dataset_meta_name_writes_and_deletes_nothing(toy, home, tmp_path):
+    # A dataset folder whose meta.json names a path: every command refuses it up front.
+    evil = tmp_path / "elsewhere" / "evil"
+    shutil.copytree(toy.path, evil)
+    meta = json.loads((evil / "meta.json").read_text())
+    meta["name"] = "../../x"
+    (evil / "meta.json").write_text(json.dumps(meta))
+    victim = tmp_path / "x"
+    victim.mkdir()
+    (victim / "keep.npy").write_bytes(b"precious")
+    before = snapshot(tmp_path, skip=home)
+    for args in (["train", "baseline", "--data", str(evil)],
+                 ["probes", "rm", "--data", str(evil), "baseline"],
+                 ["leaderboard", "--data", str(evil)]):
+        proc = run_prize(*args, home=home, check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert "dataset name" in proc.stderr and "Traceback" not in proc.stderr
+    assert snapshot(tmp_path, skip=home) == before
+    assert not (home / "probes").exists() or not any((home / "probes").rglob("*.npy"))
+
+
+def test_dataset_folder_must_bear_its_name(toy, tmp_path):
+    moved = tmp_path / "renamed"
+    shutil.copytree(toy.path, moved)
+    with pytest.raises(DataError, match="folder is named 'renamed'"):
+        open_dataset(moved)
+
+
+def test_hostile_predictor_name_refused_before_training(toy, home, tmp_path):
+    before = snapshot(tmp_path, skip=home)
+    proc = run_prize("train", "mf", "--data", "toy", "--name", "../../../victim",
+                     "--set", "n_epochs=50", home=home, check=False)
+    assert proc.returncode == 2 and "bad predictor name" in proc.stderr, proc.stderr
+    assert not (home / "checkpoints").exists() and not (home / "probes").exists()
+    assert snapshot(tmp_path, skip=home) == before
+    proc = run_prize("train", "baseline", "--data", "toy", "--name", "a" * 300, home=home,
+                     check=False)
+    assert proc.returncode == 2 and "300 characters long" in proc.stderr, proc.stderr
+
+
+def test_symlinked_store_folders_are_refused(toy, home, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "meta.json").write_text("{}")
+    (outside / "old.npy").write_bytes(b"x")
+    (home / "probes").mkdir()
+    (home / "probes" / "toy").symlink_to(outside)
+    before = snapshot(tmp_path, skip=home)
+    store = ProbeStore(home / "probes")
+    with pytest.raises(DataError, match="outside its folder"):
+        store.write(toy, "p", arrays(toy), {})
+    with pytest.raises(DataError, match="outside its folder"):
+        store.remove("toy", "p")
+    (home / "probes" / "toy").unlink()
+    (home / "probes" / "toy").mkdir()
+    (home / "probes" / "toy" / "p").symlink_to(outside)
+    with pytest.raises(DataError, match="outside its folder"):
+        store.remove("toy", "p")
+    proc = run_prize("probes", "rm", "--data", "toy", "p", home=home, check=False)
+    assert proc.returncode == 2
+    assert snapshot(tmp_path, skip=home) == before
+
+
+def test_symlinked_dataset_and_checkpoint_folders_are_refused(toy, home, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (home / "data" / "linked").symlink_to(outside)
+    (home / "checkpoints").mkdir()
+    (home / "checkpoints" / "toy").symlink_to(outside)
+    before = snapshot(tmp_path, skip=home)
+    src = home / "toy.csv"
+    proc = run_prize("data", "import", "csv", str(src), "--name", "linked", "--force",
+                     home=home, check=False)
+    assert proc.returncode == 2, proc.stderr
+    proc = run_prize("train", "mf", "--data", "toy", "--set", "n_epochs=1", home=home,
+                     check=False)
+    assert proc.returncode == 2 and "outside its folder" in proc.stderr, proc.stderr
+    assert snapshot(tmp_path, skip=home) == before
+
+
+def test_set_with_a_hostile_predictor_name_is_refused(tmp_path):
+    from prize.errors import ConfigError
+    from prize.runs.sets import load_set
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[predictor]]\nname = "../x"\nfamily = "baseline"\n')
+    with pytest.raises(ConfigError, match="bad predictor name"):
+        load_set(bad)
+    bad.write_bytes(b"\x00\xff\xfe binary")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_set(bad)
