@@ -6,7 +6,10 @@ the outcome on the file system, not only the message."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +162,68 @@ def test_set_with_a_hostile_predictor_name_is_refused(tmp_path):
     bad.write_bytes(b"\x00\xff\xfe binary")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_set(bad)
+
+
+# -------------------------------------------------------------------- 2. concurrent writers
+_WRITER = """
+import sys
+import numpy as np
+from prize.data import open_dataset
+from prize.probes import ProbeStore
+home, k = sys.argv[1], int(sys.argv[2])
+ds = open_dataset(home + "/data/toy")
+store = ProbeStore(home + "/probes")
+c = ds.meta["counts"]
+for j in range(3):
+    v = np.float32(1 + (k * 3 + j) / 100)
+    store.write(ds, "race", {"probe": np.full(c["probe"], v, np.float32),
+                             "qualifying": np.full(c["qualifying"], v, np.float32)},
+                {"family": "test", "extra_writer": k})
+"""
+
+
+def test_twenty_racing_writers_leave_one_whole_version(toy, home):
+    # 20 processes writing one predictor 3 times each; without the lock each one's clean-up
+    # deleted files of the version another had just committed.
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(home), str(k)], env=env,
+                              stderr=subprocess.PIPE, text=True) for k in range(20)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    store = ProbeStore(home / "probes")
+    m = store.meta("toy", "race")
+    probe = np.asarray(store.read(toy, "race", "probe"))
+    qual = np.asarray(store.read(toy, "race", "qualifying"))
+    # One writer's version, whole: both arrays hold its value.
+    assert len(np.unique(probe)) == 1 and probe[0] == qual[0]
+    folder = home / "probes" / "toy" / "race"
+    files = {p.name for p in folder.iterdir()}
+    assert set(m.files.values()) <= files
+    assert {f for f in files if f.startswith(".")} <= {".lock"}
+    # The current version and at most the one it replaced.
+    assert len([f for f in files if f.endswith(".npy")]) <= 4
+    assert store.problem(toy, m) == ("ok", None)
+
+
+def test_remove_while_a_writer_waits(toy, home):
+    store = ProbeStore(home / "probes")
+    store.write(toy, "p", arrays(toy), {})
+    with store.locked("toy", "p"):
+        pass
+    assert store.remove("toy", "p")
+    assert store.meta("toy", "p") is None
+    store.write(toy, "p", arrays(toy, 2.0), {})
+    assert (np.asarray(store.read(toy, "p")) == 2.0).all()
+
+
+def test_resplit_during_training_stores_nothing(toy, home):
+    # The dataset is re-split between opening and the store write: refused, not misaligned.
+    from prize.data.split import resplit
+
+    ds = open_dataset(home / "data" / "toy")
+    resplit(open_dataset(home / "data" / "toy"), ds.path, protocol="netflix", seed=7)
+    store = ProbeStore(home / "probes")
+    with pytest.raises(DataError, match="changed while this job ran"):
+        store.write(ds, "p", arrays(ds), {})
+    assert store.meta("toy", "p") is None

@@ -164,6 +164,21 @@ class Dataset:
         self.n_users = int(self.meta["counts"]["users"])
         self.n_items = int(self.meta["counts"]["items"])
 
+    def check_unchanged(self) -> None:
+        """Refuse to go on when the folder now holds another version of the dataset (a
+        re-split or a forced re-import since it was opened): results computed on the rows
+        opened would not line up with the rows there now."""
+        try:
+            now = json.loads((self.path / "meta.json").read_text()).get("fingerprint")
+        except (OSError, ValueError):
+            now = None
+        if now != self.fingerprint:
+            raise DataError(
+                f"dataset {self.name!r} changed while this job ran on it (fingerprint "
+                f"{self.fingerprint} when opened, {now} now): its results would not line up "
+                "with the rows there now, so nothing was stored", path=str(self.path),
+                fix="Run the job again on the dataset as it is now")
+
     @property
     def name(self) -> str:
         return self.meta["name"]
