@@ -70,6 +70,30 @@ def dataset_dir(name: str, root: str | os.PathLike | None = None) -> Path:
     return inside(home(root) / "data", check_name(name, "dataset name"))
 
 
+def tidy(root: str | os.PathLike | None = None) -> list[str]:
+    """Remove what dead writers left in the home (hidden temporaries of imports, store
+    writes, checkpoints) and put back a dataset whose replacement never arrived; run when
+    a command starts. Returns what was done, in words."""
+    from prize._atomic import clean_leftovers
+
+    base = home(root)
+    done = clean_leftovers(base / "data")
+    for top in ("probes", "checkpoints"):
+        for d in _subfolders(base / top):
+            done += clean_leftovers(d)
+            for sub in _subfolders(d):
+                done += clean_leftovers(sub)
+    return done
+
+
+def _subfolders(p: Path) -> list[Path]:
+    try:
+        return [q for q in p.iterdir() if q.is_dir() and not q.is_symlink()
+                and not q.name.startswith(".")]
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return []
+
+
 def shared_data() -> Path | None:
     """The real data folder named by ``$PRIZE_SHARED_DATA``, or None when unset."""
     env = os.environ.get("PRIZE_SHARED_DATA")

@@ -227,3 +227,59 @@ def test_resplit_during_training_stores_nothing(toy, home):
     with pytest.raises(DataError, match="changed while this job ran"):
         store.write(ds, "p", arrays(ds), {})
     assert store.meta("toy", "p") is None
+
+
+# --------------------------------------------------------------- 3. atomic replacement
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_forced_reimport_swaps_in_one_step_and_leaves_nothing(toy, home):
+    before = toy.fingerprint
+    run_prize("data", "import", "csv", str(home / "toy.csv"), "--name", "toy", "--force",
+              "--seed", "3", home=home)
+    assert open_dataset(home / "data" / "toy").fingerprint != before
+    assert [p.name for p in (home / "data").iterdir()] == ["toy"]
+
+
+def test_replacement_without_exchange_and_interrupted_blocks(tmp_path, monkeypatch):
+    from prize import _atomic
+
+    target = tmp_path / "d"
+    with _atomic.atomic_dir(target) as t:
+        (t / "f").write_text("1")
+    monkeypatch.setattr(_atomic, "_exchange", lambda a, b: False)  # the two-rename path
+    with _atomic.atomic_dir(target, overwrite=True) as t:
+        (t / "f").write_text("2")
+    assert (target / "f").read_text() == "2"
+    with pytest.raises(KeyboardInterrupt), _atomic.atomic_dir(target, overwrite=True) as t:
+        (t / "f").write_text("3")
+        raise KeyboardInterrupt
+    assert (target / "f").read_text() == "2"
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]
+
+
+def test_leftovers_of_dead_writers_are_cleaned_at_the_next_start(toy, home):
+    from prize._atomic import _HOST
+
+    data = home / "data"
+    dead = _dead_pid()
+    # A dataset set aside for a replacement that never came (killed between two renames).
+    aside = data / f".toy.old-{_HOST}-{dead}-0123abcd"
+    os.replace(data / "toy", aside)
+    half = data / f".toy.tmp-{_HOST}-{dead}-89abcdef"  # a half-built import
+    half.mkdir()
+    live = data / f".other.tmp-{_HOST}-{os.getpid()}-00000000"  # a running writer's
+    live.mkdir()
+    ckpt = home / "checkpoints" / "toy" / "mf"
+    ckpt.mkdir(parents=True)
+    stale_ckpt = ckpt / f".probe.npz.tmp-{_HOST}-{dead}-11111111"
+    stale_ckpt.write_bytes(b"half")
+    proc = run_prize("-v", "data", "list", home=home)
+    assert "restored" in proc.stderr
+    assert (data / "toy" / "meta.json").is_file()
+    assert not aside.exists() and not half.exists() and not stale_ckpt.exists()
+    assert live.exists()
+    assert open_dataset(data / "toy").fingerprint == toy.fingerprint

@@ -28,8 +28,13 @@ from prize.errors import PrizeError
 @click.pass_context
 def cli(ctx: click.Context, home, verbose, quiet):
     """prize: the Netflix Prize, end to end, on one machine."""
+    from prize.paths import tidy
+
     ctx.ensure_object(dict)
     ctx.obj.update(home=home, verbose=verbose, quiet=quiet)
+    for line in tidy(home):  # what killed writers left behind
+        if verbose:
+            click.echo(f"tidied: {line}", err=True)
 
 
 cli.add_command(data)
