@@ -283,3 +283,44 @@ def test_leftovers_of_dead_writers_are_cleaned_at_the_next_start(toy, home):
     assert not aside.exists() and not half.exists() and not stale_ckpt.exists()
     assert live.exists()
     assert open_dataset(data / "toy").fingerprint == toy.fingerprint
+
+
+# ----------------------------------------------------------------------------- 4. readers
+def test_readers_mark_stale_and_broken_predictors(toy, home):
+    store = ProbeStore(home / "probes")
+    for name in ("good", "stale", "truncated", "nan", "deleted", "corrupt",
+                 "knn-cinematch-proxy"):
+        store.write(toy, name, arrays(toy, 3.5), {"family": "test", "quiz_rmse": 0.9,
+                                                   "probe_rmse": 0.9, "test_rmse": 0.9})
+    folder = home / "probes" / "toy"
+
+    def files(name):
+        return json.loads((folder / name / "meta.json").read_text())["files"]
+
+    for name in ("stale", "knn-cinematch-proxy"):  # made on another version of the data
+        meta = json.loads((folder / name / "meta.json").read_text())
+        meta["dataset_fingerprint"] = "0" * 16
+        (folder / name / "meta.json").write_text(json.dumps(meta))
+    p = folder / "truncated" / files("truncated")["probe"]
+    p.write_bytes(p.read_bytes()[:-40])
+    q = folder / "nan" / files("nan")["qualifying"]
+    a = np.load(q)
+    a[0] = np.nan
+    np.save(q, a)
+    (folder / "deleted" / files("deleted")["probe"]).unlink()
+    (folder / "corrupt" / "meta.json").write_text('{"name": "corrupt", ')
+    lb = run_prize("leaderboard", "--data", "toy", "--json", home=home, json_out=True)
+    status = {r["name"]: r["status"] for r in lb["rows"]}
+    assert status == {"good": "ok", "stale": "stale", "truncated": "broken", "nan": "broken",
+                      "deleted": "broken", "corrupt": "broken",
+                      "knn-cinematch-proxy": "stale"}
+    assert lb["rows"][0]["name"] == "good" and lb["rows"][0]["rank"] == 1
+    assert all(r["rank"] is None and r["improvement"] is None and r["problem"]
+               for r in lb["rows"][1:])
+    assert lb["reference"]["status"] == "stale" and lb["reference"]["quiz"] is None
+    text = run_prize("leaderboard", "--data", "toy", home=home).stdout
+    assert "not ranked" in text and "corrupt: broken: predictor 'corrupt': unreadable" in text
+    listed = run_prize("probes", "list", "--data", "toy", "--json", home=home, json_out=True)
+    assert {p["name"]: p["status"] for p in listed["predictors"]} == status
+    proc = run_prize("score", "--data", "toy", "corrupt", home=home, check=False)
+    assert proc.returncode == 2 and "corrupt/meta.json" in proc.stderr, proc.stderr
