@@ -324,3 +324,46 @@ def test_readers_mark_stale_and_broken_predictors(toy, home):
     assert {p["name"]: p["status"] for p in listed["predictors"]} == status
     proc = run_prize("score", "--data", "toy", "corrupt", home=home, check=False)
     assert proc.returncode == 2 and "corrupt/meta.json" in proc.stderr, proc.stderr
+
+
+# -------------------------------------------------------------------------- 5. submissions
+def _valid_submission(ds) -> list[str]:
+    from prize.submission import format_submission
+
+    pred = np.full(ds.count("qualifying"), 3.25, np.float32)
+    return format_submission(ds, pred).decode().splitlines()
+
+
+def test_submission_writer_refuses_damaged_predictions(toy, tmp_path):
+    from prize.submission import write_submission
+
+    for bad in (np.nan, np.inf, 7.5, 0.2):
+        pred = np.full(toy.count("qualifying"), 3.0, np.float32)
+        pred[5] = bad
+        with pytest.raises(DataError, match="not numbers from 1 to 5"):
+            write_submission(toy, pred, tmp_path / "s.txt", ["x"])
+    assert not (tmp_path / "s.txt").exists()
+
+
+@pytest.mark.parametrize("edit, line, problem", [
+    (lambda ls: [x if x.endswith(":") else f"junk,{x}" for x in ls], 2, "not a number"),
+    (lambda ls: ls[:2] + ["3.1 junk"] + ls[3:], 3, "not a number"),
+    (lambda ls: ls[:2] + ["nan"] + ls[3:], 3, "not a number"),
+    (lambda ls: ls[:3] + ["9.5"] + ls[4:], 4, "out of range"),
+    (lambda ls: ls[:2] + [""] + ls[3:], 3, "not a number"),
+    (lambda ls: ls[:2] + ["1.2.3"] + ls[3:], 3, "not a number"),
+    (lambda ls: ["garbage"] + ls[1:], 1, "not a movie header"),
+    (lambda ls: ls[:1] + ["99999:"] + ls[2:], 2, "fewer than"),
+])
+def test_submission_checker_names_the_bad_line(toy, tmp_path, edit, line, problem):
+    from prize.submission import read_submission
+
+    lines = _valid_submission(toy)
+    f = tmp_path / "s.txt"
+    f.write_text("\n".join(lines) + "\n")
+    assert len(read_submission(toy, f)) == toy.count("qualifying")
+    f.write_text("\n".join(edit(lines)) + "\n")
+    with pytest.raises(DataError, match=problem) as e:
+        read_submission(toy, f)
+    assert e.value.line == line
+    assert e.value.text == edit(lines)[line - 1]
