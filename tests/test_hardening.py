@@ -367,3 +367,32 @@ def test_submission_checker_names_the_bad_line(toy, tmp_path, edit, line, proble
         read_submission(toy, f)
     assert e.value.line == line
     assert e.value.text == edit(lines)[line - 1]
+
+
+# ----------------------------------------------------------------- 9. cluster addresses
+@pytest.mark.parametrize("address", ["tcp://10.0.0.1@127.0.0.1:8786", "tcp://u:p@127.0.0.1:1",
+                                     "tcp://127.0.0.1:8786/x", "tcp://127.0.0.1:99999",
+                                     "tcp://127.0.0.1:8786?x=1", "tcp://127.0.0.1:port",
+                                     "tls://a@host:1", "tcp:// 127.0.0.1:1"])
+def test_cluster_address_parsed_strictly(address):
+    from prize.errors import ConfigError
+    from prize.runs.executors import check_address
+
+    with pytest.raises(ConfigError):
+        check_address(address, insecure=False)
+
+
+def test_cluster_address_loopback_still_passes():
+    from prize.runs.executors import check_address
+
+    for ok in ("tcp://127.0.0.1:8786", "127.0.0.1:8786", "tcp://[::1]:8786", "tls://h:8786"):
+        check_address(ok, insecure=False)
+
+
+def test_too_many_local_workers_refused_at_once():
+    from prize.errors import ConfigError
+    from prize.runs.executors import make_executor, max_workers
+
+    for spec in ("local:100000", "pool:100000", f"local:{max_workers() + 1}", "local:0"):
+        with pytest.raises(ConfigError, match="N from 1 to"):
+            make_executor(spec)
