@@ -122,7 +122,7 @@ class PredictorRecord:
 
     def public(self) -> dict:
         """The record without the test scores (shown only with ``--reveal``)."""
-        return {k: v for k, v in self.to_json().items() if not k.startswith("test_rmse")}
+        return {k: v for k, v in self.to_json().items() if not k.startswith("test_")}
 
 
 @dataclasses.dataclass

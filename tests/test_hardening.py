@@ -396,3 +396,81 @@ def test_too_many_local_workers_refused_at_once():
     for spec in ("local:100000", "pool:100000", f"local:{max_workers() + 1}", "local:0"):
         with pytest.raises(ConfigError, match="N from 1 to"):
             make_executor(spec)
+
+
+# ------------------------------------------------------------------- 11. honest protocol
+def _keys(obj) -> set[str]:
+    if isinstance(obj, dict):
+        return set(obj) | {k for v in obj.values() for k in _keys(v)}
+    if isinstance(obj, list):
+        return {k for v in obj for k in _keys(v)}
+    return set()
+
+
+def test_no_test_score_without_reveal_and_retrain_needs_force(toy, home):
+    r = run_prize("train", "baseline", "--data", "toy", "--json", "--name", "b", home=home,
+                  json_out=True)
+    assert not any(k.startswith("test") for k in _keys(r)) and r["quiz_rmse"] is not None
+    r = run_prize("train", "baseline", "--data", "toy", "--json", "--reveal", "--name", "b",
+                  home=home, json_out=True)
+    assert "test_rmse" in r
+    # The same settings again: fine. Other settings under the same name: --force.
+    proc = run_prize("train", "baseline", "--data", "toy", "--config", "global_mean",
+                     "--name", "b", home=home, check=False)
+    assert proc.returncode == 2 and "--force" in proc.stderr, proc.stderr
+    run_prize("train", "baseline", "--data", "toy", "--config", "global_mean", "--name", "b",
+              "--force", home=home)
+    # The leaderboard: no test figure, of a predictor or of the reference, without --reveal.
+    meta_path = home / "data" / "toy" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["reference"] = {"name": "Cinematch", "kind": "official", "quiz": 0.9514,
+                         "test": 0.9525}
+    meta_path.write_text(json.dumps(meta))
+    lb = run_prize("leaderboard", "--data", "toy", "--json", home=home, json_out=True)
+    assert not any(k.startswith("test") for k in _keys(lb)), lb
+    assert "0.9525" not in run_prize("leaderboard", "--data", "toy", home=home).stdout
+    lb = run_prize("leaderboard", "--data", "toy", "--json", "--reveal", home=home,
+                   json_out=True)
+    assert lb["reference"]["test"] == 0.9525
+
+
+def test_rounds_are_ranked_apart(toy, home):
+    from prize.leaderboard import table
+
+    store = ProbeStore(home / "probes")
+    store.write(toy, "fin", arrays(toy), {"round": "final", "probe_rmse": 0.80})
+    store.write(toy, "pr", arrays(toy), {"round": "probe", "probe_rmse": 0.85})
+    t = table(toy, store)
+    assert [(r["name"], r["round"], r["rank"]) for r in t["rows"]] == [
+        ("pr", "probe", 1), ("fin", "final", 1)]
+
+
+# --------------------------------------------------------------------------- 12. interrupts
+def test_quiet_hides_progress_not_results(toy, home):
+    proc = run_prize("-q", "train", "baseline", "--data", "toy", "--name", "b", home=home)
+    assert "probe RMSE" in proc.stdout
+    proc = run_prize("-q", "score", "--data", "toy", "b", home=home)
+    assert "probe" in proc.stdout and "quiz" in proc.stdout
+
+
+def test_ctrl_c_exits_130_with_the_resume_command(toy, home):
+    import signal
+    import time
+
+    env = dict(os.environ, PRIZE_HOME=str(home))
+    args = ["train", "mf", "--data", "toy", "--set", "n_epochs=100000", "--set", "threads=1"]
+    proc = subprocess.Popen([sys.executable, "-m", "prize", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ckpt = home / "checkpoints" / "toy" / "mf" / "probe.npz"
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert ckpt.exists()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "prize train mf --data toy --set n_epochs=100000 --set threads=1 --resume" in err
+    assert "Aborted" not in err and "Traceback" not in err
+    assert not [p for p in (home / "checkpoints").rglob(".*")]
+    assert not [p for p in (home / "probes").rglob(".*") if p.name != ".lock"] \
+        if (home / "probes").exists() else True

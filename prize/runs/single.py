@@ -41,8 +41,12 @@ def default_name(family: str, config_path: Path | None, residuals_of: str | None
 def train(ds: Dataset, store: ProbeStore, family: str, *, config=None, overrides=(),
           name: str | None = None, round_: str = "probe", resume: bool = False,
           keep_train: bool = False, residuals_of: str | None = None,
-          checkpoint_dir: Path | None = None, progress: bool = False) -> PredictorRecord:
+          checkpoint_dir: Path | None = None, progress: bool = False,
+          force: bool = False) -> PredictorRecord:
     """Train ``family`` (a config name or file, ``--set`` overrides) for one round.
+
+    A probe round over a stored predictor of another family, model, config or base needs
+    ``force`` (checked before training: a silent replacement loses the stored one).
 
     ``round_="final"`` refits the stored probe round of ``name`` on TRAIN+PROBE with its
     settings, best epoch count and seed; a ``config`` or ``overrides`` given then must
@@ -53,6 +57,8 @@ def train(ds: Dataset, store: ProbeStore, family: str, *, config=None, overrides
         name = default_name(family, path, residuals_of if round_ == "probe" else None)
     check_name(name)  # before any epoch or checkpoint is written under it
     if round_ == "probe":
+        if not force:
+            check_replacement(store, ds, name, asked, residuals_of)
         return run_training(ds, asked, name, store, keep_train=keep_train,
                             residuals_of=residuals_of, resume=resume,
                             checkpoint_dir=checkpoint_dir, progress=progress)
@@ -71,6 +77,29 @@ def train(ds: Dataset, store: ProbeStore, family: str, *, config=None, overrides
             f"--set, or retrain the probe round of {name!r} with them first")
     return run_training(ds, model, name, store, round_="final", probe_record=probe,
                         resume=resume, checkpoint_dir=checkpoint_dir, progress=progress)
+
+
+def check_replacement(store: ProbeStore, ds: Dataset, name: str, model,
+                      residuals_of: str | None) -> None:
+    """Refuse to replace a stored predictor by a different one (another family, model,
+    config or base) unless forced; retraining the same one is fine."""
+    try:
+        old = store.meta(ds.name, name)
+    except DataError:  # unreadable: nothing to lose
+        return
+    if old is None:
+        return
+    new = {"family": model.family, "model": model.name, "config": to_dict(model.config),
+           "residuals_of": residuals_of}
+    was = {"family": old.family, "model": old.model, "config": old.config,
+           "residuals_of": old.residuals_of}
+    if new != was:
+        diff = sorted(k for k in set(new["config"]) | set(was["config"] or {})
+                      if new["config"].get(k) != (was["config"] or {}).get(k))
+        what = [k for k in ("family", "model", "residuals_of") if new[k] != was[k]] + diff
+        raise ConfigError(
+            f"predictor {name!r} is stored already with other settings ({', '.join(what)} "
+            f"differ); pass --force to replace it, or choose another --name")
 
 
 def _predict_rows(model, ds: Dataset, rows: np.ndarray) -> np.ndarray:
