@@ -474,3 +474,64 @@ def test_ctrl_c_exits_130_with_the_resume_command(toy, home):
     assert not [p for p in (home / "checkpoints").rglob(".*")]
     assert not [p for p in (home / "probes").rglob(".*") if p.name != ".lock"] \
         if (home / "probes").exists() else True
+
+
+# ------------------------------------------------------------------------------ 7. settings
+@pytest.mark.parametrize("setting, message", [
+    ("lr=nan", "lr = nan: expected a finite number"),
+    ("lr=-0.01", "lr = -0.01: expected a number > 0"),
+    ("lr=inf", "lr = inf: expected a finite number"),
+    ("reg=-1", "reg = -1.0: expected a number >= 0"),
+    ("init_std=-0.1", "init_std = -0.1: expected a number >= 0"),
+    ("seed=-1", "seed = -1: expected an integer >= 0"),
+    ("threads=100000", "threads = 100000: expected at most"),
+])
+def test_bad_settings_refused_at_start(setting, message):
+    from prize.errors import ConfigError
+    from prize.models import make_predictor
+
+    with pytest.raises(ConfigError, match=message):
+        make_predictor("mf", None, [setting])
+
+
+def test_rbm_threads_capped_and_every_family_checked():
+    from prize.errors import ConfigError
+    from prize.models import make_predictor
+
+    with pytest.raises(ConfigError, match="threads = 100000"):
+        make_predictor("rbm", None, ["threads=100000"])
+    for family in ("svdpp", "timesvdpp", "nsvd", "rbm"):
+        with pytest.raises(ConfigError, match="lr = nan"):
+            make_predictor(family, None, ["lr=nan"])
+
+
+def test_bad_settings_from_the_cli_exit_2_before_training(toy, home, tmp_path):
+    proc = run_prize("train", "mf", "--data", "toy", "--set", "lr=nan", home=home, check=False)
+    assert proc.returncode == 2 and "lr = nan" in proc.stderr and "try --set" not in proc.stderr
+    assert not (home / "checkpoints").exists()
+    proc = run_prize("train", "mf", "--data", "toy", "--set", "n_factors=1000000000",
+                     home=home, check=False)
+    assert proc.returncode == 2 and "GiB of memory" in proc.stderr, proc.stderr
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(bytes(range(256)))
+    proc = run_prize("train", "mf", "--data", "toy", "--config", str(binary), home=home,
+                     check=False)
+    assert proc.returncode == 2 and "not valid TOML" in proc.stderr, proc.stderr
+
+
+def test_full_disk_is_one_clear_line(toy, home, monkeypatch, capsys):
+    import errno
+
+    from prize import probes
+    from prize.cli import main
+
+    def full(path, array):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(probes, "write_npy", full)
+    with pytest.raises(SystemExit) as e:
+        main(["train", "baseline", "--data", "toy"])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "No space left on device" in err and "free some space" in err
+    assert "Traceback" not in err
+    assert not [p for p in (home / "probes").rglob("*.npy")]
