@@ -23,7 +23,15 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-_OPTS = dict(cache=True, fastmath=True, error_model="numpy", nogil=True)
+#: fastmath without ``reassoc``: LLVM may still fuse multiply-adds and vectorise the
+#: element-wise loops, but may not reorder a sum. With reordering allowed it vectorised the
+#: per-rating dot products behind run-time overlap checks between the kernel's scratch
+#: arrays and rows of P and Q, and which of the two paths ran -- each summing in its own
+#: order -- depended on where malloc had put the scratch arrays: the same seed gave results
+#: 1 ulp apart from run to run. Every sum now has one order on every path: same seed, same
+#: bits. (Cost: scripts/bench_mf.py, see the README.)
+FASTMATH = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
+_OPTS = dict(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True)
 
 PREFETCH = 4
 """How many ratings ahead the kernels prefetch item rows."""
@@ -207,7 +215,7 @@ def svd_epoch(indptr, item, rating, perm, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, r
                       bi, P, Q, lr_b, lr_f, keep_b, keep_f, biased)
 
 
-@njit(cache=True, fastmath=True, error_model="numpy", nogil=True, parallel=True)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True, parallel=True)
 def svd_epoch_blocks(bptr, item, rating, uperm, uoff, mu, bu, bi, P, Q, lr_b, lr_f, reg_b,
                      reg_f, biased):
     """The SVD epoch as T×T disjoint blocks run T at a time (Gemulla et al.'s DSGD, KDD 2011).
@@ -461,7 +469,7 @@ def timesvdpp_epoch(indptr, item, rating, perm, nptr, nitem, dev, tbin, slot, fb
     return se
 
 
-@njit(cache=True, fastmath=True, parallel=True)
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
 def implicit_sums(nptr, nitem, Y, out):
     """out[u] = |N(u)|^-½ Σ_{j∈N(u)} y_j for every user (parallel over users)."""
     F = Y.shape[1]
@@ -480,7 +488,7 @@ def implicit_sums(nptr, nitem, Y, out):
             out[u, f] *= norm
 
 
-@njit(cache=True, fastmath=True, parallel=True)
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
 def predict_factors(users, items, base, PU, Q, AP, dev, out):
     """out = base + q_iᵀ(PU_u + AP_u·dev) per pair; the factor term is skipped for an unknown
     user or item (index out of range). ``AP`` with 0 rows means no drift term."""
