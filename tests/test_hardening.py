@@ -466,8 +466,9 @@ def test_ctrl_c_exits_130_with_the_resume_command(toy, home):
     while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert ckpt.exists()
+    time.sleep(0.5)  # well inside the epochs, past every first-call compilation
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=180)
     assert proc.returncode == 130, err
     assert "prize train mf --data toy --set n_epochs=100000 --set threads=1 --resume" in err
     assert "Aborted" not in err and "Traceback" not in err
