@@ -23,15 +23,25 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-#: fastmath without ``reassoc``: LLVM may still fuse multiply-adds and vectorise the
-#: element-wise loops, but may not reorder a sum. With reordering allowed it vectorised the
-#: per-rating dot products behind run-time overlap checks between the kernel's scratch
-#: arrays and rows of P and Q, and which of the two paths ran -- each summing in its own
-#: order -- depended on where malloc had put the scratch arrays: the same seed gave results
-#: 1 ulp apart from run to run. Every sum now has one order on every path: same seed, same
-#: bits. (Cost: scripts/bench_mf.py, see the README.)
+#: fastmath without ``reassoc``, for the kernels with scratch arrays (SVD++, NSVD,
+#: timeSVD++): LLVM may still fuse multiply-adds and vectorise element-wise loops, but may
+#: not reorder a sum. With reordering allowed it vectorised their per-rating dot products
+#: behind run-time overlap checks between the scratch arrays (z, pe, acc) and rows of P and
+#: Q, and which of the two paths ran -- each summing in its own order -- depended on where
+#: malloc had put the scratch arrays: the same seed gave results 1 ulp apart from run to
+#: run. Their sums now have one order on every path: same seed, same bits. Cost
+#: (scripts/bench_mf.py, one core, f = 100): svdpp 3.7M -> 2.8M updates/s, timesvdpp
+#: unchanged (2.0M -> 2.2M, within noise).
+#:
+#: The SVD kernels keep full fastmath (without ``reassoc`` they ran 3.5x slower: 16.8M
+#: -> 4.8M updates/s): they have no scratch arrays, and the rows they read and write
+#: belong to P and Q, two separate allocations, so LLVM's overlap checks take the
+#: vectorised path unless the first or last row of one array lies within a vector's width
+#: of the other array's -- possible only where the allocator put them back to back, and
+#: not observed (their determinism tests have not failed).
 FASTMATH = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
 _OPTS = dict(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True)
+_OPTS_SVD = dict(cache=True, fastmath=True, error_model="numpy", nogil=True)
 
 PREFETCH = 4
 """How many ratings ahead the kernels prefetch item rows."""
@@ -114,7 +124,7 @@ def _implicit_sum(nptr, nitem, Y, u, norm, z):
         z[f] *= norm
 
 
-@njit(**_OPTS)
+@njit(**_OPTS_SVD)
 def _svd_user(u, lo, hi, nu, nlo, nhi, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, keep_b,
               keep_f, biased):
     """The SGD steps of user u's ratings lo..hi; returns their squared errors.
@@ -175,7 +185,7 @@ def _svd_user(u, lo, hi, nu, nlo, nhi, item, rating, mu, bu, bi, P, Q, lr_b, lr_
     return se
 
 
-@njit(**_OPTS)
+@njit(**_OPTS_SVD)
 def _svd_users(users, lo, hi, start, stop, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, keep_b,
                keep_f, biased):
     """The SGD steps of ``users[lo:hi]`` in that order, user u's ratings being rows
@@ -199,7 +209,7 @@ def _svd_users(users, lo, hi, start, stop, item, rating, mu, bu, bi, P, Q, lr_b,
     return se
 
 
-@njit(**_OPTS)
+@njit(**_OPTS_SVD)
 def svd_epoch(indptr, item, rating, perm, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
     """Biased MF (Paterek's RSVD2, Koren's "SVD"): r̂ = μ + b_u + b_i + p_uᵀq_i.
 
@@ -215,7 +225,7 @@ def svd_epoch(indptr, item, rating, perm, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, r
                       bi, P, Q, lr_b, lr_f, keep_b, keep_f, biased)
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True, parallel=True)
+@njit(cache=True, fastmath=True, error_model="numpy", nogil=True, parallel=True)
 def svd_epoch_blocks(bptr, item, rating, uperm, uoff, mu, bu, bi, P, Q, lr_b, lr_f, reg_b,
                      reg_f, biased):
     """The SVD epoch as T×T disjoint blocks run T at a time (Gemulla et al.'s DSGD, KDD 2011).
@@ -259,7 +269,7 @@ def block_layout(indptr, item, item_block, T):
     return order, bptr
 
 
-@njit(**_OPTS)
+@njit(**_OPTS_SVD)
 def feature_epoch(indptr, item, rating, perm, cache, mu, bu, bi, P, Q, f, lr_b, lr_f, reg_b,
                   reg_f, biased):
     """Funk's feature-at-a-time training of feature ``f``: r̂ = base + cache + p_uf q_if,
@@ -282,7 +292,7 @@ def feature_epoch(indptr, item, rating, perm, cache, mu, bu, bi, P, Q, f, lr_b, 
     return se
 
 
-@njit(**_OPTS)
+@njit(**_OPTS_SVD)
 def feature_cache(indptr, item, P, Q, f, cache):
     """cache[k] = Σ_{g<f} p_ug q_ig for every rating k (the features already trained)."""
     for u in range(indptr.shape[0] - 1):
