@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import os
 import tomllib
 import types
@@ -92,6 +93,49 @@ def at_least(cfg, low: float, *names: str) -> None:
             raise ValueError(f"{name} = {v}: expected {kind} >= {low:g}")
 
 
+def finite(cfg, *names: str) -> None:
+    """Each named float field must be a finite number (not NaN, not ±inf)."""
+    for name in names:
+        v = getattr(cfg, name)
+        if v is not None and not math.isfinite(v):
+            raise ValueError(f"{name} = {v}: expected a finite number")
+
+
+def positive(cfg, *names: str) -> None:
+    """Each named field must be a finite number > 0 (learning rates)."""
+    finite(cfg, *names)
+    for name in names:
+        v = getattr(cfg, name)
+        if v is not None and not v > 0:
+            raise ValueError(f"{name} = {v}: expected a number > 0")
+
+
+def max_threads() -> int:
+    """The most threads a model may ask for: 4 per core (more only wait for a core, and
+    each costs a stack; a hundred thousand crashed torch)."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def check_memory(nbytes: float, what: str, fix: str) -> None:
+    """Refuse an allocation of ``nbytes`` that exceeds the memory available now (Linux's
+    MemAvailable; no check where that is unknown), before it is attempted."""
+    available = available_memory()
+    if available is not None and nbytes > available:
+        raise ConfigError(f"{what} needs about {nbytes / 2**30:.1f} GiB of memory, and "
+                          f"{available / 2**30:.1f} GiB is available. {fix}")
+
+
+def available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def fields_of(cls) -> dict[str, dataclasses.Field]:
     """The config's fields, those the class itself declares first, in its order (a model's
     own settings before those it inherits, as error messages and help list them)."""
@@ -162,8 +206,10 @@ def load_toml(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read it: {e.strerror or e}") from None
 
 
 def to_dict(config) -> dict:

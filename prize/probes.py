@@ -21,37 +21,48 @@ and renamed to a fresh versioned name; ``meta.json`` is written last (temporary 
 fsync, rename) and is the commit marker: readers ignore a folder without it, and follow
 it to the arrays. Replacing a predictor therefore swaps one file: a writer killed at any
 point leaves the previous version whole. Old versions are removed after the swap (the
-one just replaced stays a while, for readers that opened the old meta.json). Trainers
-never share a folder, so several can write at once without locks, also on a shared file
-system whose rename is atomic (NFS, Lustre, GPFS; not object stores mounted with FUSE).
+one just replaced stays a while, for readers that opened the old meta.json).
+
+Writers of one predictor take turns: each holds an exclusive lock (``flock``) on the
+folder's ``.lock`` file from reading the current version to removing the old ones, so
+two trainings of one name never delete each other's files; the later one supersedes the
+earlier whole. Writers of different predictors never wait for each other. Readers take
+no lock. Under the lock the writer also checks that the dataset's folder still holds the
+version it trained on (a re-split meanwhile would misalign its rows). ``flock`` holds
+across processes of one machine and, on Linux, on NFS (v4, where it maps to byte-range
+locks); the file system must rename atomically (local disks, NFS, Lustre, GPFS; not
+object stores mounted with FUSE).
 
 Arrays are read with ``allow_pickle=False``: a store handed to you cannot run code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
 import functools
 import json
 import os
-import re
 import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from prize import __version__
+from prize import __version__, paths
 from prize._atomic import tmp_name, write_bytes, write_json, write_npy
 from prize.data.dataset import STORED_KINDS, Dataset
 from prize.errors import DataError
 from prize.paths import home as prize_home
 
 KINDS = STORED_KINDS
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")
+#: The lock file of a predictor's folder (writers only; see the module docstring).
+LOCK = ".lock"
 _STALE_SECONDS = 60.0
 
 
@@ -113,22 +124,58 @@ class PredictorRecord:
 
     def public(self) -> dict:
         """The record without the test scores (shown only with ``--reveal``)."""
-        return {k: v for k, v in self.to_json().items() if not k.startswith("test_rmse")}
+        return {k: v for k, v in self.to_json().items() if not k.startswith("test_")}
+
+
+@dataclasses.dataclass
+class Entry:
+    """One predictor folder as :meth:`ProbeStore.survey` finds it."""
+
+    name: str
+    record: PredictorRecord | None
+    status: str = "ok"
+    """``ok``, ``stale`` (another version of the dataset) or ``broken``."""
+    problem: str | None = None
 
 
 def check_name(name: str) -> str:
-    if not _NAME.fullmatch(name):
-        raise DataError(f"bad predictor name {name!r}",
-                        expected="letters, digits and . _ + = - (not starting with a dot)")
-    return name
+    """A predictor name, checked by the one rule for names (:func:`prize.paths.check_name`)."""
+    return paths.check_name(name, "predictor name")
 
 
 class ProbeStore:
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else prize_home() / "probes"
 
+    @contextlib.contextmanager
+    def locked(self, dataset: str, predictor: str) -> Iterator[Path]:
+        """Hold the predictor's write lock; yields its folder (created if missing).
+
+        A folder removed or replaced while we waited for its lock is locked afresh: the
+        lock file must still be the one in the folder when we hold it.
+        """
+        folder = self.folder(dataset, predictor)
+        while True:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    same = os.path.samestat(os.fstat(fd), os.stat(folder / LOCK))
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    yield folder
+                    return
+            finally:
+                os.close(fd)  # closing releases the lock
+
     def folder(self, dataset: str, predictor: str) -> Path:
-        return self.root / dataset / check_name(predictor)
+        """``root/dataset/predictor``, both names checked and the result inside the root
+        (no ``..``, no symbolic link leading out): the only folder the store writes or
+        deletes for that predictor."""
+        return paths.inside(self.root, paths.check_name(dataset, "dataset name"),
+                            check_name(predictor))
 
     # ---------------------------------------------------------------------- writing
     def write(self, ds: Dataset, predictor: str, arrays: dict[str, np.ndarray],
@@ -144,9 +191,16 @@ class ProbeStore:
         """
         if isinstance(record, dict):
             record = PredictorRecord.from_json({"name": predictor, **record})
-        folder = self.folder(ds.name, predictor)
-        folder.mkdir(parents=True, exist_ok=True)
-        old = self.meta(ds.name, predictor)
+        with self.locked(ds.name, predictor) as folder:
+            ds.check_unchanged()
+            return self._write(ds, folder, predictor, arrays, record, keep, blobs)
+
+    def _write(self, ds, folder, predictor, arrays, record, keep, blobs) -> PredictorRecord:
+        """:meth:`write`, with the predictor's lock held."""
+        try:
+            old = self.meta(ds.name, predictor)
+        except DataError:  # an unreadable meta.json is replaced: nothing to keep of it
+            old = None
         version = f"{int(time.time())}-{uuid.uuid4().hex[:8]}"
         files = {}
         for kind in keep:
@@ -167,7 +221,7 @@ class ProbeStore:
             write_npy(folder / name, a)
             files[kind] = name
         for kind, data in (blobs or {}).items():
-            if kind in KINDS or not _NAME.fullmatch(kind):
+            if kind in KINDS or not kind.isidentifier():
                 raise ValueError(f"bad file kind {kind!r}")
             name = f"{kind}-{version}.npz"
             write_bytes(folder / name, data)
@@ -185,7 +239,7 @@ class ProbeStore:
         """Remove array versions no longer referenced, and temporaries of dead writers."""
         now = time.time()
         for p in folder.iterdir():
-            if p.name == "meta.json" or p.name in keep_files:
+            if p.name in ("meta.json", LOCK) or p.name in keep_files:
                 continue
             try:
                 if p.name.startswith("."):
@@ -200,8 +254,9 @@ class ProbeStore:
         folder = self.folder(dataset, predictor)
         if not folder.exists():
             return False
-        aside = tmp_name(folder)
-        os.replace(folder, aside)  # one rename: the listing never sees half a folder
+        with self.locked(dataset, predictor) as folder:  # a writer never loses its files
+            aside = tmp_name(folder)
+            os.replace(folder, aside)  # one rename: the listing never sees half a folder
         shutil.rmtree(aside, ignore_errors=True)
         return True
 
@@ -209,22 +264,77 @@ class ProbeStore:
     def meta(self, dataset: str, predictor: str) -> PredictorRecord | None:
         p = self.folder(dataset, predictor) / "meta.json"
         try:
-            return PredictorRecord.from_json(json.loads(p.read_text()))
+            d = json.loads(p.read_text())
+            if not isinstance(d, dict):
+                raise ValueError(f"a JSON {type(d).__name__}, not an object")
+            return PredictorRecord.from_json(d)
         except FileNotFoundError:
             return None
+        except (ValueError, TypeError, UnicodeDecodeError, IsADirectoryError) as e:
+            raise DataError(f"predictor {predictor!r}: unreadable meta.json ({e})", path=str(p),
+                            fix=f"Retrain it, or remove it: prize probes rm --data {dataset} "
+                                f"{predictor}") from None
 
     def list(self, dataset: str) -> list[PredictorRecord]:
-        root = self.root / dataset
+        """The readable records of ``dataset`` (an unreadable one is left out, not fatal:
+        :meth:`survey` names it)."""
+        return [e.record for e in self._entries(dataset) if e.record is not None]
+
+    def _entries(self, dataset: str) -> list[Entry]:
+        root = paths.inside(self.root, paths.check_name(dataset, "dataset name"))
         out = []
         if not root.is_dir():
             return out
         for folder in sorted(root.iterdir()):
             if folder.name.startswith(".") or not folder.is_dir():
                 continue
-            m = self.meta(dataset, folder.name)
+            try:
+                m = self.meta(dataset, folder.name)
+            except DataError as e:  # a bad name, a link leading out, a corrupt meta.json
+                out.append(Entry(folder.name, None, "broken", e.problem))
+                continue
             if m is not None:
-                out.append(m)
+                out.append(Entry(folder.name, m))
         return out
+
+    def survey(self, ds: Dataset) -> list[Entry]:
+        """Every predictor folder of ``ds`` with its status: ``ok``, ``stale`` (made on
+        another version of the dataset) or ``broken`` (unreadable meta.json, missing,
+        truncated or non-finite prediction files), and the problem in words. What the
+        leaderboard and ``probes list`` show; one broken predictor never hides the others."""
+        out = []
+        for e in self._entries(ds.name):
+            if e.record is not None:
+                e.status, e.problem = self.problem(ds, e.record)
+            out.append(e)
+        return out
+
+    def problem(self, ds: Dataset, m: PredictorRecord) -> tuple[str, str | None]:
+        """(status, problem) of one record against ``ds``: what :meth:`read` would refuse,
+        found without raising (``("ok", None)`` when every array reads back whole)."""
+        if m.dataset_fingerprint != ds.fingerprint:
+            return "stale", (f"trained on another version of the dataset (fingerprint "
+                             f"{m.dataset_fingerprint}, now {ds.fingerprint})")
+        missing = [k for k in ("probe", "qualifying") if k not in m.files]
+        if missing:
+            return "broken", f"no {missing[0]} predictions in its record"
+        folder = self.folder(ds.name, m.name)
+        for kind, file in m.files.items():
+            if kind not in KINDS:
+                continue
+            try:
+                a = np.load(folder / file, mmap_mode="r", allow_pickle=False)
+            except FileNotFoundError:
+                return "broken", f"{kind} predictions missing ({file})"
+            except (ValueError, OSError, EOFError) as e:
+                return "broken", f"{kind} predictions unreadable ({file}: {e})"
+            n = ds.count(kind)
+            if a.dtype != np.float32 or a.shape != (n,):
+                return "broken", (f"{kind} predictions have shape {a.shape} of {a.dtype}, "
+                                  f"expected ({n},) of float32 (truncated?)")
+            if not np.isfinite(a).all():
+                return "broken", f"{kind} predictions contain NaN or inf ({file})"
+        return "ok", None
 
     def read(self, ds: Dataset, predictor: str, kind: str = "probe",
              mmap: bool = True) -> np.ndarray:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from prize._atomic import write_bytes, write_json
 from prize.data._parse import _lines
@@ -38,6 +37,15 @@ def format_submission(ds: Dataset, pred: np.ndarray) -> bytes:
     movies, counts = blocks(ds)
     if len(pred) != int(counts.sum()):
         raise ValueError(f"{len(pred)} predictions for {int(counts.sum())} qualifying pairs")
+    pred = np.asarray(pred, np.float64)
+    lo, hi = ds.scale
+    bad = np.flatnonzero(~np.isfinite(pred) | (pred < lo) | (pred > hi))
+    if len(bad):
+        raise DataError(f"{len(bad):,} predictions are not numbers from {lo:g} to {hi:g} "
+                        f"(the first, pair {bad[0] + 1} in qualifying order: {pred[bad[0]]})",
+                        expected=f"finite predictions on the rating scale {lo:g}..{hi:g}",
+                        fix="Retrain the predictor; a submission is never written from "
+                            "damaged predictions")
     values = np.char.mod("%.4f", np.asarray(pred, np.float64))
     out = []
     pos = 0
@@ -65,9 +73,18 @@ def write_submission(ds: Dataset, pred: np.ndarray, out: Path, predictors: list[
     return manifest
 
 
+_NUMBER = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
 def read_submission(ds: Dataset, path: Path) -> np.ndarray:
     """The predictions of a submission file, in qualifying order; DataError at the first
-    problem (header, count per movie, value), with its line number."""
+    problem (header, count per movie, value), with its line number and text.
+
+    Line ``i`` of a valid file is fixed by the qualifying order: block k's ``MovieID:``
+    header, then exactly its pairs' predictions, each a plain decimal number on the rating
+    scale and nothing else on the line. The first line that is not what its position
+    requires is reported, whatever it is.
+    """
     label = str(path)
     data = Path(path).read_bytes()
     if not data.strip():
@@ -81,36 +98,79 @@ def read_submission(ds: Dataset, path: Path) -> np.ndarray:
     n_lines = len(starts)
     movies, counts = blocks(ds)
     # Where each expected header line falls: block k's header sits after all earlier lines.
-    header_line = np.cumsum(np.r_[0, counts[:-1] + 1]) if len(counts) else np.zeros(0, int)
+    header_line = np.cumsum(np.r_[0, counts[:-1] + 1]).astype(np.int64) if len(counts) \
+        else np.zeros(0, np.int64)
     expected_lines = int(counts.sum() + len(counts))
+    n = min(n_lines, expected_lines)
 
     def text(i):
         return data[starts[i]:ends[i]].decode("latin-1")
 
-    is_colon = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == ord(":"))
+    def block_of(i):  # the block whose header is at or before line i
+        return int(np.searchsorted(header_line, i, side="right") - 1)
+
     expected_header = np.zeros(max(n_lines, expected_lines), bool)
     expected_header[header_line] = True
-    n = min(n_lines, expected_lines)
-    # The first line whose kind (header or prediction) or header id is not as expected.
-    problems = np.flatnonzero(is_colon[:n] != expected_header[:n]).tolist()[:1]
-    hdr = header_line[header_line < n]
-    hdr = hdr[is_colon[hdr]]
-    wrong = [int(i) for i in hdr if text(i) != f"{movies[np.searchsorted(header_line, i)]}:"]
-    problems += wrong[:1]
-    if problems:
-        i = min(problems)
-        k = int(np.searchsorted(header_line, i, side="right") - 1)  # block the line falls in
-        if i in wrong:
-            raise DataError("wrong movie header", path=label, line=i + 1, text=text(i),
-                            expected=f"'{movies[k]}:' (block {k + 1} of the qualifying order)")
+    lo, hi = ds.scale
+    # Headers: one per movie, checked one by one.
+    first_bad_header = None
+    for k, i in enumerate(header_line.tolist()):
+        if i >= n:
+            break
+        if data[starts[i]:ends[i]] != f"{movies[k]}:".encode():
+            first_bad_header = i
+            break
+    # Predictions: only [0-9.eE+-] on the line, then parsed; the first failure found below.
+    pred_idx = np.flatnonzero(~expected_header[:n])
+    allowed = np.zeros(256, bool)
+    allowed[list(b"0123456789.eE+-")] = True
+    bad_char = ~allowed[buf] & (buf != ord("\n"))
+    owner = np.cumsum(np.r_[0, buf[:-1] == ord("\n")])  # line index of every byte
+    line_bad = np.zeros(n_lines, bool)
+    line_bad[owner[bad_char]] = True
+    line_bad |= ends == starts  # empty lines
+    values = np.full(len(pred_idx), np.nan)
+    ok_idx = pred_idx[~line_bad[pred_idx]]
+    try:
+        if len(ok_idx):
+            raw = np.array([data[starts[i]:ends[i]] for i in ok_idx.tolist()])
+            values[~line_bad[pred_idx]] = raw.astype(np.float64)
+    except ValueError:  # a line like '1.2.3': find which, one by one (rare)
+        for j, i in zip(np.flatnonzero(~line_bad[pred_idx]).tolist(), ok_idx.tolist(),
+                        strict=True):
+            raw = data[starts[i]:ends[i]]
+            values[j] = float(raw) if _NUMBER.fullmatch(raw) else np.nan
+    bad_value = ~np.isfinite(values) | (values < lo) | (values > hi)
+    candidates = []
+    if first_bad_header is not None:
+        candidates.append(first_bad_header)
+    if bad_value.any():
+        candidates.append(int(pred_idx[np.argmax(bad_value)]))
+    if candidates:
+        i = min(candidates)
+        k = block_of(i)
+        t = text(i)
         if expected_header[i]:
+            if t.endswith(":"):
+                raise DataError("wrong movie header", path=label, line=i + 1, text=t,
+                                expected=f"'{movies[k]}:' (block {k + 1} of the qualifying "
+                                         "order)")
+            if k == 0 or not _NUMBER.fullmatch(t.strip().encode()):
+                raise DataError("not a movie header", path=label, line=i + 1, text=t,
+                                expected=f"'{movies[k]}:' (block {k + 1} of the qualifying "
+                                         "order)")
             raise DataError(f"movie {movies[k - 1]}: more than {counts[k - 1]} predictions, or "
-                            "the next header is missing", path=label, line=i + 1, text=text(i),
+                            "the next header is missing", path=label, line=i + 1, text=t,
                             expected=f"'{movies[k]}:'")
-        raise DataError(f"movie {movies[k]}: fewer than {counts[k]} predictions", path=label,
-                        line=i + 1, text=text(i), expected="a predicted rating")
+        if t.endswith(":"):
+            raise DataError(f"movie {movies[k]}: fewer than {counts[k]} predictions", path=label,
+                            line=i + 1, text=t, expected="a predicted rating")
+        v = values[np.searchsorted(pred_idx, i)]
+        problem = ("prediction out of range" if np.isfinite(v) else "not a number")
+        raise DataError(f"movie {movies[k]}: {problem}", path=label, line=i + 1, text=t,
+                        expected=f"a number from {lo:g} to {hi:g}, alone on its line")
     if n_lines < expected_lines:
-        k = int(np.searchsorted(header_line, n_lines, side="right") - 1)
+        k = block_of(n_lines)
         raise DataError(f"file ends early (truncated?): {expected_lines - n_lines} more lines "
                         f"expected, movie {movies[k]}'s block is incomplete", path=label,
                         line=n_lines, expected=f"{expected_lines} lines")
@@ -118,19 +178,7 @@ def read_submission(ds: Dataset, path: Path) -> np.ndarray:
         raise DataError("extra lines after the last movie's predictions", path=label,
                         line=expected_lines + 1, text=text(expected_lines),
                         expected=f"{expected_lines} lines")
-    pred_idx = np.flatnonzero(~expected_header[:n_lines])
-    body = b"".join(data[s:e + 1] for s, e in zip(starts[pred_idx], ends[pred_idx], strict=True))
-    values = pd.read_csv(io.BytesIO(body), header=None, names=["v"], dtype=str,
-                         na_filter=False, skip_blank_lines=False)["v"]
-    num = pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
-    lo, hi = ds.scale
-    bad = np.flatnonzero(~np.isfinite(num) | (num < lo) | (num > hi))
-    if len(bad):
-        i = int(pred_idx[bad[0]])
-        problem = "not a number" if not np.isfinite(num[bad[0]]) else "prediction out of range"
-        raise DataError(problem, path=label, line=i + 1, text=text(i),
-                        expected=f"a number from {lo:g} to {hi:g}")
-    return num.astype(np.float32)
+    return values.astype(np.float32)
 
 
 def check_submission(ds: Dataset, path: Path, reveal: bool = False) -> dict:

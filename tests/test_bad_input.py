@@ -192,3 +192,108 @@ def test_movielens_empty_file(tmp_path, home, capsys):
     (src / "u.data").write_text("")
     code, err = run_main(["data", "import", "movielens", str(src), "--name", "m"], capsys)
     assert code == 2 and "u.data: empty file" in err
+
+
+# -- hardening (issue 16): each refused up front, exit 2, file, line, value, expectation ----
+HARDENING_NETFLIX = {
+    "customer id above 2^63": (
+        "1:\n5,3,2005-01-01\n18446744073709551615,3,2005-01-01\n", "mv_0000001.txt", 3,
+        "CustomerID 18446744073709551615 too large", "18446744073709551615,3,2005-01-01"),
+    "customer id above int32": (
+        "1:\n5,3,2005-01-01\n6,3,2005-01-01\n3000000000,3,2005-01-01\n", "mv_0000001.txt", 4,
+        "CustomerID 3000000000 too large", "3000000000,3,2005-01-01"),
+    "stray movie header": (
+        "1:\n5,3,2005-01-01\n2:\n6,3,2005-01-01\n", "mv_0000001.txt", 3,
+        "a second MovieID header", "2:"),
+    "blank line": (
+        "1:\n5,3,2005-01-01\n\n6,3,2005-01-01\n", "mv_0000001.txt", 3, "empty line", None),
+}
+
+
+@pytest.mark.parametrize("case", list(HARDENING_NETFLIX))
+def test_netflix_hardening(case, tmp_path, home, capsys):
+    mv1, name, line, problem, text = HARDENING_NETFLIX[case]
+    src = netflix_tree(tmp_path / "src", mv1)
+    code, err = run_main(["data", "import", "netflix", str(src), "--name", "x"], capsys)
+    assert code == 2, err
+    assert f"{name}:{line}: {problem}" in err, err
+    if text is not None:
+        assert repr(text) in err
+    assert leftovers(home / "data") == []
+
+
+def test_blank_lines_are_counted_at_once_when_skipped(tmp_path, home, capsys):
+    src = netflix_tree(tmp_path / "src", "1:\n5,3,2005-01-01\n" + "\n" * 100_000
+                       + "6,3,2005-01-01\n")
+    main(["data", "import", "netflix", str(src), "--name", "x", "--skip-bad-lines", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["bad_lines"]["by_problem"] == {"empty line": 100_000}
+    assert report["ratings"] == 4
+
+
+def test_blank_line_only_file_is_refused_at_once(tmp_path, home, capsys):
+    src = netflix_tree(tmp_path / "src", "1:\n5,3,2005-01-01\n")
+    (src / "probe.txt").write_text("\n" * 1_000_000)
+    code, err = run_main(["data", "import", "netflix", str(src), "--name", "x"], capsys)
+    assert code == 2 and "probe.txt:1: empty line" in err, err
+
+
+def _csv(tmp_path, text: str) -> Path:
+    f = tmp_path / "r.csv"
+    f.write_text(text)
+    return f
+
+
+@pytest.mark.parametrize("bad_line, problem", [
+    ("2,1,3,1000000000000000000", "time out of range"),
+    ("2,1,3,-99999999999999", "time out of range"),
+    ("2,1,nan,1000", "rating nan is not a finite number"),
+    ("2,1,inf,1000", "rating inf is not a finite number"),
+    ("2,1,3,99999999999999999999999", "time out of range"),
+])
+def test_csv_values_refused_with_their_line(bad_line, problem, tmp_path, home, capsys):
+    good = "".join(f"{u},{i},3,{86400 * 12000}\n" for u in range(5) for i in range(3))
+    f = _csv(tmp_path, good + bad_line + "\n" + "4,4,2,86400\n")
+    code, err = run_main(["data", "import", "csv", str(f), "--name", "x"], capsys)
+    assert code == 2, err
+    assert f"r.csv:16: {problem}" in err and repr(bad_line) in err, err
+    main(["data", "import", "csv", str(f), "--name", "x", "--skip-bad-lines", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["bad_lines"]["total"] == 1 and report["ratings"] == 16
+
+
+def test_csv_blank_lines_keep_true_line_numbers_when_skipped(tmp_path, home, capsys):
+    good = "".join(f"{u},{i},3,{86400 * 12000}\n" for u in range(5) for i in range(3))
+    f = _csv(tmp_path, good + "\n\n\n" + "9,9,8,1000\n")
+    code, err = run_main(["data", "import", "csv", str(f), "--name", "x"], capsys)
+    assert code == 2 and "r.csv:16: empty line" in err, err
+    main(["data", "import", "csv", str(f), "--name", "x", "--skip-bad-lines", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["bad_lines"]["by_problem"] == {"empty line": 3, "rating 8 out of range": 1}
+    assert any("r.csv:19:" in e for e in report["bad_lines"]["examples"])
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".tar.gz"])
+def test_truncated_archives_are_named(suffix, tmp_path, home, capsys):
+    import gzip
+    import io
+    import tarfile
+
+    rows = "".join(f"{u},{i},3,{86400 * 12000}\n" for u in range(200) for i in range(30))
+    if suffix == ".csv.gz":
+        blob = gzip.compress(rows.encode())
+        cmd = ["data", "import", "csv"]
+    else:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            src = netflix_tree(tmp_path / "src", "1:\n" + "\n".join(
+                f"{u},3,2005-01-01" for u in range(1, 5000)) + "\n")
+            tar.add(src, arcname="nf")
+        blob = buf.getvalue()
+        cmd = ["data", "import", "netflix"]
+    f = tmp_path / f"cut{suffix}"
+    f.write_bytes(blob[:len(blob) // 2])
+    code, err = run_main([*cmd, str(f), "--name", "x"], capsys)
+    assert code == 2, err
+    assert "cut" + suffix in err and "truncated or corrupt archive" in err, err
+    assert "Aborted" not in err

@@ -590,7 +590,7 @@ def test_default_config_is_item():
     ("integrated", ["n_factors=0"], "n_factors = 0"),
     ("integrated", ["lr_weights=0"], "lr_weights must be > 0"),
     ("integrated", ["lr_decay=1.5"], "lr_decay"),
-    ("integrated", ["reg=-0.1"], "reg_bias, reg and reg_weights must be >= 0"),
+    ("integrated", ["reg=-0.1"], "reg = -0.1: expected a number >= 0"),
     ("integrated", ["init_std=-1"], "init_std = -1"),
     ("integrated", ["implicit=\"probe\""], "implicit"),
     ("integrated", ["k=0"], "k = 0"),

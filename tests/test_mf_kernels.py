@@ -309,3 +309,31 @@ def test_balanced_blocks_deal_whole_runs(T):
     totals = np.bincount(block, weights=counts, minlength=T)
     biggest = np.add.reduceat(counts, np.arange(0, len(counts), 64)).max()
     assert totals.max() - totals.min() <= biggest
+
+
+def test_kernels_never_reorder_sums():
+    """Same seed, same bits, wherever malloc puts things: with ``reassoc`` LLVM vectorised
+    the per-rating sums behind run-time overlap checks, and the scalar fallback summed in
+    another order (1-ulp differences from run to run). No kernel with scratch arrays may
+    carry it."""
+    import numpy as np
+
+    from prize.data.dataset import Ratings
+    from prize.models import make_predictor
+    from prize.models.mf import _kernels
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    train = Ratings(rng.integers(0, 50, n).astype(np.int32), rng.integers(0, 40, n).astype(
+        np.int32), rng.integers(1, 6, n).astype(np.float32), np.zeros(n, np.int32), 50, 40)
+    for family in ("mf", "svdpp", "timesvdpp", "nsvd"):
+        make_predictor(family, None, ["n_epochs=1", "n_factors=8"])[0].fit(train)
+    checked = 0
+    # (the SVD kernels have no scratch arrays and keep full fastmath: see FASTMATH)
+    for name in ("svdpp_epoch", "timesvdpp_epoch", "implicit_sums", "predict_factors"):
+        kernel = getattr(_kernels, name)
+        for sig in kernel.signatures:
+            ir = kernel.inspect_llvm(sig)
+            assert "reassoc" not in ir and " fast " not in ir, name
+            checked += 1
+    assert checked >= 4

@@ -6,6 +6,8 @@ Exit codes: 0 success, 2 bad usage or bad input (the message names file, line an
 
 from __future__ import annotations
 
+import errno
+import shlex
 import sys
 
 import click
@@ -31,8 +33,13 @@ from prize.errors import PrizeError
 @click.pass_context
 def cli(ctx: click.Context, home, verbose, quiet):
     """prize: the Netflix Prize, end to end, on one machine."""
+    from prize.paths import tidy
+
     ctx.ensure_object(dict)
     ctx.obj.update(home=home, verbose=verbose, quiet=quiet)
+    for line in tidy(home):  # what killed writers left behind
+        if verbose:
+            click.echo(f"tidied: {line}", err=True)
 
 
 cli.add_command(data)
@@ -49,14 +56,36 @@ cli.add_command(cv_cmd)
 cli.add_command(evaluate_cmd)
 
 
+def resume_hint(argv: list[str]) -> str:
+    """What to run after an interrupt: a training goes on from its last checkpoint with
+    ``--resume``; anything else is safe to run again (writes are atomic, and set and sweep
+    runs skip what is stored)."""
+    args = [a for a in argv if a != "--resume"]
+    cmd = "prize " + " ".join(shlex.quote(a) for a in args)
+    if "train" in args:
+        return f"to continue from the last finished epoch, run: {cmd} --resume"
+    return f"nothing half-written was kept; to start again, run: {cmd}"
+
+
+def _interrupted(argv: list[str]):
+    click.echo(f"\nInterrupted; {resume_hint(argv)}", err=True)
+    sys.exit(130)
+
+
 def main(argv=None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        rc = cli.main(args=argv, prog_name="prize", standalone_mode=False)
+        rc = cli.main(args=args, prog_name="prize", standalone_mode=False)
         if isinstance(rc, int) and rc:
             sys.exit(rc)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
+    except click.exceptions.Abort as e:
+        # click turns Ctrl-C (KeyboardInterrupt) and EOFError into Abort.
+        cause = e.__cause__ or e.__context__
+        if isinstance(cause, EOFError):
+            click.echo(f"error: unexpected end of input ({cause or 'EOFError'}): a file or "
+                       "stream was cut short (run with -vv for the traceback)", err=True)
+            sys.exit(1)
+        _interrupted(args)
     except click.ClickException as e:
         e.show()
         sys.exit(2 if isinstance(e, click.UsageError | click.BadParameter) else e.exit_code)
@@ -64,10 +93,21 @@ def main(argv=None) -> None:
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        _interrupted(args)
+    except OSError as e:
+        if "-vv" in args:
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        advice = {errno.ENOSPC: "free some space (or point PRIZE_HOME at a larger disk) and "
+                                "run the command again; nothing half-written was kept",
+                  errno.EDQUOT: "the disk quota is exhausted; free some space and run again",
+                  errno.EACCES: "check the permissions of that path",
+                  errno.EROFS: "the file system is read-only; choose another PRIZE_HOME"}
+        click.echo(f"error: {e.strerror or e}{where}. "
+                   + advice.get(e.errno, "(run with -vv for the traceback)"), err=True)
+        sys.exit(1)
     except Exception as e:  # noqa: BLE001 - the CLI reports, then exits 1
-        if "-vv" in (argv or sys.argv):
+        if "-vv" in args:
             raise
         click.echo(f"error: {type(e).__name__}: {e} (run with -vv for the traceback)", err=True)
         sys.exit(1)

@@ -30,10 +30,11 @@ def quiet(ctx) -> bool:
 
 
 def emit(ctx, report: dict, as_json: bool, lines) -> None:
-    """Print ``report`` as JSON, or as the text ``lines(report)`` yields (nothing with -q)."""
+    """Print ``report`` as JSON, or as the text ``lines(report)`` yields: the result, which
+    ``-q`` never hides (it hides progress and chatter only)."""
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
-    elif not quiet(ctx):
+    else:
         for line in lines(report):
             click.echo(line)
 

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import click
 
 from prize.cli.common import emit, home_of, json_option
 from prize.errors import DataError
-from prize.paths import dataset_dir
-
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+from prize.paths import check_name, dataset_dir
 
 
 def _name(ctx, param, value):
-    if value is not None and not _NAME.fullmatch(value):
-        raise click.BadParameter("use letters, digits, '.', '_' and '-', starting with a letter "
-                                 "or digit")
+    if value is not None:
+        try:
+            check_name(value, "dataset name")
+        except DataError as e:
+            raise click.BadParameter(str(e)) from None
     return value
 
 

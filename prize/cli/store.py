@@ -32,15 +32,22 @@ def probes():
 @json_option
 @click.pass_context
 def probes_list(ctx, data_name, as_json):
-    """Every predictor stored for a dataset."""
+    """Every predictor stored for a dataset, with its status: ok, stale (made on another
+    version of the dataset) or broken (unreadable, missing, truncated or NaN files)."""
     ds, store = open_data(ctx, data_name)
-    rows = [{k: getattr(m, k) for k in ("name", "family", "model", "round", "probe_rmse",
-                                         "quiz_rmse", "seconds", "created_at")}
-            for m in store.list(ds.name)]
+    rows = []
+    for e in store.survey(ds):
+        m = e.record
+        row = {k: getattr(m, k) if m is not None else None
+               for k in ("name", "family", "model", "round", "probe_rmse", "quiz_rmse",
+                         "seconds", "created_at")}
+        rows.append({**row, "name": e.name, "status": e.status, "problem": e.problem})
     emit(ctx, {"dataset": ds.name, "predictors": rows}, as_json, lambda r: [
-        f"{'predictor':<32}{'family':<10}{'round':<7}{'probe':>8}{'quiz':>8}{'seconds':>9}",
-        *(f"{p['name']:<32}{p['family'] or '':<10}{p['round'] or '':<7}"
+        f"{'predictor':<32}{'family':<10}{'round':<7}{'status':<8}{'probe':>8}{'quiz':>8}"
+        f"{'seconds':>9}",
+        *(f"{p['name']:<32}{p['family'] or '':<10}{p['round'] or '':<7}{p['status']:<8}"
           f"{fmt(p['probe_rmse']):>8}{fmt(p['quiz_rmse']):>8}{fmt(p['seconds'], '.1f'):>9}"
+          + (f"\n    {p['problem']}" if p["problem"] else "")
           for p in r["predictors"])])
 
 

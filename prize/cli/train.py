@@ -33,10 +33,13 @@ from prize.models import FAMILIES
 @click.option("--save-model/--no-save-model", default=None,
               help="Keep the fitted model in the probe store, for `prize predict` and "
                    "prize.load_model (default: when its arrays take at most 256 MiB).")
+@click.option("--force", is_flag=True, help="Replace a stored predictor of this name trained "
+              "with other settings.")
+@click.option("--reveal", is_flag=True, help="Also print the test RMSE (hidden otherwise).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def train_cmd(ctx, family, data_name, config, overrides, name, round_, resume,
-              keep_train_predictions, residuals_of, save_model, as_json):
+              keep_train_predictions, residuals_of, save_model, force, reveal, as_json):
     """Train a predictor of FAMILY on a dataset and store its predictions."""
     from prize.runs.single import train
 
@@ -46,15 +49,18 @@ def train_cmd(ctx, family, data_name, config, overrides, name, round_, resume,
                    round_=round_, resume=resume, keep_train=keep_train_predictions,
                    residuals_of=residuals_of,
                    checkpoint_dir=home_of(ctx) / "checkpoints" / ds.name, progress=not quiet,
-                   save_model=save_model)
-    result = {k: v for k, v in record.to_json().items() if k != "history"}
+                   save_model=save_model, force=force)
+    shown = record.to_json() if reveal else record.public()
+    result = {k: v for k, v in shown.items() if k != "history"}
     if as_json:
         click.echo(json.dumps(result, indent=2))
-    elif not ctx.obj.get("quiet"):
+    else:  # -q hides progress, never the result
         line = f"{record.name}: probe RMSE {record.probe_rmse:.4f}" if (
             record.probe_rmse is not None) else f"{record.name}:"
         if record.quiz_rmse is not None:
             line += f", quiz RMSE {record.quiz_rmse:.4f}"
+        if reveal and record.test_rmse is not None:
+            line += f", test RMSE {record.test_rmse:.4f}"
         seconds = record.extra.get("final_seconds", record.seconds)
         line += f" ({record.round} round, {seconds:.1f} s"
         if record.epochs:

@@ -11,11 +11,15 @@ exactly, or, with ``skip_bad_lines``, to drop and count every bad line.
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
+import lzma
+import math
 import os
 import re
 import tarfile
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +31,9 @@ import pandas as pd
 from prize.errors import DataError
 
 BATCH_BYTES = 64 << 20
+#: The largest user or movie id accepted in the Netflix format (int32; Netflix's own go up
+#: to 2,649,429 and 17,770).
+MAX_ID = 2**31 - 1
 _NL = 10
 _COLON = ord(":")
 
@@ -45,17 +52,39 @@ class SourceFile:
     sha256: str | None = None
 
     def read(self) -> bytes:
-        if self._path is not None:
-            data = self._path.read_bytes()
-        else:
-            f = self._tar.extractfile(self._member)
-            data = f.read()
+        try:
+            if self._path is not None:
+                data = self._path.read_bytes()
+            else:
+                f = self._tar.extractfile(self._member)
+                data = f.read()
+        except ARCHIVE_ERRORS as e:
+            raise archive_error(self.label, e) from None
         self.sha256 = hashlib.sha256(data).hexdigest()
         return data
 
     @property
     def basename(self) -> str:
         return self.name.rsplit("/", 1)[-1]
+
+
+#: What a truncated or corrupt .gz/.tar(.gz) raises while it is read (EOFError among them,
+#: which click would turn into a bare "Aborted.").
+ARCHIVE_ERRORS = (EOFError, tarfile.TarError, zlib.error, gzip.BadGzipFile, lzma.LZMAError)
+
+
+def archive_error(label: str, e: BaseException) -> DataError:
+    return DataError(f"truncated or corrupt archive ({type(e).__name__}: {e})", path=label,
+                     expected="a complete .gz / .tar / .tar.gz file",
+                     fix="Download or copy the file again")
+
+
+def decompress(data: bytes, label: str) -> bytes:
+    """A .gz file's contents, or a DataError naming the file when it is cut short."""
+    try:
+        return gzip.decompress(data)
+    except ARCHIVE_ERRORS as e:
+        raise archive_error(label, e) from None
 
 
 def list_source(path: str | os.PathLike) -> list[SourceFile]:
@@ -72,7 +101,10 @@ def list_source(path: str | os.PathLike) -> list[SourceFile]:
             if p.is_file()
         ]
     if path.is_file() and tarfile.is_tarfile(path):
-        return _list_tar(tarfile.open(path), str(path))
+        try:
+            return _list_tar(tarfile.open(path), str(path))
+        except ARCHIVE_ERRORS as e:
+            raise archive_error(str(path), e) from None
     if path.is_file():
         return [SourceFile(path.name, str(path), _path=path)]
     raise DataError("no such file or folder", path=str(path),
@@ -109,6 +141,14 @@ class BadLines:
         self.counts[err.problem] += 1
         if len(self.examples) < 10:
             self.examples.append(str(err))
+
+    def add_many(self, err: DataError, n: int) -> None:
+        """``n`` bad lines of one kind at once, ``err`` the first of them (a file of a
+        billion blank lines must not cost a billion error objects)."""
+        if n <= 0:
+            return
+        self.add(err)
+        self.counts[err.problem] += n - 1
 
     @property
     def total(self) -> int:
@@ -154,6 +194,8 @@ def _date_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 _DAYS, _VALID = _date_tables()
+#: The day numbers of the first and last date accepted (1800-01-01, 2200-12-31).
+FIRST_DAY, LAST_DAY = int(_civil_to_days(_Y0, 1, 1)), int(_civil_to_days(_Y1, 12, 31))
 
 
 def _slot(y, m, d) -> tuple[np.ndarray, np.ndarray]:
@@ -264,9 +306,12 @@ def _numbers(data: bytes, fmt: BlockFormat) -> dict[str, np.ndarray] | None:
     out = {}
     for c in fmt.columns:
         col = df[c]
-        if not pd.api.types.is_integer_dtype(col.dtype):
+        # uint64 (an id above 2^63) or a value past int32: the slow path names the line.
+        if not pd.api.types.is_signed_integer_dtype(col.dtype):
             return None
         out[c] = col.to_numpy(np.int64)
+        if len(out[c]) and (out[c].max() > MAX_ID or out[c].min() < 0):
+            return None
     return out
 
 
@@ -296,6 +341,10 @@ def _check_line(text: bytes, fmt: BlockFormat, label: str, line: int,
         if last:
             problem += " (the file may be truncated)"
         return DataError(problem, path=label, line=line, text=s, expected=expected)
+    for name, value in zip(fmt.expected.split(","), s.split(","), strict=True):
+        if name in ("CustomerID", "Rating") and int(value) > MAX_ID:
+            return DataError(f"{name} {value} too large", path=label, line=line, text=s,
+                             expected=f"{expected} with {name} at most {MAX_ID}")
     return None
 
 
@@ -345,13 +394,16 @@ def parse_blocks(
             progress.update(sum(len(p.data) for p in batch))
         batch, size = [], 0
 
-    for piece in pieces:
-        piece.unterminated = piece.last and bool(piece.data) and not piece.data.endswith(b"\n")
-        piece.data = _normalise(piece.data)
-        batch.append(piece)
-        size += len(piece.data)
-        if size >= BATCH_BYTES:
-            flush()
+    for whole in pieces:
+        whole.unterminated = whole.last and bool(whole.data) and not whole.data.endswith(b"\n")
+        whole.data = _normalise(whole.data)
+        if not bad.skip:
+            _first_empty_line(whole, fmt)
+        for piece in _by_lines(whole):
+            batch.append(piece)
+            size += max(len(piece.data), piece.data.count(b"\n") * _BYTES_PER_LINE)
+            if size >= BATCH_BYTES:
+                flush()
     flush()
 
     def cat(parts, dtype):
@@ -373,6 +425,49 @@ def parse_blocks(
         files=cat(files, np.int32) if keep_lines else None,
         sources=sources,
     )
+
+
+#: What one line costs the batch parser in index arrays, whatever its length: a batch is
+#: cut at BATCH_BYTES of text or BATCH_BYTES / _BYTES_PER_LINE lines, whichever comes first,
+#: so that a file of blank lines takes memory in proportion to its size, not 60 times it.
+_BYTES_PER_LINE = 16
+
+
+def _first_empty_line(piece: Piece, fmt: BlockFormat) -> None:
+    """Stop at a piece's first empty line before any per-line array is built."""
+    data = piece.data
+    pos = 0 if data.startswith(b"\n") else data.find(b"\n\n") + 1
+    if data.startswith(b"\n") or pos > 0:
+        line = piece.first_line + data.count(b"\n", 0, pos)
+        raise DataError("empty line", path=piece.source.label, line=line,
+                        expected=fmt.expected)
+
+
+def _by_lines(piece: Piece) -> Iterator[Piece]:
+    """``piece`` cut into pieces of at most BATCH_BYTES / _BYTES_PER_LINE lines each, the
+    movie id carried over as :func:`chunk_file` does."""
+    limit = BATCH_BYTES // _BYTES_PER_LINE
+    data = piece.data
+    if data.count(b"\n") <= limit:
+        yield piece
+        return
+    pos, line, movie = 0, piece.first_line, piece.movie
+    while pos < len(data):
+        # A window of `limit` bytes holds at most `limit` lines: cut at its last newline.
+        end = data.rfind(b"\n", pos, pos + limit) + 1
+        if end <= pos:  # one line longer than the window
+            end = data.find(b"\n", pos + limit) + 1 or len(data)
+        part = data[pos:end]
+        last = end >= len(data)
+        yield Piece(piece.source, part, first_line=line, movie=movie,
+                    last=piece.last and last, unterminated=piece.unterminated and last)
+        h = part.rfind(b":\n")
+        if h >= 0:
+            head = part[part.rfind(b"\n", 0, h) + 1:h]
+            if head.isdigit():
+                movie = int(head)
+        line += part.count(b"\n")
+        pos = end
 
 
 def _parse_batch(batch: list[Piece], fmt: BlockFormat, bad: BadLines, rating_range) -> dict:
@@ -410,18 +505,21 @@ def _parse_batch(batch: list[Piece], fmt: BlockFormat, bad: BadLines, rating_ran
     drop = np.zeros(total, bool)
     for k, i in enumerate(header_idx):
         s = data[starts[i]:ends[i] - 1]
-        if s.isdigit():
+        if s.isdigit() and int(s) <= MAX_ID:
             header_movie[k] = int(s)
         else:
             path, line = where(i)
             bad.add(DataError("malformed MovieID header", path=path, line=line, text=text(i),
-                              expected="MovieID: (digits then a colon)"))
+                              expected=f"MovieID: (digits, at most {MAX_ID}, then a colon)"))
             header_movie[k] = -1
             drop[i] = True
-    for i in np.flatnonzero(lengths == 0):
-        path, line = where(i)
-        bad.add(DataError("empty line", path=path, line=line, expected=fmt.expected))
-        drop[i] = True
+    empty = lengths == 0
+    n_empty = int(np.count_nonzero(empty))
+    if n_empty:
+        path, line = where(int(np.argmax(empty)))
+        bad.add_many(DataError("empty line", path=path, line=line, expected=fmt.expected),
+                     n_empty)
+        drop |= empty
     # Which header each data line falls under; a data line before any header is an error.
     data_idx = np.flatnonzero(~is_header & (lengths > 0))
     owner = np.searchsorted(header_idx, data_idx, side="right") - 1
@@ -586,15 +684,18 @@ def parse_table(src: SourceFile, fmt: TableFormat, bad: BadLines,
     if data is None:
         data = src.read()
     if src.name.endswith(".gz"):
-        import gzip
-
-        data = gzip.decompress(data)
+        data = decompress(data, src.label)
     unterminated = bool(data) and not data.endswith(b"\n")
     data = _normalise(data)
     for old, new in fmt.replace:
         data = data.replace(old, new)
     if not data.strip():
         raise DataError("empty file", path=src.label, expected=fmt.shown)
+    data, orig_line = _drop_blank_lines(data, src.label, fmt.shown, bad)
+
+    def orig(n):  # the line number in the file of line n of `data`
+        return int(n) if orig_line is None else int(orig_line[int(n) - 1])
+
     first_line = 2 if fmt.header else 1
     df = _read_table(data, fmt)
     rows_ok = None if df is None else _table_rows_ok(df, fmt)
@@ -604,7 +705,7 @@ def parse_table(src: SourceFile, fmt: TableFormat, bad: BadLines,
         body = lines[1:] if fmt.header else lines
         good = []
         for k, raw in enumerate(body):
-            err = _check_table_line(raw, fmt, src.label, k + first_line,
+            err = _check_table_line(raw, fmt, src.label, orig(k + first_line),
                                     last=k == len(body) - 1 and unterminated)
             if err is None:
                 good.append(k)
@@ -628,16 +729,18 @@ def parse_table(src: SourceFile, fmt: TableFormat, bad: BadLines,
     ok = ~bad_rating
     for j in np.flatnonzero(bad_rating):
         text_lines = text_lines or data.split(b"\n")
-        bad.add(DataError(f"rating {rating[j]:g} out of range", path=src.label, line=int(line[j]),
+        bad.add(DataError(f"rating {rating[j]:g} out of range", path=src.label, line=orig(line[j]),
                           text=text_lines[line[j] - 1].decode("latin-1"),
                           expected=f"a rating from {lo:g} to {hi:g} in steps of {step:g}"))
     if "time" in df:
         day, good_time = _to_days(df["time"], fmt.time_format)
         for j in np.flatnonzero(~good_time & ok):
             text_lines = text_lines or data.split(b"\n")
-            bad.add(DataError("malformed date", path=src.label, line=int(line[j]),
+            bad.add(DataError("malformed date" if fmt.time_format else "time out of range",
+                              path=src.label, line=orig(line[j]),
                               text=text_lines[line[j] - 1].decode("latin-1"),
-                              expected=fmt.time_format or "Unix seconds"))
+                              expected=fmt.time_format or f"Unix seconds from years {_Y0} to "
+                                                          f"{_Y1}"))
         ok &= good_time
     else:
         day = np.zeros(len(df), np.int32)
@@ -646,8 +749,31 @@ def parse_table(src: SourceFile, fmt: TableFormat, bad: BadLines,
         col = df[c]
         ids[c] = (col.to_numpy(np.int64) if pd.api.types.is_integer_dtype(col.dtype)
                   else col.astype(str).to_numpy(str))
+    line = line[ok] if orig_line is None else orig_line[line[ok] - 1]
     return TableResult(ids["user"][ok], ids["item"][ok], rating[ok].astype(np.float32), day[ok],
-                       line[ok], src)
+                       line, src)
+
+
+def _drop_blank_lines(data: bytes, label: str, expected: str, bad: BadLines):
+    """(data without its empty lines, the file's line number of each line kept, or None
+    when there were none). Without ``skip_bad_lines`` the first empty line is an error,
+    found before any per-line structure is built; with it, empty lines are counted at once
+    and dropped, in memory proportional to the file (a file of blank lines would otherwise
+    cost a Python object per line)."""
+    if not (data.startswith(b"\n") or b"\n\n" in data):
+        return data, None
+    first = 0 if data.startswith(b"\n") else data.find(b"\n\n") + 1
+    err = DataError("empty line", path=label, line=data.count(b"\n", 0, first) + 1,
+                    expected=expected)
+    if not bad.skip:
+        raise err
+    buf = np.frombuffer(data, np.uint8)
+    starts, ends = _lines(buf)
+    kept = np.flatnonzero(ends > starts)
+    bad.add_many(err, len(ends) - len(kept))
+    if not len(kept):
+        raise DataError("no data lines, only empty ones", path=label, expected=expected)
+    return _cut(data, starts, ends, kept), kept + 1
 
 
 def _read_table(data: bytes, fmt: TableFormat):
@@ -665,7 +791,9 @@ def _read_table(data: bytes, fmt: TableFormat):
 def _table_rows_ok(df, fmt: TableFormat) -> np.ndarray:
     ok = np.ones(len(df), bool)
     for c in ("user", "item") if not fmt.string_ids else ():
-        if not pd.api.types.is_integer_dtype(df[c].dtype):
+        if not pd.api.types.is_signed_integer_dtype(df[c].dtype):  # uint64: past int64
+            return np.zeros(len(df), bool)
+        if len(df) and df[c].max() > MAX_ID:
             return np.zeros(len(df), bool)
     if not pd.api.types.is_numeric_dtype(df["rating"].dtype):
         return np.zeros(len(df), bool)
@@ -673,7 +801,7 @@ def _table_rows_ok(df, fmt: TableFormat) -> np.ndarray:
     if fmt.string_ids:
         for c in ("user", "item"):
             ok &= df[c].astype(str).str.len().to_numpy() > 0
-    if "time" in df and fmt.time_format is None and not pd.api.types.is_integer_dtype(
+    if "time" in df and fmt.time_format is None and not pd.api.types.is_signed_integer_dtype(
             df["time"].dtype):
         return np.zeros(len(df), bool)
     return ok
@@ -692,25 +820,40 @@ def _check_table_line(raw: bytes, fmt: TableFormat, label: str, line: int, last:
         if name in ("user", "item") and not fmt.string_ids and not value.strip().isdigit():
             return DataError(f"malformed {name} id", path=label, line=line, text=s,
                              expected=fmt.shown)
+        if name in ("user", "item") and not fmt.string_ids and int(value) > MAX_ID:
+            return DataError(f"{name} id {value.strip()} too large", path=label, line=line,
+                             text=s, expected=f"{fmt.shown} with ids at most {MAX_ID}")
         if name in ("user", "item") and fmt.string_ids and not value.strip():
             return DataError(f"empty {name} id", path=label, line=line, text=s,
                              expected=fmt.shown)
         if name == "rating":
             try:
-                float(value)
+                finite = math.isfinite(float(value))
             except ValueError:
                 return DataError("malformed rating", path=label, line=line, text=s,
                                  expected=fmt.shown)
-        if name == "time" and fmt.time_format is None and not value.strip().isdigit():
-            return DataError("malformed date", path=label, line=line, text=s,
-                             expected="Unix seconds")
+            if not finite:
+                return DataError(f"rating {value.strip()} is not a finite number", path=label,
+                                 line=line, text=s, expected=f"{fmt.shown} with a numeric "
+                                                            "rating")
+        if name == "time" and fmt.time_format is None:
+            v = value.strip()
+            if not (v[1:] if v.startswith("-") else v).isdigit():
+                return DataError("malformed date", path=label, line=line, text=s,
+                                 expected="Unix seconds")
+            if not FIRST_DAY <= int(v) // 86400 <= LAST_DAY:
+                return DataError("time out of range", path=label, line=line, text=s,
+                                 expected=f"Unix seconds from years {_Y0} to {_Y1}")
     return None
 
 
 def _to_days(col, time_format: str | None) -> tuple[np.ndarray, np.ndarray]:
     if time_format is None:
-        seconds = col.to_numpy(np.int64)
-        return (seconds // 86400).astype(np.int32), np.ones(len(seconds), bool)
+        if not pd.api.types.is_signed_integer_dtype(col.dtype):  # past int64: all refused
+            return np.zeros(len(col), np.int32), np.zeros(len(col), bool)
+        days = col.to_numpy(np.int64) // 86400
+        good = (days >= FIRST_DAY) & (days <= LAST_DAY)  # else int32 would wrap them
+        return np.where(good, days, 0).astype(np.int32), good
     t = pd.to_datetime(col.astype(str), format=time_format, errors="coerce")
     good = ~t.isna().to_numpy()
     days = np.zeros(len(col), np.int32)

@@ -35,6 +35,7 @@ import numpy as np
 from prize import __version__
 from prize._atomic import atomic_dir
 from prize.errors import DataError
+from prize.paths import check_name
 
 COLUMNS = ("user", "item", "rating", "day", "split")
 DTYPES = {"user": np.int32, "item": np.int32, "rating": np.float32, "day": np.int32,
@@ -141,12 +142,42 @@ class Dataset:
                 "no dataset here (meta.json missing)", path=str(self.path),
                 fix="Create it with `prize data import` or `prize data synth`",
             )
-        self.meta = json.loads(meta_path.read_text())
+        try:
+            self.meta = json.loads(meta_path.read_text())
+            name = self.meta["name"]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            raise DataError(f"unreadable dataset metadata ({type(e).__name__}: {e})",
+                            path=str(meta_path),
+                            fix="Re-import the dataset with `prize data import ... --force`"
+                            ) from None
+        # The name becomes part of every path written for this dataset (probe store,
+        # checkpoints, submissions): it must be a safe name, and the folder's own.
+        check_name(name, f"dataset name in {meta_path}")
+        if name != self.path.name:
+            raise DataError(f"the dataset folder is named {self.path.name!r} but its "
+                            f"meta.json names {name!r}", path=str(meta_path),
+                            expected="the folder's name",
+                            fix="Rename the folder to its dataset's name, or re-import it")
         for name in COLUMNS:
             setattr(self, name, np.load(self.path / f"{name}.npy", mmap_mode="r",
                                         allow_pickle=False))
         self.n_users = int(self.meta["counts"]["users"])
         self.n_items = int(self.meta["counts"]["items"])
+
+    def check_unchanged(self) -> None:
+        """Refuse to go on when the folder now holds another version of the dataset (a
+        re-split or a forced re-import since it was opened): results computed on the rows
+        opened would not line up with the rows there now."""
+        try:
+            now = json.loads((self.path / "meta.json").read_text()).get("fingerprint")
+        except (OSError, ValueError):
+            now = None
+        if now != self.fingerprint:
+            raise DataError(
+                f"dataset {self.name!r} changed while this job ran on it (fingerprint "
+                f"{self.fingerprint} when opened, {now} now): its results would not line up "
+                "with the rows there now, so nothing was stored", path=str(self.path),
+                fix="Run the job again on the dataset as it is now")
 
     @property
     def name(self) -> str:
@@ -245,11 +276,16 @@ class Dataset:
 
 def open_dataset(name_or_path: str | os.PathLike, home: str | os.PathLike | None = None) -> Dataset:
     """Open a dataset by name (under ``$PRIZE_HOME/data``) or by folder path."""
-    from prize.paths import dataset_dir
+    from prize.paths import NAME_RULE, dataset_dir
 
     p = Path(name_or_path)
     if not (p / "meta.json").is_file():
-        candidate = dataset_dir(str(name_or_path), home)
+        try:
+            candidate = dataset_dir(str(name_or_path), home)
+        except DataError:  # neither a dataset folder nor a valid dataset name
+            raise DataError(f"no dataset {str(name_or_path)!r}", path=str(p),
+                            expected=f"a dataset folder, or a dataset name ({NAME_RULE})"
+                            ) from None
         if (candidate / "meta.json").is_file() or not p.exists():
             p = candidate
     if not (p / "meta.json").is_file():
@@ -311,6 +347,10 @@ def write_dataset(
 ) -> dict:
     """Sort-checked, atomic write of a dataset folder; returns the completed meta."""
     target = Path(target)
+    check_name(meta.get("name"), "dataset name")
+    if meta["name"] != target.name:
+        raise ValueError(f"dataset {meta['name']!r} written to a folder named "
+                         f"{target.name!r}: a dataset folder bears its dataset's name")
     cols = {name: np.ascontiguousarray(columns[name], dtype=DTYPES[name]) for name in COLUMNS}
     n = len(cols["user"])
     for name in COLUMNS:

@@ -81,6 +81,24 @@ def parse_titles(src: SourceFile, bad: BadLines) -> dict[int, tuple[int | None, 
     return titles
 
 
+def _second_header(data: bytes) -> tuple[int, str] | None:
+    """(line, text) of a header line after the first line of a movie file, or None."""
+    first_end = data.find(b"\n")
+    if first_end < 0:
+        return None
+    pos = data.find(b":\n", first_end + 1)
+    while pos >= 0:
+        start = data.rfind(b"\n", 0, pos) + 1
+        if start > first_end:
+            text = data[start:pos + 1].decode("latin-1").rstrip("\r")
+            return data.count(b"\n", 0, start) + 1, text
+        pos = data.find(b":\n", pos + 1)
+    if data.endswith(b":") and data.rfind(b"\n") >= first_end:  # an unterminated last line
+        start = data.rfind(b"\n") + 1
+        return data.count(b"\n", 0, start) + 1, data[start:].decode("latin-1")
+    return None
+
+
 def _training_pieces(mv: list[tuple[int, SourceFile]], combined: list[SourceFile], bad: BadLines):
     """Movie files one by one (read lazily), or the combined files cut into chunks."""
     for number, src in mv:
@@ -90,6 +108,13 @@ def _training_pieces(mv: list[tuple[int, SourceFile]], combined: list[SourceFile
             bad.add(DataError(f"the header does not match the file name (movie {number})",
                               path=src.label, line=1, text=first.decode("latin-1"),
                               expected=f"'{number}:'"))
+            continue
+        stray = _second_header(data) if first.endswith(b":") else None
+        if stray is not None:
+            line, text = stray
+            bad.add(DataError(f"a second MovieID header inside the file of movie {number} "
+                              "(the file is skipped)", path=src.label, line=line, text=text,
+                              expected="one 'MovieID:' line, the first, per mv_*.txt file"))
             continue
         yield Piece(src, data)
     for src in combined:

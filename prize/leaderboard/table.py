@@ -14,19 +14,40 @@ distance to it, ``probe RMSE - barrier`` (the estimators target the probe rows).
 from __future__ import annotations
 
 from prize.data.dataset import Dataset
+from prize.errors import DataError
 from prize.metrics import fmt, improvement, target
 from prize.probes import ProbeStore
 
 
-def reference(ds: Dataset, store: ProbeStore) -> dict:
+def reference(ds: Dataset, store: ProbeStore, *, reveal: bool = False) -> dict:
+    """The reference line: Cinematch's official figures on Netflix data, else the stored
+    predictor the dataset names (its scores only when it is current: a stale or broken
+    reference gives no improvement). Test figures only with ``reveal``."""
     ref = dict(ds.meta.get("reference") or {})
     if ref.get("kind") == "official":
         ref.setdefault("probe", None)
+        if not reveal:
+            ref.pop("test", None)
         return ref
-    m = store.meta(ds.name, ref.get("name", "")) if ref.get("name") else None
-    ref.update({"probe": None, "quiz": None, "test": None, "trained": m is not None})
-    if m is not None:
-        ref.update(probe=m.probe_rmse, quiz=m.quiz_rmse, test=m.test_rmse)
+    ref.update({"probe": None, "quiz": None, "trained": False})
+    if reveal:
+        ref["test"] = None
+    m, problem = None, None
+    if ref.get("name"):
+        try:
+            m = store.meta(ds.name, ref["name"])
+        except DataError as e:
+            problem = e.problem
+        if m is not None:
+            status, problem = store.problem(ds, m)
+    if problem is not None:
+        ref["status"], ref["problem"] = "stale" if m is not None and status == "stale" \
+            else "broken", problem
+        ref["train_command"] = train_command(ref, ds.name)
+    elif m is not None:
+        ref.update(trained=True, probe=m.probe_rmse, quiz=m.quiz_rmse)
+        if reveal:
+            ref["test"] = m.test_rmse
     else:
         ref["train_command"] = train_command(ref, ds.name)
     return ref
@@ -40,7 +61,7 @@ def score(ds: Dataset, store: ProbeStore, predictor: str, *, reveal: bool = Fals
 
     probe = store.read(ds, predictor, "probe")
     q = score_qualifying(ds, store.read(ds, predictor, "qualifying"))
-    ref = reference(ds, store)
+    ref = reference(ds, store, reveal=reveal)
     r = {"predictor": predictor, "dataset": ds.name, "probe_rmse": score_probe(ds, probe),
          "quiz_rmse": q["quiz"], "reference": ref.get("name")}
     on = "quiz" if q["quiz"] is not None and ref.get("quiz") else "probe"
@@ -79,43 +100,63 @@ def barrier_line(barrier: dict | None) -> dict | None:
 def table(ds: Dataset, store: ProbeStore, *, reveal: bool = False,
           barrier: dict | None = None) -> dict:
     """The leaderboard of ``ds``; ``barrier`` is an estimate of :func:`prize.barrier.estimate`
-    (or the stored one, :func:`prize.barrier.load_estimate`), shown as a floor."""
-    ref = reference(ds, store)
+    (or the stored one, :func:`prize.barrier.load_estimate`), shown as a floor.
+
+    Rows are ranked within their round: probe-round predictors (fitted on TRAIN) first,
+    then final-round ones (refitted on TRAIN+PROBE: their quiz scores come from more data,
+    so the two are not ranked together), each with its ``rank`` in its round. Stale or
+    broken predictors (:meth:`prize.probes.ProbeStore.survey`) come last, unranked, with
+    their ``status`` and ``problem`` and no improvement. Test RMSEs only with ``reveal``.
+    """
+    ref = reference(ds, store, reveal=reveal)
     floor = barrier_line(barrier)
     on = "quiz" if ref.get("quiz") is not None else "probe"
     ref_value = ref.get(on)
     rows = []
-    for m in store.list(ds.name):
-        score = m.quiz_rmse if on == "quiz" else m.probe_rmse
+    for e in store.survey(ds):
+        m = e.record
+        current = e.status == "ok"
+        score = (m.quiz_rmse if on == "quiz" else m.probe_rmse) if m is not None else None
         row = {
-            "name": m.name,
-            "family": m.family,
-            "model": m.model,
-            "round": m.round,
-            "probe_rmse": m.probe_rmse,
-            "quiz_rmse": m.quiz_rmse,
+            "name": e.name,
+            "family": m.family if m is not None else None,
+            "model": m.model if m is not None else None,
+            "round": m.round if m is not None else None,
+            "status": e.status,
+            "rank": None,
+            "probe_rmse": m.probe_rmse if m is not None else None,
+            "quiz_rmse": m.quiz_rmse if m is not None else None,
             "improvement": (improvement(score, ref_value)
-                            if score is not None and ref_value else None),
+                            if current and score is not None and ref_value else None),
             "above_barrier": (m.probe_rmse - floor["probe"]
-                              if floor and m.probe_rmse is not None else None),
-            "seconds": m.seconds,
+                              if current and floor and m.probe_rmse is not None else None),
+            "seconds": m.seconds if m is not None else None,
         }
+        if e.problem:
+            row["problem"] = e.problem
         if reveal:
-            row["test_rmse"] = m.test_rmse
+            row["test_rmse"] = m.test_rmse if m is not None else None
         rows.append(row)
-    rows.sort(key=lambda r: (r[f"{on}_rmse"] is None, r[f"{on}_rmse"] or 0.0, r["name"]))
+    rounds = {"probe": 0, "final": 1}
+    rows.sort(key=lambda r: (r["status"] != "ok", rounds.get(r["round"], 2),
+                             r[f"{on}_rmse"] is None, r[f"{on}_rmse"] or 0.0, r["name"]))
+    counters: dict[str, int] = {}
+    for r in rows:
+        if r["status"] == "ok" and r[f"{on}_rmse"] is not None:
+            counters[r["round"]] = r["rank"] = counters.get(r["round"], 0) + 1
     lines = {}
     if ref_value:
         lines["target"] = {"label": f"10% better than {ref.get('name')}",
                            on: target(ref_value)}
         if ref.get("probe") is not None:
             lines["target"]["probe"] = target(ref["probe"])
-        if ref.get("kind") == "official":
+        if ref.get("kind") == "official" and reveal:
             lines["target"]["test"] = round(target(ref["test"]), 4)
     if floor:
         lines["barrier"] = floor
     oracle = ds.meta.get("oracle_rmse")
     if oracle:
+        oracle = {k: v for k, v in oracle.items() if reveal or k != "test"}
         lines["oracle"] = {"label": "oracle (the data set's true error floor)", **oracle}
     return {
         "dataset": ds.name,
@@ -131,7 +172,11 @@ def table(ds: Dataset, store: ProbeStore, *, reveal: bool = False,
 def _ref_label(t: dict) -> str:
     ref = t["reference"]
     if ref.get("kind") == "official":
-        return f"{ref['name']} (official: quiz {ref['quiz']:.4f}, test {ref['test']:.4f})"
+        test = f", test {ref['test']:.4f}" if ref.get("test") is not None else ""
+        return f"{ref['name']} (official: quiz {ref['quiz']:.4f}{test})"
+    if ref.get("problem"):
+        return (f"predictor '{ref.get('name')}' is {ref['status']} ({ref['problem']}), so no "
+                f"improvement is shown; retrain it with: {train_command(ref, t['dataset'])}")
     if not ref.get("trained"):
         return (f"predictor '{ref.get('name')}' — not trained yet, so no improvement is shown; "
                 f"train it with: {train_command(ref, t['dataset'])}")
@@ -146,8 +191,9 @@ def _barrier_label(t: dict) -> str:
 
 
 def _columns(t: dict) -> list[tuple[str, str, str]]:
-    cols = [("name", "predictor", "s"), ("family", "family", "s"), ("probe_rmse", "probe", ".4f"),
-            ("quiz_rmse", "quiz", ".4f")]
+    cols = [("rank", "#", "s"), ("name", "predictor", "s"), ("family", "family", "s"),
+            ("round", "round", "s"), ("status", "status", "s"),
+            ("probe_rmse", "probe", ".4f"), ("quiz_rmse", "quiz", ".4f")]
     if t["reveal"]:
         cols.append(("test_rmse", "test", ".4f"))
     cols.append(("improvement", "vs ref %", "+.2f"))
@@ -157,11 +203,15 @@ def _columns(t: dict) -> list[tuple[str, str, str]]:
     return cols
 
 
+#: The leading text columns (rank, predictor, family, round, status), left-aligned.
+_TEXT_COLUMNS = 5
+
+
 def _cells(t: dict) -> tuple[list[str], list[list[str]]]:
     cols = _columns(t)
     head = [c[1] for c in cols]
-    body = [[str(r[k]) if spec == "s" else fmt(r.get(k), spec) for k, _, spec in cols]
-            for r in t["rows"]]
+    body = [["" if r.get(k) is None else str(r[k]) if spec == "s" else fmt(r.get(k), spec)
+             for k, _, spec in cols] for r in t["rows"]]
     for key in ("target", "barrier", "oracle"):
         line = t["lines"].get(key)
         if line:
@@ -179,12 +229,18 @@ def render_text(t: dict) -> str:
     if "barrier" in t["lines"]:
         out.append(_barrier_label(t))
     out.append("")
-    out.append("  ".join(h.ljust(w) if i < 2 else h.rjust(w)
+    left = _TEXT_COLUMNS
+    out.append("  ".join(h.ljust(w) if i < left else h.rjust(w)
                          for i, (h, w) in enumerate(zip(head, widths, strict=True))))
     out.append("  ".join("-" * w for w in widths))
     for row in body:
-        out.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+        out.append("  ".join(c.ljust(w) if i < left else c.rjust(w)
                              for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    problems = [r for r in t["rows"] if r.get("problem")]
+    if problems:
+        out.append("")
+        out.append("not ranked (retrain or remove them):")
+        out += [f"  {r['name']}: {r['status']}: {r['problem']}" for r in problems]
     if not t["rows"]:
         out.append("(no predictors yet: prize train baseline --data " + t["dataset"] + ")")
     return "\n".join(out)
@@ -197,6 +253,11 @@ def render_markdown(t: dict) -> str:
         out += [_barrier_label(t)[0].upper() + _barrier_label(t)[1:], ""]
     out += [
            "| " + " | ".join(head) + " |",
-           "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+           "|" + "|".join(["---"] * _TEXT_COLUMNS + ["---:"] * (len(head) - _TEXT_COLUMNS))
+        + "|"]
     out += ["| " + " | ".join(row) + " |" for row in body]
+    problems = [r for r in t["rows"] if r.get("problem")]
+    if problems:
+        out += ["", "Not ranked (retrain or remove them):", ""]
+        out += [f"- `{r['name']}`: {r['status']}: {r['problem']}" for r in problems]
     return "\n".join(out) + "\n"

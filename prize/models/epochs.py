@@ -22,14 +22,14 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from prize._atomic import write_bytes
-from prize.config import at_least, to_dict
+from prize.config import at_least, finite, max_threads, positive, to_dict
 from prize.data.dataset import Ratings
 from prize.errors import DataError, DivergenceError
 from prize.metrics import rmse
@@ -61,6 +61,25 @@ class IterativeConfig:
     def __post_init__(self):
         at_least(self, 1, "n_epochs", "patience")
         at_least(self, 0, "seed")
+        self._check_rates()
+
+    def _check_rates(self) -> None:
+        """What every iterative model's settings share by name, checked at start rather
+        than met mid-training: every float finite; the learning rate ``lr`` > 0; other
+        rates (``lr_*``: 0 freezes a part), regularization (``reg``, ``reg_*``),
+        ``weight_decay`` and initial spreads (``*_std``) >= 0; ``threads`` from 0
+        (automatic) to 4 per core."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        floats = [k for k, v in values.items() if isinstance(v, float)]
+        finite(self, *floats)
+        positive(self, *[k for k in floats if k == "lr"])
+        at_least(self, 0, *[k for k in floats if k.startswith(("lr_", "reg_")) or k == "reg"
+                            or k == "weight_decay" or k.endswith("_std")])
+        if isinstance(values.get("threads"), int):
+            at_least(self, 0, "threads")
+            if values["threads"] > max_threads():
+                raise ValueError(f"threads = {values['threads']}: expected at most "
+                                 f"{max_threads()} (4 per core on this machine)")
 
 
 @dataclass(frozen=True)
@@ -217,7 +236,8 @@ class Trainer:
             cfg = self.model.config
             key = cfg.learning_rate_field
             lr = getattr(cfg, key, None) if key else None
-            hint = f" (now {lr:g}, try --set {key}={lr / 4:g})" if isinstance(lr, float) else ""
+            hint = (f" (now {lr:g}, try --set {key}={lr / 4:g})"
+                    if isinstance(lr, float) and math.isfinite(lr) and lr > 0 else "")
             raise DivergenceError(
                 f"training diverged at epoch {r.epoch}: train RMSE {r.train_rmse:.4g}"
                 + (f", probe RMSE {r.probe_rmse:.4g}" if r.probe_rmse is not None else "")

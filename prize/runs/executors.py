@@ -107,15 +107,22 @@ def _make_executor(cluster: str | None, insecure: bool) -> tuple[Executor, dict]
     return dask_executor(cluster, insecure=insecure)
 
 
+def max_workers() -> int:
+    """The most local workers accepted: 4 per core (more only queue, and each costs a
+    process and its memory)."""
+    return 4 * (os.cpu_count() or 1)
+
+
 def _count(cluster: str) -> int:
+    limit = max_workers()
     try:
         n = int(cluster.split(":", 1)[1])
-        if n < 1:
+        if not 1 <= n <= limit:
             raise ValueError
         return n
     except ValueError:
-        raise ConfigError(f"--cluster {cluster!r}: expected local:N (or pool:N) with N >= 1"
-                          ) from None
+        raise ConfigError(f"--cluster {cluster!r}: expected local:N (or pool:N) with N from 1 "
+                          f"to {limit} (4 per core on this machine)") from None
 
 
 
@@ -134,6 +141,16 @@ def _is_loopback(host: str) -> bool:
 def check_address(address: str, insecure: bool) -> None:
     """Refuse a plain-TCP scheduler that is not on loopback, unless told otherwise."""
     url = urlparse(address if "://" in address else f"tcp://{address}")
+    # Parse strictly: no user info ('tcp://10.0.0.1@127.0.0.1' connects to 127.0.0.1 in one
+    # parser and 10.0.0.1 in another), no path, query or fragment, a numeric port.
+    try:
+        port = url.port
+    except ValueError:
+        port = -1
+    if ("@" in url.netloc or url.path not in ("", "/") or url.query or url.fragment
+            or not url.hostname or port == -1 or any(c.isspace() for c in address)):
+        raise ConfigError(f"--cluster {address!r}: not a plain scheduler address; expected "
+                          "tcp://HOST:PORT or tls://HOST:PORT (no user@, path or query)")
     if url.scheme == "tls":
         return
     if url.scheme not in ("tcp", "ws", "inproc"):
@@ -156,7 +173,7 @@ def dask_executor(cluster: str, *, insecure: bool = False, retries: int = RETRIE
         raise ConfigError(f"--cluster {cluster!r} needs Dask: pip install 'prize[dask]'"
                           ) from None
     if cluster.startswith("dask-local:") or cluster.startswith("local:"):
-        n = int(cluster.split(":", 1)[1])
+        n = _count(cluster)
         lc = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                           host="127.0.0.1", dashboard_address="127.0.0.1:0",
                           silence_logs=40)

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import os
 import time
-import tomllib
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prize.config import CONFIG_ROOT
-from prize.errors import ConfigError
+from prize.config import CONFIG_ROOT, load_toml
+from prize.errors import ConfigError, DataError
+from prize.paths import check_name
 from prize.runs.executors import InProcessExecutor, limit_threads
 
 
@@ -64,8 +64,7 @@ def set_path(name: str | os.PathLike) -> Path:
 
 def load_set(name: str | os.PathLike) -> PredictorSet:
     path = set_path(name)
-    with open(path, "rb") as f:
-        raw = tomllib.load(f)
+    raw = load_toml(path)
     allowed = {"name", "family", "config", "set", "keep_train", "residuals_of"}
     specs = []
     for k, p in enumerate(raw.get("predictor", []), 1):
@@ -75,6 +74,10 @@ def load_set(name: str | os.PathLike) -> PredictorSet:
                               f"allowed keys: {', '.join(sorted(allowed))}")
         if "name" not in p or "family" not in p:
             raise ConfigError(f"{path}: predictor {k} needs a name and a family")
+        try:
+            check_name(p["name"], "predictor name")
+        except DataError as e:
+            raise ConfigError(f"{path}: predictor {k}: {e}") from None
         specs.append(Spec(p["name"], p["family"], p.get("config"), tuple(p.get("set", ())),
                           bool(p.get("keep_train", False)), p.get("residuals_of")))
     names = [s.name for s in specs]
@@ -145,7 +148,7 @@ def train_task(home: str, data: str, spec: dict, round_: str = "probe",
         r = train(ds, ProbeStore(root / "probes"), s.family, config=s.config, overrides=s.set,
                   name=s.name, round_=round_, keep_train=s.keep_train,
                   residuals_of=s.residuals_of, checkpoint_dir=root / "checkpoints" / ds.name,
-                  progress=progress)
+                  progress=progress, force=True)  # the set says what the name holds
         return {"name": s.name, "round": round_, "ok": True, "probe_rmse": r.probe_rmse,
                 "quiz_rmse": r.quiz_rmse, "seconds": time.perf_counter() - t0}
     except BaseException as e:  # noqa: BLE001 - reported by name, the others go on

@@ -25,7 +25,8 @@ from prize.errors import ConfigError, DataError
 from prize.models import family_module, make_predictor
 from prize.models.base import in_batches
 from prize.models.epochs import IterativePredictor, load_checkpoint
-from prize.probes import PredictorRecord, ProbeStore
+from prize.paths import inside
+from prize.probes import PredictorRecord, ProbeStore, check_name
 from prize.scoring import score_probe, score_qualifying
 
 
@@ -41,8 +42,11 @@ def train(ds: Dataset, store: ProbeStore, family: str, *, config=None, overrides
           name: str | None = None, round_: str = "probe", resume: bool = False,
           keep_train: bool = False, residuals_of: str | None = None,
           checkpoint_dir: Path | None = None, progress: bool = False,
-          save_model: bool | None = None) -> PredictorRecord:
+          save_model: bool | None = None, force: bool = False) -> PredictorRecord:
     """Train ``family`` (a config name or file, ``--set`` overrides) for one round.
+
+    A probe round over a stored predictor of another family, model, config or base needs
+    ``force`` (checked before training: a silent replacement loses the stored one).
 
     ``round_="final"`` refits the stored probe round of ``name`` on TRAIN+PROBE with its
     settings, best epoch count and seed; a ``config`` or ``overrides`` given then must
@@ -52,7 +56,10 @@ def train(ds: Dataset, store: ProbeStore, family: str, *, config=None, overrides
     asked, path = make_predictor(family, config, overrides)
     if name is None:
         name = default_name(family, path, residuals_of if round_ == "probe" else None)
+    check_name(name)  # before any epoch or checkpoint is written under it
     if round_ == "probe":
+        if not force:
+            check_replacement(store, ds, name, asked, residuals_of)
         return run_training(ds, asked, name, store, keep_train=keep_train,
                             residuals_of=residuals_of, resume=resume,
                             checkpoint_dir=checkpoint_dir, progress=progress,
@@ -85,6 +92,29 @@ def _model_blob(model, ds: Dataset, name: str, round_: str, residuals_of: str | 
     return {"model": persist.dumps(model, {
         "dataset": ds.name, "dataset_fingerprint": ds.fingerprint, "predictor": name,
         "round": round_, "residuals_of": residuals_of})}
+
+
+def check_replacement(store: ProbeStore, ds: Dataset, name: str, model,
+                      residuals_of: str | None) -> None:
+    """Refuse to replace a stored predictor by a different one (another family, model,
+    config or base) unless forced; retraining the same one is fine."""
+    try:
+        old = store.meta(ds.name, name)
+    except DataError:  # unreadable: nothing to lose
+        return
+    if old is None:
+        return
+    new = {"family": model.family, "model": model.name, "config": to_dict(model.config),
+           "residuals_of": residuals_of}
+    was = {"family": old.family, "model": old.model, "config": old.config,
+           "residuals_of": old.residuals_of}
+    if new != was:
+        diff = sorted(k for k in set(new["config"]) | set(was["config"] or {})
+                      if new["config"].get(k) != (was["config"] or {}).get(k))
+        what = [k for k in ("family", "model", "residuals_of") if new[k] != was[k]] + diff
+        raise ConfigError(
+            f"predictor {name!r} is stored already with other settings ({', '.join(what)} "
+            f"differ); pass --force to replace it, or choose another --name")
 
 
 def _predict_rows(model, ds: Dataset, rows: np.ndarray) -> np.ndarray:
@@ -189,7 +219,9 @@ def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: st
     """Fit a built ``model`` for one round and commit it as ``name`` (:func:`train` builds
     the model; the final round needs the probe round's ``probe_record``)."""
     t0 = time.perf_counter()
-    ckpt = checkpoint_dir / name / f"{round_}.npz" if checkpoint_dir is not None else None
+    # checkpoints/<dataset>/<name>/: both names checked, neither a link leading out.
+    ckpt = (inside(checkpoint_dir.parent, checkpoint_dir.name, check_name(name))
+            / f"{round_}.npz" if checkpoint_dir is not None else None)
     if round_ == "final":
         if probe_record is None:
             raise DataError(f"no probe round of {name!r} to refit")

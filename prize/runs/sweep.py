@@ -39,7 +39,6 @@ import itertools
 import json
 import math
 import os
-import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,14 +47,14 @@ import numpy as np
 
 from prize.config import CONFIG_ROOT, build, choose, fields_of, load_toml, to_dict
 from prize.config import _check as check_type
-from prize.errors import ConfigError
+from prize.errors import ConfigError, DataError
 from prize.metrics import fmt
+from prize.paths import check_name
 from prize.runs.sets import PredictorSet, Spec
 
 SWEEP_ROOT = CONFIG_ROOT / "sweeps"
 _TOP_KEYS = ("name", "family", "config", "description", "grid")
 _RANGE_KEYS = ("low", "high", "log", "num")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")
 
 
 @dataclass(frozen=True)
@@ -149,9 +148,11 @@ def load_sweep(name: str | os.PathLike, family: str) -> Sweep:
         raise ConfigError(f"{path}: family = {raw['family']!r}, but the command asks for "
                           f"{family!r}; run `prize sweep {raw['family']} ...` or fix the file")
     sweep_name = raw.get("name", path.stem)
-    if not isinstance(sweep_name, str) or not _NAME.fullmatch(sweep_name):
-        raise ConfigError(f"{path}: name = {sweep_name!r}: expected letters, digits and "
-                          ". _ + = - (it becomes part of every trial's predictor name)")
+    try:
+        check_name(sweep_name, "sweep name")
+    except DataError as e:
+        raise ConfigError(f"{path}: name = {sweep_name!r}: {e} (it becomes part of every "
+                          "trial's predictor name)") from None
     mod = family_module(family)
     config = raw.get("config")
     if config is not None:

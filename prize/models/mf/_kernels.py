@@ -23,7 +23,25 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-_OPTS = dict(cache=True, fastmath=True, error_model="numpy", nogil=True)
+#: fastmath without ``reassoc``, for the kernels with scratch arrays (SVD++, NSVD,
+#: timeSVD++): LLVM may still fuse multiply-adds and vectorise element-wise loops, but may
+#: not reorder a sum. With reordering allowed it vectorised their per-rating dot products
+#: behind run-time overlap checks between the scratch arrays (z, pe, acc) and rows of P and
+#: Q, and which of the two paths ran -- each summing in its own order -- depended on where
+#: malloc had put the scratch arrays: the same seed gave results 1 ulp apart from run to
+#: run. Their sums now have one order on every path: same seed, same bits. Cost
+#: (scripts/bench_mf.py, one core, f = 100): svdpp 3.7M -> 2.8M updates/s, timesvdpp
+#: unchanged (2.0M -> 2.2M, within noise).
+#:
+#: The SVD kernels keep full fastmath (without ``reassoc`` they ran 3.5x slower: 16.8M
+#: -> 4.8M updates/s): they have no scratch arrays, and the rows they read and write
+#: belong to P and Q, two separate allocations, so LLVM's overlap checks take the
+#: vectorised path unless the first or last row of one array lies within a vector's width
+#: of the other array's -- possible only where the allocator put them back to back, and
+#: not observed (their determinism tests have not failed).
+FASTMATH = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
+_OPTS = dict(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True)
+_OPTS_SVD = dict(cache=True, fastmath=True, error_model="numpy", nogil=True)
 
 PREFETCH = 4
 """How many ratings ahead the kernels prefetch item rows."""
@@ -106,7 +124,7 @@ def _implicit_sum(nptr, nitem, Y, u, norm, z):
         z[f] *= norm
 
 
-@njit(**_OPTS)
+@njit(**_OPTS_SVD)
 def _svd_user(u, lo, hi, nu, nlo, nhi, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, keep_b,
               keep_f, biased):
     """The SGD steps of user u's ratings lo..hi; returns their squared errors.
@@ -167,7 +185,7 @@ def _svd_user(u, lo, hi, nu, nlo, nhi, item, rating, mu, bu, bi, P, Q, lr_b, lr_
     return se
 
 
-@njit(**_OPTS)
+@njit(**_OPTS_SVD)
 def _svd_users(users, lo, hi, start, stop, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, keep_b,
                keep_f, biased):
     """The SGD steps of ``users[lo:hi]`` in that order, user u's ratings being rows
@@ -191,7 +209,7 @@ def _svd_users(users, lo, hi, start, stop, item, rating, mu, bu, bi, P, Q, lr_b,
     return se
 
 
-@njit(**_OPTS)
+@njit(**_OPTS_SVD)
 def svd_epoch(indptr, item, rating, perm, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
     """Biased MF (Paterek's RSVD2, Koren's "SVD"): r̂ = μ + b_u + b_i + p_uᵀq_i.
 
@@ -251,7 +269,7 @@ def block_layout(indptr, item, item_block, T):
     return order, bptr
 
 
-@njit(**_OPTS)
+@njit(**_OPTS_SVD)
 def feature_epoch(indptr, item, rating, perm, cache, mu, bu, bi, P, Q, f, lr_b, lr_f, reg_b,
                   reg_f, biased):
     """Funk's feature-at-a-time training of feature ``f``: r̂ = base + cache + p_uf q_if,
@@ -274,7 +292,7 @@ def feature_epoch(indptr, item, rating, perm, cache, mu, bu, bi, P, Q, f, lr_b, 
     return se
 
 
-@njit(**_OPTS)
+@njit(**_OPTS_SVD)
 def feature_cache(indptr, item, P, Q, f, cache):
     """cache[k] = Σ_{g<f} p_ug q_ig for every rating k (the features already trained)."""
     for u in range(indptr.shape[0] - 1):
@@ -461,7 +479,7 @@ def timesvdpp_epoch(indptr, item, rating, perm, nptr, nitem, dev, tbin, slot, fb
     return se
 
 
-@njit(cache=True, fastmath=True, parallel=True)
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
 def implicit_sums(nptr, nitem, Y, out):
     """out[u] = |N(u)|^-½ Σ_{j∈N(u)} y_j for every user (parallel over users)."""
     F = Y.shape[1]
@@ -480,7 +498,7 @@ def implicit_sums(nptr, nitem, Y, out):
             out[u, f] *= norm
 
 
-@njit(cache=True, fastmath=True, parallel=True)
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
 def predict_factors(users, items, base, PU, Q, AP, dev, out):
     """out = base + q_iᵀ(PU_u + AP_u·dev) per pair; the factor term is skipped for an unknown
     user or item (index out of range). ``AP`` with 0 rows means no drift term."""

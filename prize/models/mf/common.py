@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from prize.config import check_memory
 from prize.data.dataset import Ratings, release_pages
 from prize.models.base import implicit_source, take
 from prize.models.epochs import IterativePredictor, epoch_rng
@@ -80,6 +81,13 @@ class FactorModel(IterativePredictor):
         return implicit_source(train, implicit)
 
     def start(self, train: Ratings, probe: Ratings | None, implicit: Ratings | None) -> None:
+        f = int(self.config.n_factors)
+        # P, Q (and Y, or the time factors) as float32, and a copy of each for early
+        # stopping's best epoch and for the checkpoint being written: ~ 4 copies.
+        need = 4 * 4.0 * f * (train.n_users + 2 * train.n_items)
+        check_memory(need, f"{self.family} with n_factors = {f} on {train.n_users:,} users "
+                           f"and {train.n_items:,} items",
+                     "Lower n_factors (--set n_factors=...)")
         csr = self._prepare_data(train, implicit)
         self.mu_ = np.float32(np.mean(csr.rating, dtype=np.float64)) if csr.n else np.float32(0)
         rng = np.random.default_rng(self.config.seed)
