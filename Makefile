@@ -47,7 +47,7 @@ $(PRIZE_HOME)/data/netflix/meta.json:
 	$(PRIZE) data import netflix $(DATA) --name netflix
 
 leaderboard: venv $(PRIZE_HOME)/data/$(LB_NAME)/meta.json
-	$(PRIZE) leaderboard run --set $(SET) --data $(LB_NAME) --final
+	$(PRIZE) leaderboard run --predictor-set $(SET) --data $(LB_NAME) --final
 	$(PRIZE) leaderboard report --data $(LB_NAME)
 
 test: venv

@@ -3,7 +3,7 @@ trained on u1.base only (probe carved from it, `--protocol given`), the final ro
 on all of u1.base, the blends fitted on probe, and the submitted blend (the best by CV probe
 RMSE) scored once on u1.test.
 
-u1.test is a random fifth of the ratings, so probe is drawn the same way (`--probe random`:
+u1.test is a random fifth of the ratings, so probe is drawn the same way (`--probe-rule random`:
 a uniform draw over u1.base's ratings, as many as the latest-ratings rule would take).
 With Netflix's rule (each user's latest nine at most) the blends learned on a probe unlike
 the test file and scored 0.9020 (GBDT, submitted), 0.9008 and 0.8988.
@@ -45,9 +45,9 @@ def u1(tmp_path_factory):
     raw = shared_path("ml-100k")
     work = tmp_path_factory.mktemp("u1")
     home = work / "home"
-    prize("-q", "data", "import", "movielens", str(raw), "--split", "u1", "--probe", "random",
+    prize("-q", "data", "import", "movielens", str(raw), "--split", "u1", "--probe-rule", "random",
           "--name", "u1", home=home, cwd=work, json_out=False)
-    run = prize("-q", "leaderboard", "run", "--set", "ml100k", "--data", "u1", "--final",
+    run = prize("-q", "leaderboard", "run", "--predictor-set", "ml100k", "--data", "u1", "--final",
                 "--json", home=home, cwd=work)
     board = prize("leaderboard", "--data", "u1", "--json", "--reveal", home=home, cwd=work)
     return work, home, run, board

@@ -28,7 +28,8 @@ from prize.errors import PrizeError
 @click.version_option(__version__, prog_name="prize")
 @click.option("--home", type=click.Path(file_okay=False), envvar="PRIZE_HOME",
               help="Where datasets, probes and reports live (default $PRIZE_HOME or ./prize_home).")
-@click.option("-v", "--verbose", count=True, help="More output; -vv shows tracebacks.")
+@click.option("-v", "--verbose", count=True,
+              help="More output (-v: each epoch and step; -vv: also tracebacks).")
 @click.option("-q", "--quiet", is_flag=True, help="Only results and errors.")
 @click.pass_context
 def cli(ctx: click.Context, home, verbose, quiet):
@@ -72,8 +73,27 @@ def _interrupted(argv: list[str]):
     sys.exit(130)
 
 
+def verbosity(args: list[str]) -> int:
+    """How many -v the global options hold (``-v -v``, ``-vv`` and ``--verbose --verbose``
+    alike): 1 shows more, 2 shows tracebacks."""
+    n, skip = 0, False
+    for a in args:
+        if skip:
+            skip = False
+        elif a in cli.commands:
+            break  # the command: what follows are its own options
+        elif a == "--home":
+            skip = True
+        elif a == "--verbose":
+            n += 1
+        elif len(a) > 1 and a[0] == "-" and set(a[1:]) <= set("vq"):
+            n += a.count("v")
+    return n
+
+
 def main(argv=None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    tracebacks = verbosity(args) >= 2
     try:
         rc = cli.main(args=args, prog_name="prize", standalone_mode=False)
         if isinstance(rc, int) and rc:
@@ -95,7 +115,7 @@ def main(argv=None) -> None:
     except KeyboardInterrupt:
         _interrupted(args)
     except OSError as e:
-        if "-vv" in args:
+        if tracebacks:
             raise
         where = f" ({e.filename})" if e.filename else ""
         advice = {errno.ENOSPC: "free some space (or point PRIZE_HOME at a larger disk) and "
@@ -107,7 +127,7 @@ def main(argv=None) -> None:
                    + advice.get(e.errno, "(run with -vv for the traceback)"), err=True)
         sys.exit(1)
     except Exception as e:  # noqa: BLE001 - the CLI reports, then exits 1
-        if "-vv" in args:
+        if tracebacks:
             raise
         click.echo(f"error: {type(e).__name__}: {e} (run with -vv for the traceback)", err=True)
         sys.exit(1)

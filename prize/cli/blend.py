@@ -6,12 +6,14 @@ import click
 
 from prize.barrier import ESTIMATOR_NAMES
 from prize.blend import BLENDERS
-from prize.cli.common import data_option, emit, home_of, json_option, open_data, quiet
+from prize.cli.common import data_option, emit, examples, home_of, json_option, open_data, quiet
 from prize.metrics import fmt
 from prize.progress import heartbeat
 
 
-@click.command("blend")
+@click.command("blend", epilog=examples(
+    'prize blend --data synth-small --method linear --select forward',
+    'prize blend --data u1 --config gbdt-small --predictors mf svdpp rbm'))
 @data_option
 @click.option("--method", type=click.Choice(list(BLENDERS)), default=None,
               help="The blender (default: the config's method, else linear).")
@@ -89,7 +91,9 @@ def blend_cmd(ctx, data_name, method, predictors, name, select, config, override
     emit(ctx, report, as_json, lines)
 
 
-@click.command("barrier")
+@click.command("barrier", epilog=examples(
+    'prize barrier --data synth-small',
+    'prize barrier --data ml100k --only said --only herlocker --json'))
 @data_option
 @click.option("--method", type=click.Choice(ESTIMATOR_NAMES),
               default=None, help="The headline estimator (default ordinal).")

@@ -11,6 +11,27 @@ import click
 from prize.paths import home
 
 
+def examples(*lines: str) -> str:
+    """A command's epilog: one or two example invocations, kept verbatim by click."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def deprecated(old: str, new: str):
+    """A click callback for an option spelling kept one more release: it says to use
+    ``new`` when ``old`` was given."""
+    def callback(ctx, param, value):
+        if value not in (None, (), False):
+            click.echo(f"warning: {old} is deprecated and will be removed in the next release; "
+                       f"use {new}", err=True)
+        return value
+    return callback
+
+
+def output_path(ctx, given, *default_parts: str) -> Path:
+    """Where a command writes: the path given (``--out``), else under $PRIZE_HOME."""
+    return Path(given) if given else home_of(ctx).joinpath(*default_parts)
+
+
 def home_of(ctx) -> Path:
     """``--home``, else ``$PRIZE_HOME``, else ./prize_home."""
     return home(ctx.obj.get("home") if ctx.obj else None)

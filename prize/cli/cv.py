@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 
-from prize.cli.common import emit, home_of, json_option
+from prize.cli.common import emit, examples, home_of, json_option
 from prize.models import FAMILIES
 
 
-@click.command("cv")
+@click.command("cv", epilog=examples(
+    'prize cv mf --data /path/to/ml-100k --config ml100k',
+    'prize cv svdpp --data /path/to/ml-100k --folds u1 --folds u2 --json'))
 @click.argument("family", type=click.Choice(list(FAMILIES)), metavar="FAMILY")
 @click.option("--data", "--movielens", "source", required=True, metavar="PATH|NAME",
               help="The MovieLens 100K folder (with u1.base ... u5.test), or a stored "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from prize.cli.common import emit, home_of, json_option
+from prize.cli.common import deprecated, emit, examples, home_of, json_option
 from prize.errors import DataError
 from prize.paths import check_name, dataset_dir
 
@@ -23,12 +23,17 @@ def _name(ctx, param, value):
 
 name_option = click.option("--name", required=True, callback=_name,
                            help="Dataset name (a folder under $PRIZE_HOME/data).")
-probe_option = click.option(
-    "--probe", "probe_rule", type=click.Choice(["recent", "random"]), default="recent",
-    show_default=True,
-    help="With a given test file (--split, --protocol given): carve probe as each user's "
-         "latest min(9, n/2) training ratings (Netflix's rule) or as many ratings drawn "
-         "uniformly at random, as the u1..u5 test files were.")
+def probe_rule_option(f):
+    """``--probe-rule recent|random`` (``--probe`` kept one release, deprecated)."""
+    f = click.option("--probe", "old_probe_rule", type=click.Choice(["recent", "random"]),
+                     default=None, hidden=True,
+                     callback=deprecated("--probe recent|random", "--probe-rule"))(f)
+    return click.option(
+        "--probe-rule", "probe_rule", type=click.Choice(["recent", "random"]), default=None,
+        help="With a given test file (--split, --protocol given): carve probe as each user's "
+             "latest min(9, n/2) training ratings (recent, Netflix's rule; the default) or as "
+             "many ratings drawn uniformly at random (random), as the u1..u5 test files "
+             "were.")(f)
 force_option = click.option("--force", is_flag=True, help="Replace a dataset of the same name.")
 skip_option = click.option("--skip-bad-lines", is_flag=True,
                            help="Count and report bad lines instead of stopping at the first.")
@@ -62,10 +67,15 @@ def _import_lines(r: dict):
     yield f"  {r['seconds']:.1f} s{rate}; fingerprint {r['fingerprint']}"
 
 
-@import_.command("netflix")
+@import_.command("netflix", epilog=examples(
+    'prize data import netflix /path/to/netflix --name netflix',
+    'prize data import netflix nf_prize_dataset.tar.gz --name netflix --skip-bad-lines'))
 @click.argument("path", type=click.Path(exists=True))
 @name_option
-@click.option("--probe", type=click.Path(dir_okay=False), help="probe.txt, if not in PATH.")
+@click.option("--probe-file", "probe", type=click.Path(dir_okay=False),
+              help="probe.txt, if not in PATH.")
+@click.option("--probe", "old_probe", type=click.Path(dir_okay=False), hidden=True,
+              callback=deprecated("import netflix --probe FILE", "--probe-file FILE"))
 @click.option("--qualifying", type=click.Path(dir_okay=False),
               help="qualifying.txt, if not in PATH.")
 @click.option("--titles", type=click.Path(dir_okay=False),
@@ -76,12 +86,13 @@ def _import_lines(r: dict):
 @force_option
 @json_option
 @click.pass_context
-def import_netflix_cmd(ctx, path, name, probe, qualifying, titles, truth, skip_bad_lines, force,
-                       as_json):
+def import_netflix_cmd(ctx, path, name, probe, old_probe, qualifying, titles, truth,
+                       skip_bad_lines, force, as_json):
     """Netflix Prize files: a folder or .tar(.gz) with training_set/mv_*.txt (or
     combined_data_*.txt), probe.txt, qualifying.txt and movie_titles.txt."""
     from prize.data.netflix import import_netflix
 
+    probe = probe or old_probe
     report = import_netflix(path, dataset_dir(name, home_of(ctx)), name=name, probe=probe,
                             qualifying=qualifying, titles=titles, truth=truth,
                             skip_bad_lines=skip_bad_lines, overwrite=force,
@@ -89,7 +100,9 @@ def import_netflix_cmd(ctx, path, name, probe, qualifying, titles, truth, skip_b
     emit(ctx, report, as_json, _import_lines)
 
 
-@import_.command("movielens")
+@import_.command("movielens", epilog=examples(
+    'prize data import movielens ml-100k --name ml100k',
+    'prize data import movielens ml-100k --name u1 --split u1 --probe-rule random'))
 @click.argument("path", type=click.Path(exists=True))
 @name_option
 @click.option("--split", type=click.Choice(["u1", "u2", "u3", "u4", "u5", "ua", "ub"]),
@@ -97,19 +110,19 @@ def import_netflix_cmd(ctx, path, name, probe, qualifying, titles, truth, skip_b
                    "(protocol 'given').")
 @click.option("--seed", default=0, show_default=True, help="Seed of the hold-out's tie-breaks "
               "and thirds.")
-@probe_option
+@probe_rule_option
 @skip_option
 @force_option
 @json_option
 @click.pass_context
-def import_movielens_cmd(ctx, path, name, split, seed, probe_rule, skip_bad_lines, force,
-                         as_json):
+def import_movielens_cmd(ctx, path, name, split, seed, probe_rule, old_probe_rule,
+                         skip_bad_lines, force, as_json):
     """MovieLens 100K (u.data), 1M (ratings.dat[.gz]) or latest/20M/25M (ratings.csv)."""
     from prize.data.movielens import import_movielens
 
     report = import_movielens(path, dataset_dir(name, home_of(ctx)), name=name, split=split,
                               seed=seed, skip_bad_lines=skip_bad_lines, overwrite=force,
-                              probe=probe_rule)
+                              probe=probe_rule or old_probe_rule or "recent")
     emit(ctx, report, as_json, _import_lines)
 
 
@@ -126,7 +139,10 @@ def _scale(ctx, param, value):
     return lo, hi, step
 
 
-@import_.command("csv")
+@import_.command("csv", epilog=examples(
+    'prize data import csv ratings.csv --name mine --header --columns user,item,rating,time',
+    "prize data import csv r.tsv --name halfstar --sep '\\t' --columns user,item,rating,_ "
+    "--scale 0.5:5:0.5"))
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @name_option
 @click.option("--sep", default=",", show_default=True, help="Field separator ('\\t' for tab).")
@@ -154,23 +170,26 @@ def import_csv_cmd(ctx, path, name, sep, columns, header, time_format, scale, se
     emit(ctx, report, as_json, _import_lines)
 
 
-@data.command("split")
+@data.command("split", epilog=examples(
+    'prize data split mine --protocol netflix --seed 1',
+    'prize data split u1 --protocol given --probe-rule random'))
 @click.argument("name")
 @click.option("--protocol", type=click.Choice(["netflix", "given"]), default="netflix",
               show_default=True,
               help="netflix: last ratings per user into probe/quiz/test thirds; given: keep the "
                    "fixed test file as qualifying and carve probe from the rest.")
 @click.option("--seed", default=0, show_default=True)
-@probe_option
+@probe_rule_option
 @json_option
 @click.pass_context
-def split_cmd(ctx, name, protocol, seed, probe_rule, as_json):
+def split_cmd(ctx, name, protocol, seed, probe_rule, old_probe_rule, as_json):
     """Re-split a dataset by the Netflix protocol (rewritten atomically)."""
     from prize.data.dataset import open_dataset
     from prize.data.split import resplit
 
     ds = open_dataset(name, home_of(ctx))
-    meta = resplit(ds, ds.path, protocol=protocol, seed=seed, probe=probe_rule)
+    meta = resplit(ds, ds.path, protocol=protocol, seed=seed,
+                   probe=probe_rule or old_probe_rule or "recent")
     emit(ctx, meta, as_json, _info_lines)
 
 
@@ -201,7 +220,9 @@ def _info_lines(m: dict):
         yield "  oracle RMSE  " + ", ".join(f"{k} {v:.4f}" for k, v in o.items())
 
 
-@data.command("info")
+@data.command("info", epilog=examples(
+    'prize data info synth-small',
+    'prize data info netflix --json'))
 @click.argument("name")
 @json_option
 @click.pass_context
@@ -213,7 +234,9 @@ def info_cmd(ctx, name, as_json):
     emit(ctx, ds.meta, as_json, _info_lines)
 
 
-@data.command("list")
+@data.command("list", epilog=examples(
+    'prize data list',
+    'prize data list --json'))
 @json_option
 @click.pass_context
 def list_cmd(ctx, as_json):
@@ -231,7 +254,9 @@ def list_cmd(ctx, as_json):
         for d in r["datasets"]))
 
 
-@data.command("synth")
+@data.command("synth", epilog=examples(
+    'prize data synth --preset small --seed 0 --out raw/synth-small',
+    'prize data synth --preset tiny --noise-scale 1.4 --out raw/noisy --force'))
 @click.option("--preset", type=click.Choice(["tiny", "small", "medium", "netflix"]),
               default="tiny", show_default=True)
 @click.option("--seed", default=0, show_default=True)

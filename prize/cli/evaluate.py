@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from prize.cli.common import data_option, emit, home_of, json_option, open_data, quiet
+from prize.cli.common import data_option, emit, examples, home_of, json_option, open_data, quiet
 
 
 def _ks(text: str) -> tuple[int, ...]:
@@ -51,7 +51,9 @@ def lines(report: dict):
            "seconds = fit + ranking (the blend: its rating model's, plus choosing w).")
 
 
-@click.command("evaluate")
+@click.command("evaluate", epilog=examples(
+    'prize evaluate --data ml100k --ranking',
+    'prize evaluate --data synth-small --ranking --users 2000 --json'))
 @data_option
 @click.option("--ranking", is_flag=True, required=True,
               help="Judge recommendations as a ranking (top-N); the only mode for now.")

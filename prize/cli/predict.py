@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from prize.cli.common import home_of
+from prize.cli.common import examples, home_of
 
 
 def read_pairs(path: str, id_kinds: tuple[str, str]):
@@ -51,7 +51,9 @@ def read_pairs(path: str, id_kinds: tuple[str, str]):
     return users, items, (dates if width == 3 else None)
 
 
-@click.command("predict")
+@click.command("predict", epilog=examples(
+    'prize predict --data ml100k --predictor mf --pairs pairs.csv',
+    'prize predict --data ml100k --predictor svdpp --pairs pairs.csv --json'))
 @click.option("--data", "data_name", required=True, help="Dataset name.")
 @click.option("--predictor", required=True, help="A predictor trained with its model kept "
               "(prize train ... --save-model, the default under the size limit).")

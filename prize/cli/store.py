@@ -10,14 +10,18 @@ import click
 from prize.cli.common import (
     cluster_options,
     data_option,
+    deprecated,
     emit,
+    examples,
     executor_for,
     home_of,
     json_option,
     open_data,
+    output_path,
     quiet,
     shutdown,
 )
+from prize.errors import DataError
 from prize.metrics import fmt
 from prize.progress import heartbeat
 
@@ -27,7 +31,9 @@ def probes():
     """The probe store: list, show and remove stored predictors."""
 
 
-@probes.command("list")
+@probes.command("list", epilog=examples(
+    'prize probes list --data synth-small',
+    'prize probes list --data synth-small --json'))
 @data_option
 @json_option
 @click.pass_context
@@ -51,7 +57,9 @@ def probes_list(ctx, data_name, as_json):
           for p in r["predictors"])])
 
 
-@probes.command("show")
+@probes.command("show", epilog=examples(
+    'prize probes show --data synth-small mf',
+    'prize probes show --data synth-small mf --json'))
 @data_option
 @click.argument("predictor")
 @json_option
@@ -68,18 +76,28 @@ def probes_show(ctx, data_name, predictor, as_json):
     emit(ctx, m.public(), as_json, lambda r: [json.dumps(r, indent=2)])
 
 
-@probes.command("rm")
+@probes.command("rm", epilog=examples(
+    'prize probes rm --data synth-small mf-old svdpp-old'))
 @data_option
 @click.argument("predictors", nargs=-1, required=True)
 @click.pass_context
 def probes_rm(ctx, data_name, predictors):
-    """Remove predictors from the store."""
+    """Remove predictors from the store (exit 2 if one of them is not there)."""
     ds, store = open_data(ctx, data_name)
+    missing = []
     for p in predictors:
-        click.echo(f"removed {p}" if store.remove(ds.name, p) else f"no predictor {p}", err=True)
+        if store.remove(ds.name, p):
+            click.echo(f"removed {p}", err=True)
+        else:
+            missing.append(p)
+    if missing:
+        raise DataError(f"no predictor {', '.join(map(repr, missing))} in the store of "
+                        f"{ds.name!r}", fix=f"See `prize probes list --data {ds.name}`")
 
 
-@click.command("score")
+@click.command("score", epilog=examples(
+    'prize score --data synth-small mf',
+    'prize score --data u1 ml100k-blend-fwls --reveal --json'))
 @data_option
 @click.argument("predictor")
 @click.option("--reveal", is_flag=True, help="Also show the test RMSE (kept hidden otherwise, "
@@ -124,11 +142,13 @@ def leaderboard(ctx, data_name, as_json, markdown, reveal):
         click.echo(render_text(t))
 
 
-@click.command("submit")
+@click.command("submit", epilog=examples(
+    'prize submit --data netflix --predictor blend-linear --out blend.txt',
+    'prize submit --data netflix --check blend.txt'))
 @click.option("--data", "data_name", required=True, help="Dataset name.")
 @click.option("--predictor", help="The stored predictor whose qualifying predictions to write.")
 @click.option("--out", type=click.Path(dir_okay=False),
-              help="Output file (default submissions/DATASET-PREDICTOR.txt).")
+              help="Output file (default $PRIZE_HOME/submissions/DATASET-PREDICTOR.txt).")
 @click.option("--check", "check_file", type=click.Path(exists=True, dir_okay=False),
               help="Validate (and, where truth exists, score) a submission file instead.")
 @click.option("--reveal", is_flag=True, help="With --check: also score on test.")
@@ -149,33 +169,44 @@ def submit_cmd(ctx, data_name, predictor, out, check_file, reveal, as_json):
     if not predictor:
         raise click.UsageError("give --predictor NAME (or --check FILE)")
     pred = store.read(ds, predictor, "qualifying", mmap=False)
-    path = Path(out) if out else Path("submissions") / f"{ds.name}-{predictor}.txt"
+    path = output_path(ctx, out, "submissions", f"{ds.name}-{predictor}.txt")
     m = write_submission(ds, pred, path, [predictor])
     emit(ctx, {**m, "path": str(path)}, as_json,
           lambda r: [f"wrote {r['pairs']:,} predictions to {r['path']} (+ {r['file']}.json)"])
 
 
-@leaderboard.command("run")
-@click.option("--set", "set_name", default="demo", show_default=True,
-              help="Predictor set: a name in configs/leaderboard/ or a .toml path.")
+@leaderboard.command("run", epilog=examples(
+    "prize leaderboard run --predictor-set demo --data synth-small",
+    "prize leaderboard run --predictor-set progress2007 --data netflix --final --cluster local:2"))
+@click.option("--predictor-set", "set_name", default=None, metavar="SET",
+              help="Predictor set: a name in prize/configs/leaderboard/ or a .toml path "
+                   "[default: demo].")
+@click.option("--set", "old_set_name", default=None, hidden=True,
+              callback=deprecated("leaderboard run --set SET", "--predictor-set SET"))
 @click.option("--data", "data_name", required=True, help="Dataset name.")
 @click.option("--final", is_flag=True, help="Also run the final round (refit on train+probe).")
 @cluster_options("trainings")
 @click.option("--no-blend", is_flag=True, help="Train only; skip the blends and submission.")
 @json_option
 @click.pass_context
-def leaderboard_run(ctx, set_name, data_name, final, cluster, insecure, no_blend, as_json):
+def leaderboard_run(ctx, set_name, old_set_name, data_name, final, cluster, insecure, no_blend,
+                    as_json):
     """Train every predictor of a set that the store lacks, blend, submit, print the table."""
     from prize.barrier import load_estimate
     from prize.leaderboard import render_text, run
 
+    if set_name and old_set_name and set_name != old_set_name:
+        raise click.UsageError("give the predictor set once, with --predictor-set")
+    set_name = set_name or old_set_name or "demo"
     ds, store = open_data(ctx, data_name)
     executor, info = executor_for(ctx, cluster, insecure, as_json)
     try:
         report = run(ds, store, set_name, home=home_of(ctx), final=final, executor=executor,
                      progress=not as_json and not ctx.obj.get("quiet"),
                      threads=info.get("task_threads"), blend=not no_blend,
-                     barrier=load_estimate(home_of(ctx), ds))
+                     barrier=load_estimate(home_of(ctx), ds),
+                     submissions=home_of(ctx) / "submissions",
+                     log=None if as_json or quiet(ctx) else lambda m: click.echo(m, err=True))
     finally:
         shutdown(executor, info)
     results = report["trained"]
@@ -191,19 +222,27 @@ def leaderboard_run(ctx, set_name, data_name, final, cluster, insecure, no_blend
         click.echo(render_text(report["table"]))
         if failed:
             click.echo(f"{len(failed)} of {len(results)} trainings failed (see above).")
+        for b in report["blends"]:
+            if b.get("submission"):
+                click.echo(f"submitted {b['name']} (best CV RMSE on probe): {b['submission']}\n"
+                           f"  check it: prize submit --data {ds.name} --check "
+                           f"{b['submission']}")
     if failed:
         ctx.exit(1)
 
 
-@leaderboard.command("report")
+@leaderboard.command("report", epilog=examples(
+    'prize leaderboard report --data synth-small',
+    'prize leaderboard report --data netflix --no-barrier --out /tmp/report'))
 @click.option("--data", "data_name", required=True, help="Dataset name.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Output folder (default reports/DATASET).")
+              help="Output folder (default $PRIZE_HOME/reports/DATASET).")
 @click.option("--no-barrier", is_flag=True, help="Skip the magic-barrier estimate.")
 @json_option
 @click.pass_context
 def leaderboard_report(ctx, data_name, out, no_barrier, as_json):
-    """Write leaderboard.md, leaderboard.json and three charts to reports/DATASET/."""
+    """Write leaderboard.md, leaderboard.json and the charts to $PRIZE_HOME/reports/DATASET/
+    (or --out)."""
     from prize.leaderboard.report import write_report
 
     ds, store = open_data(ctx, data_name)
@@ -217,7 +256,7 @@ def leaderboard_report(ctx, data_name, out, no_barrier, as_json):
                            enabled=not as_json and not quiet(ctx)):
                 barrier = estimate(ds, store)
             save_estimate(home_of(ctx), ds, barrier)
-    folder = Path(out) if out else Path("reports") / ds.name
+    folder = output_path(ctx, out, "reports", ds.name)
     with heartbeat("writing the report", enabled=not as_json and not quiet(ctx)):
         r = write_report(ds, store, folder, barrier=barrier)
     emit(ctx, {"folder": str(folder), **r}, as_json, lambda r: [

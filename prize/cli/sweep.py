@@ -6,10 +6,12 @@ import json
 
 import click
 
-from prize.cli.common import cluster_options, data_option, executor_for, home_of, shutdown
+from prize.cli.common import cluster_options, data_option, examples, executor_for, home_of, shutdown
 
 
-@click.command("sweep")
+@click.command("sweep", epilog=examples(
+    'prize sweep mf --data synth-small --grid mf --dry-run',
+    'prize sweep timesvdpp --data synth-small --grid timesvdpp --random 5 --cluster local:2'))
 @click.argument("family")
 @data_option
 @click.option("--grid", "grid", required=True, metavar="FILE",

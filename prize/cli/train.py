@@ -6,11 +6,16 @@ import json
 
 import click
 
-from prize.cli.common import home_of, open_data
+from prize.cli.common import examples, home_of, open_data
 from prize.models import FAMILIES
 
 
-@click.command("train")
+@click.command("train", help=(
+    "Train a predictor of FAMILY on a dataset and store its predictions.\n\nFAMILY is one "
+    f"of: {', '.join(FAMILIES)}. Each reads prize/configs/FAMILY/default.toml unless "
+    "--config names another."), epilog=examples(
+    'prize train mf --data synth-small --set n_factors=100',
+    'prize train knn --data ml100k --config cinematch-proxy --name knn-cinematch-proxy'))
 @click.argument("family", type=click.Choice(list(FAMILIES)), metavar="FAMILY")
 @click.option("--data", "data_name", required=True, help="Dataset name (or folder).")
 @click.option("--config", default=None,
@@ -40,7 +45,6 @@ from prize.models import FAMILIES
 @click.pass_context
 def train_cmd(ctx, family, data_name, config, overrides, name, round_, resume,
               keep_train_predictions, residuals_of, save_model, force, reveal, as_json):
-    """Train a predictor of FAMILY on a dataset and store its predictions."""
     from prize.runs.single import train
 
     ds, store = open_data(ctx, data_name)
@@ -55,6 +59,13 @@ def train_cmd(ctx, family, data_name, config, overrides, name, round_, resume,
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:  # -q hides progress, never the result
+        if ctx.obj.get("verbose") and record.round == "probe":  # -v: every epoch
+            for h in record.history:
+                probe = h.get("probe_rmse")
+                click.echo(f"  epoch {h['epoch']:>3}: train {h['train_rmse']:.4f}"
+                           + (f", probe {probe:.4f}" if probe is not None else "")
+                           + f" ({h['seconds']:.2f} s, "
+                           f"{h['updates'] / max(h['seconds'], 1e-9) / 1e6:.1f}M ratings/s)")
         line = f"{record.name}: probe RMSE {record.probe_rmse:.4f}" if (
             record.probe_rmse is not None) else f"{record.name}:"
         if record.quiz_rmse is not None:

@@ -1,0 +1,64 @@
+"""One meaning per option, help with examples, verbosity, and where outputs go."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from conftest import make_toy_dataset, run_prize
+
+from prize.cli import cli, verbosity
+
+
+def commands(group: click.Group, prefix=()):
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            yield from commands(cmd, prefix + (name,))
+            if cmd.callback is None or name != "leaderboard":
+                continue
+        yield prefix + (name,), cmd
+
+
+def test_every_command_shows_examples_in_its_help():
+    missing = [" ".join(path) for path, cmd in commands(cli)
+               if not isinstance(cmd, click.Group) and "prize " not in (cmd.epilog or "")]
+    assert missing == []
+
+
+def test_train_help_lists_the_families():
+    out = run_prize("train", "--help", home=".").stdout
+    for family in ("baseline", "mf", "svdpp", "timesvdpp", "rbm", "knn"):
+        assert family in out
+
+
+@pytest.mark.parametrize("args, n", [
+    (["-v", "train"], 1), (["-vv", "train"], 2), (["-v", "-v", "train"], 2),
+    (["--verbose", "--verbose", "train"], 2), (["-q", "train", "-v"], 0),
+    (["--home", "-v", "train"], 0), (["-qv", "score"], 1)])
+def test_verbosity_counts_every_spelling(args, n):
+    assert verbosity(args) == n
+
+
+@pytest.fixture
+def toy(home):
+    make_toy_dataset(home)
+    return home
+
+
+def test_unknown_predictor_removal_exits_2(toy):
+    r = run_prize("probes", "rm", "--data", "toy", "nope", home=toy, check=False)
+    assert r.returncode == 2 and "no predictor 'nope'" in r.stderr
+
+
+def test_old_option_spellings_still_work_with_a_warning(toy):
+    r = run_prize("data", "split", "toy", "--probe", "recent", "--json", home=toy)
+    assert "--probe recent|random is deprecated" in r.stderr and "--probe-rule" in r.stderr
+    r = run_prize("data", "split", "toy", "--probe-rule", "recent", "--json", home=toy)
+    assert "deprecated" not in r.stderr
+
+
+def test_outputs_go_under_prize_home_by_default(toy, tmp_path, monkeypatch):
+    run_prize("train", "baseline", "--data", "toy", "--config", "biases", home=toy)
+    r = run_prize("submit", "--data", "toy", "--predictor", "baseline-biases", "--json",
+                  home=toy, json_out=True)
+    assert r["path"] == str(toy / "submissions" / "toy-baseline-biases.txt")
+    assert (toy / "submissions" / "toy-baseline-biases.txt").is_file()
