@@ -62,3 +62,11 @@ def test_outputs_go_under_prize_home_by_default(toy, tmp_path, monkeypatch):
                   home=toy, json_out=True)
     assert r["path"] == str(toy / "submissions" / "toy-baseline-biases.txt")
     assert (toy / "submissions" / "toy-baseline-biases.txt").is_file()
+
+
+def test_a_taken_name_is_refused_before_the_input_is_read(toy, tmp_path):
+    # An input that would fail to parse: the name clash must be reported first.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("not,a,rating,file\n")
+    r = run_prize("data", "import", "csv", str(bad), "--name", "toy", home=toy, check=False)
+    assert r.returncode == 2 and "exists already" in r.stderr and "line" not in r.stderr

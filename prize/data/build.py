@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from prize.data.dataset import Split, write_dataset
@@ -126,6 +128,14 @@ def finish(
             "a dataset of this name exists already", path=str(target),
             fix="Pass --force to replace it, or choose another --name",
         ) from None
+
+
+def check_free(target, overwrite: bool) -> None:
+    """Refuse at once, before any input is read, to import under a dataset name that is
+    taken (without ``overwrite``): parsing 100M ratings first would waste minutes."""
+    if not overwrite and (Path(target) / "meta.json").exists():
+        raise DataError("a dataset of this name exists already", path=str(target),
+                        fix="Pass --force to replace it, or choose another --name")
 
 
 def items_table(item_ids: np.ndarray, titles: dict[int, tuple] | None,

@@ -12,6 +12,7 @@ import numpy as np
 
 from prize.data import _parse
 from prize.data._parse import BadLines, TableFormat
+from prize.data.build import check_free
 from prize.data.tabular import build_tables
 from prize.errors import DataError
 
@@ -22,6 +23,7 @@ def import_csv(path, target, *, name: str, sep: str = ",", columns: str = "user,
                skip_bad_lines: bool = False, overwrite: bool = False) -> dict:
     """Import any delimited ratings file; ``columns`` names its fields in order
     (``user``, ``item``, ``rating``, optional ``time``; ``_`` skips a field)."""
+    check_free(target, overwrite)
     t0 = time.perf_counter()
     fields = tuple(c.strip() for c in columns.split(","))
     for need in ("user", "item", "rating"):

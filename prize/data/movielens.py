@@ -15,6 +15,7 @@ import pandas as pd
 
 from prize.data import _parse
 from prize.data._parse import BadLines, SourceFile, TableFormat
+from prize.data.build import check_free
 from prize.data.tabular import build_tables
 from prize.errors import DataError
 
@@ -84,6 +85,7 @@ def import_movielens(path, target, *, name: str, split: str | None = None, seed:
                      skip_bad_lines: bool = False, overwrite: bool = False,
                      probe: str = "recent") -> dict:
     """Import MovieLens 100K / 1M / latest / 20M / 25M from its folder (or archive)."""
+    check_free(target, overwrite)
     t0 = time.perf_counter()
     bad = BadLines(skip=skip_bad_lines)
     files = _by_name(_parse.list_source(path))

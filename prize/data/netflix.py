@@ -26,6 +26,7 @@ from prize.data import _parse
 from prize.data._parse import PROBE, QUALIFYING, RATINGS, TRUTH, BadLines, Piece, SourceFile
 from prize.data.build import (
     SPLIT_CODES,
+    check_free,
     dense,
     finish,
     items_table,
@@ -135,6 +136,7 @@ def import_netflix(
     progress: bool = False,
 ) -> dict:
     """Import Netflix Prize files into a dataset folder; return the import report."""
+    check_free(target, overwrite)
     t0 = time.perf_counter()
     bad = BadLines(skip=skip_bad_lines)
     files = _parse.list_source(path)
