@@ -30,10 +30,13 @@ from prize.models import FAMILIES
 @click.option("--residuals-of", default=None, metavar="PREDICTOR",
               help="Fit on the training residuals of a stored predictor (kept with "
                    "--keep-train-predictions) and add its predictions back.")
+@click.option("--allow-worse", is_flag=True,
+              help="Store the predictor even when its probe RMSE does not beat the biases "
+                   "baseline (or, with --residuals-of, its base predictor).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def train_cmd(ctx, family, data_name, config, overrides, name, round_, resume,
-              keep_train_predictions, residuals_of, as_json):
+              keep_train_predictions, residuals_of, allow_worse, as_json):
     """Train a predictor of FAMILY on a dataset and store its predictions."""
     from prize.runs.single import train
 
@@ -41,7 +44,7 @@ def train_cmd(ctx, family, data_name, config, overrides, name, round_, resume,
     quiet = as_json or ctx.obj.get("quiet")
     record = train(ds, store, family, config=config, overrides=overrides, name=name,
                    round_=round_, resume=resume, keep_train=keep_train_predictions,
-                   residuals_of=residuals_of,
+                   residuals_of=residuals_of, allow_worse=allow_worse,
                    checkpoint_dir=home_of(ctx) / "checkpoints" / ds.name, progress=not quiet)
     result = {k: v for k, v in record.to_json().items() if k != "history"}
     if as_json:
