@@ -178,16 +178,19 @@ class Residuals:
 REFERENCE_MODELS = ("global_mean", "movie_mean", "user_mean", "biases")
 
 
-def check_beats_reference(ds: Dataset, model, probe_rmse: float | None,
-                          store: ProbeStore, residuals_of: str | None) -> None:
+def check_beats_reference(ds: Dataset, record: PredictorRecord, store: ProbeStore,
+                          allow_worse: bool = False) -> None:
     """Refuse (exit 2) a model whose probe RMSE does not beat its reference: the biases
     mu + b_u + b_i (:class:`prize.models.baseline.Biases`, fitted here on the same TRAIN,
     a fraction of a second), or for a model on residuals, its base predictor.
 
     The simple baselines (:data:`REFERENCE_MODELS`) are the references themselves and are
-    never refused; neither is a model without probe rows to judge by.
+    never refused; neither is a model without probe rows to judge by, nor any with
+    ``allow_worse`` (``--allow-worse``).
     """
-    if probe_rmse is None or (model.family == "baseline" and model.name in REFERENCE_MODELS):
+    probe_rmse, residuals_of = record.probe_rmse, record.residuals_of
+    if allow_worse or probe_rmse is None or (record.family == "baseline"
+                                             and record.model in REFERENCE_MODELS):
         return
     if residuals_of:
         ref_name, ref = residuals_of, store.meta(ds.name, residuals_of).probe_rmse
@@ -200,7 +203,7 @@ def check_beats_reference(ds: Dataset, model, probe_rmse: float | None,
     if ref is None or probe_rmse < ref:
         return
     raise ConfigError(
-        f"{model.family} ({model.name}) scored a probe RMSE of {probe_rmse:.4f}, no better "
+        f"{record.family} ({record.model}) scored a probe RMSE of {probe_rmse:.4f}, no better "
         f"than {ref_name} at {ref:.4f}; nothing was stored. Try another config (--config) "
         "or settings (--set, e.g. stronger regularisation or early_stopping=true), or "
         "store it anyway with --allow-worse")
@@ -238,13 +241,12 @@ def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: st
             arrays["train"] = res.add("train", pred) if res is not None else pred
         del train
         scores = score_qualifying(ds, arrays["qualifying"])
-        probe_rmse = score_probe(ds, arrays["probe"])
-        if not allow_worse:
-            check_beats_reference(ds, model, probe_rmse, store, residuals_of)
         record = PredictorRecord(
             name=name, family=model.family, model=model.name, config=to_dict(model.config),
-            round="probe", residuals_of=residuals_of, probe_rmse=probe_rmse, quiz_rmse=scores["quiz"],
+            round="probe", residuals_of=residuals_of,
+            probe_rmse=score_probe(ds, arrays["probe"]), quiz_rmse=scores["quiz"],
             test_rmse=scores["test"], seconds=time.perf_counter() - t0, **info)
+        check_beats_reference(ds, record, store, allow_worse)
         return store.write(ds, name, arrays, record)
     n_epochs = probe_record.epochs or None
     info = _fit(model, ds, ratings(Split.TRAIN | Split.PROBE), None, n_epochs=n_epochs,

@@ -108,7 +108,8 @@ def funk_baseline(train, mu: float) -> tuple[np.ndarray, np.ndarray]:
     K = 25 (Funk's blended averages, one pass)."""
     u, i = np.asarray(train.user), np.asarray(train.item)
     dev = np.asarray(train.rating, np.float64) - mu
-    bi = np.bincount(i, dev, train.n_items) / (FUNK_BASELINE_K + np.bincount(i, minlength=train.n_items))
+    bi = np.bincount(i, dev, train.n_items) / (
+        FUNK_BASELINE_K + np.bincount(i, minlength=train.n_items))
     bu = np.bincount(u, dev - bi[i], train.n_users) / (
         FUNK_BASELINE_K + np.bincount(u, minlength=train.n_users))
     return bu.astype(np.float32), bi.astype(np.float32)
