@@ -184,13 +184,15 @@ def check_beats_reference(ds: Dataset, record: PredictorRecord, store: ProbeStor
     mu + b_u + b_i (:class:`prize.models.baseline.Biases`, fitted here on the same TRAIN,
     a fraction of a second), or for a model on residuals, its base predictor.
 
-    The simple baselines (:data:`REFERENCE_MODELS`) are the references themselves and are
-    never refused; neither is a model without probe rows to judge by, nor any with
+    The simple baselines (:data:`REFERENCE_MODELS`) and the data set's reference predictor
+    (the Cinematch proxy the leaderboard measures against) are references themselves and
+    are never refused; neither is a model without probe rows to judge by, nor any with
     ``allow_worse`` (``--allow-worse``).
     """
     probe_rmse, residuals_of = record.probe_rmse, record.residuals_of
-    if allow_worse or probe_rmse is None or (record.family == "baseline"
-                                             and record.model in REFERENCE_MODELS):
+    reference = (ds.meta.get("reference") or {}).get("name")  # the leaderboard's yardstick
+    if allow_worse or probe_rmse is None or record.name == reference or (
+            record.family == "baseline" and record.model in REFERENCE_MODELS):
         return
     if residuals_of:
         ref_name, ref = residuals_of, store.meta(ds.name, residuals_of).probe_rmse
