@@ -20,7 +20,8 @@ column), and the synthetic tiny, small and medium presets at noise scales 0.6 an
     python scripts/bench_defaults.py --datasets ml100k-u1,tiny-0.6 --families mf,rbm,gbdt
 
 MovieLens data: $PRIZE_SHARED_DATA/ml-100k. Work folder: --home (default: a temporary one,
-removed afterwards; give one to reuse the imported sets and stored predictors).
+removed afterwards; give one to reuse the imported sets and the predictors stored there:
+a row already stored is not trained again, so clear the folder after changing a default).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ FAMILY_ROWS = {
     "timesvdpp": ("timesvdpp", None),
     "nsvd": ("nsvd", None),
     "rbm": ("rbm", None),
-    "knn-item": ("knn", None),
-    "knn-interp": ("knn", "interp"),
+    "knn": ("knn", None),
+    "knn-item": ("knn", "item"),
     "knn-global": ("knn", "global"),
     "knn-integrated": ("knn", "integrated"),
     "knn-cinematch-proxy": ("knn", "cinematch-proxy"),
@@ -124,9 +125,11 @@ def run_dataset(name: str, home: Path, rows: list[str]) -> dict[str, tuple[float
         family, config = FAMILY_ROWS[row]
         t0 = time.perf_counter()
         try:
-            rec = train(ds, store, family, config=config, name=row, allow_worse=True)
-            if final:
-                rec = train(ds, store, family, name=row, round_="final")
+            rec = store.meta(ds.name, row)  # kept from an earlier run in the same --home
+            if rec is None or (final and rec.round != "final"):
+                rec = train(ds, store, family, config=config, name=row, allow_worse=True)
+                if final:
+                    rec = train(ds, store, family, name=row, round_="final")
         except Exception as e:  # noqa: BLE001 - one failing model must not stop the matrix
             print(f"  {name} {row}: {type(e).__name__}: {e}", flush=True)
             continue
@@ -144,7 +147,7 @@ def run_dataset(name: str, home: Path, rows: list[str]) -> dict[str, tuple[float
         except Exception as e:  # noqa: BLE001
             print(f"  {name} blend {method}: {type(e).__name__}: {e}", flush=True)
             continue
-        cv, best = b["extra"]["cv_rmse"], b["extra"]["best_single"]["probe_rmse"]
+        cv, best = b["cv_rmse"], b["best_single"]["probe_rmse"]
         out[method] = (cv, best - cv)
         print(f"  {name} blend {method}: CV {cv:.4f}, best single {best:.4f}", flush=True)
     return out
