@@ -573,9 +573,9 @@ def test_shipped_configs_list_every_field(config, model):
     assert documented == set(fields)
 
 
-def test_default_config_is_item():
+def test_default_config_is_interp():
     predictor, path = make_predictor("knn")
-    assert predictor.name == "item" and path.name == "item.toml"
+    assert predictor.name == "interp" and path.name == "interp.toml"
 
 
 @pytest.mark.parametrize("model, bad, message", [

@@ -42,8 +42,8 @@ def board(tmp_path_factory):
     given = os.environ.get("PRIZE_LEADERBOARD_HOME")
     home = Path(given) if given else tmp_path_factory.mktemp("progress2007")
     make_synth_small(home, "synth-small")
-    run = prize("-q", "leaderboard", "run", "--predictor-set", "progress2007", "--data", "synth-small",
-                "--json", home=home)
+    run = prize("-q", "leaderboard", "run", "--predictor-set", "progress2007", "--data",
+                "synth-small", "--json", home=home)
     return run, prize("leaderboard", "--data", "synth-small", "--json", home=home)
 
 

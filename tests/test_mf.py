@@ -22,7 +22,8 @@ class TestSVD(PredictorContract):
 
 class TestFunk(PredictorContract):
     family, model, config = "mf", "svd", "funk"
-    overrides = {"n_factors": 4, "n_epochs": 40, "lr": 0.01}
+    overrides = {"n_factors": 4, "n_epochs": 4, "lr": 0.01, "feature_min_sweeps": 20,
+                 "feature_max_sweeps": 60}
     margin = 0.02
 
 
@@ -52,7 +53,7 @@ def test_threads_default_resolves_to_the_cores_and_is_recorded():
 
     assert SVDConfig().threads == min(len(os.sched_getaffinity(0)), 8)
     assert SVDConfig(threads=3).threads == 3
-    assert SVDConfig(feature_at_a_time=True, n_factors=2, n_epochs=4).threads == 1
+    assert SVDConfig(feature_at_a_time=True, n_factors=2, n_epochs=2).threads == 1
     with pytest.raises(ValueError, match="threads = -1: expected an integer >= 0"):
         SVDConfig(threads=-1)
 

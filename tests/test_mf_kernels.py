@@ -165,33 +165,33 @@ def test_svdpp_epoch(data, use_p):
 
 
 def test_feature_at_a_time(data):
-    bu, bi = params(data["rng"], U, I)
     P, Q = params(data["rng"], (U, F), (I, F))
-    f = 1
-    cache = np.zeros(len(data["item"]), np.float32)
-    _kernels.feature_cache(data["indptr"], data["item"], P, Q, f, cache)
-    want_cache = [sum(float(P[data["user"][k], g] * Q[data["item"][k], g]) for g in range(f))
-                  for k in range(len(cache))]
+    f, lo, hi = 1, 1.0, 5.0
+    users = np.repeat(np.arange(U), np.diff(data["indptr"]))
+    start = np.clip(3.5 + data["rng"].normal(0, 1, len(data["item"])), lo, hi)
+    # feature_commit: the cache of the clipped baseline plus feature 0, clipped again.
+    cache = start.astype(np.float32)
+    _kernels.feature_commit(data["indptr"], data["item"], P, Q, 0, np.float32(lo),
+                            np.float32(hi), cache)
+    want_cache = [min(max(float(start[k]) + float(P[users[k], 0] * Q[data["item"][k], 0]), lo),
+                      hi) for k in range(len(cache))]
     close(cache, want_cache)
-    # Twin: the same SGD restricted to feature f on top of the cache.
-    bu2, bi2, P2, Q2 = (x.astype(np.float64).copy() for x in (bu, bi, P, Q))
+    # Twin: SGD of feature f alone on clip(cache + p q), the other features untouched.
+    P2, Q2 = (x.astype(np.float64).copy() for x in (P, Q))
     se_want = 0.0
     for u in data["perm"]:
         for k in range(data["indptr"][u], data["indptr"][u + 1]):
             i = data["item"][k]
-            e = float(data["rating"][k]) - (want_cache[k] + P2[u, f] * Q2[i, f] + 3.5 + bu2[u]
-                                            + bi2[i])
+            e = float(data["rating"][k]) - min(max(want_cache[k] + P2[u, f] * Q2[i, f], lo), hi)
             se_want += e * e
-            bu2[u] += 0.01 * (e - 0.03 * bu2[u])
-            bi2[i] += 0.01 * (e - 0.03 * bi2[i])
             p, q = P2[u, f], Q2[i, f]
             P2[u, f] = p + 0.02 * (e * q - 0.04 * p)
             Q2[i, f] = q + 0.02 * (e * p - 0.04 * q)
     se = _kernels.feature_epoch(data["indptr"], data["item"], data["rating"], data["perm"],
-                                cache, np.float32(3.5), bu, bi, P, Q, f, np.float32(0.01),
-                                np.float32(0.02), np.float32(0.03), np.float32(0.04), True)
+                                cache, P, Q, f, np.float32(0.02), np.float32(0.04),
+                                np.float32(lo), np.float32(hi))
     close(se, se_want)
-    for a, b in zip((bu, bi, P, Q), (bu2, bi2, P2, Q2), strict=True):
+    for a, b in zip((P, Q), (P2, Q2), strict=True):
         close(a, b)
 
 

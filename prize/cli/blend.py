@@ -64,6 +64,7 @@ def blend_cmd(ctx, data_name, method, predictors, name, select, config, override
                + (f", test {fmt(r.get('test_rmse'), '.5f')}" if reveal else ""))
         b = r["best_single"]
         yield f"  best single: {b['name']} {b['probe_rmse']:.5f}; gain {r['gain']:+.5f}"
+        yield from [f"  NOT BETTER than the best single predictor {b['name']}: its CV RMSE {r['cv_rmse']:.5f} does not beat {b['probe_rmse']:.5f} on probe; submit {b['name']} instead"] if r["gain"] <= 0 else []  # noqa: E501
         weights = r.get("weights") or {}
         drop = r.get("drop_loss") or {}
         imp = r.get("importances") or {}

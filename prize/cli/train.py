@@ -40,18 +40,22 @@ from prize.models import FAMILIES
                    "prize.load_model (default: when its arrays take at most 256 MiB).")
 @click.option("--force", is_flag=True, help="Replace a stored predictor of this name trained "
               "with other settings.")
+@click.option("--allow-worse", is_flag=True,
+              help="Store the predictor even when its probe RMSE does not beat the biases "
+                   "baseline (or, with --residuals-of, its base predictor).")
 @click.option("--reveal", is_flag=True, help="Also print the test RMSE (hidden otherwise).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def train_cmd(ctx, family, data_name, config, overrides, name, round_, resume,
-              keep_train_predictions, residuals_of, save_model, force, reveal, as_json):
+              keep_train_predictions, residuals_of, save_model, force, allow_worse, reveal,
+              as_json):
     from prize.runs.single import train
 
     ds, store = open_data(ctx, data_name)
     quiet = as_json or ctx.obj.get("quiet")
     record = train(ds, store, family, config=config, overrides=overrides, name=name,
                    round_=round_, resume=resume, keep_train=keep_train_predictions,
-                   residuals_of=residuals_of,
+                   residuals_of=residuals_of, allow_worse=allow_worse,
                    checkpoint_dir=home_of(ctx) / "checkpoints" / ds.name, progress=not quiet,
                    save_model=save_model, force=force)
     shown = record.to_json() if reveal else record.public()

@@ -4,7 +4,8 @@ The Prize's protocol in one call: each predictor of the set is trained (probe ro
 with ``final`` the refit on TRAIN+PROBE) through the executor seam; every blend the set
 names is fitted on probe (cross-validated) and applied to qualifying; the blend with the
 best CV RMSE on probe -- probe alone chooses, never quiz or test -- is written as the
-submission.
+submission, provided it beats the best single predictor's probe RMSE (none is written
+otherwise).
 """
 
 from __future__ import annotations
@@ -45,9 +46,12 @@ def run(ds: Dataset, store: ProbeStore, set_name: str, *, home: Path, final: boo
             m = run_blend(ds, store, None, members, config=entry,
                           name=f"{pset.name}-blend-{entry}")
             blends.append({"name": m["name"], "method": m.get("model"), "config": entry,
-                           "probe_rmse": m.get("probe_rmse"), "quiz_rmse": m.get("quiz_rmse")})
-        if blends:
-            best = min(blends, key=lambda b: b["probe_rmse"])
+                           "probe_rmse": m.get("probe_rmse"), "quiz_rmse": m.get("quiz_rmse"),
+                           "gain": m.get("gain")})
+        # A blend no better by CV than the best single predictor is never submitted.
+        better = [b for b in blends if (b["gain"] or 0.0) > 0.0]
+        if better:
+            best = min(better, key=lambda b: b["probe_rmse"])
             pred = store.read(ds, best["name"], "qualifying", mmap=False)
             path = submissions / f"{ds.name}-{best['name']}.txt"
             write_submission(ds, pred, path, [best["name"]])

@@ -148,7 +148,8 @@ def train_task(home: str, data: str, spec: dict, round_: str = "probe",
         r = train(ds, ProbeStore(root / "probes"), s.family, config=s.config, overrides=s.set,
                   name=s.name, round_=round_, keep_train=s.keep_train,
                   residuals_of=s.residuals_of, checkpoint_dir=root / "checkpoints" / ds.name,
-                  progress=progress, force=True)  # the set says what the name holds
+                  progress=progress, force=True,  # the set says what the name holds
+                  allow_worse=True)  # weak members still help a blend
         return {"name": s.name, "round": round_, "ok": True, "probe_rmse": r.probe_rmse,
                 "quiz_rmse": r.quiz_rmse, "seconds": time.perf_counter() - t0}
     except BaseException as e:  # noqa: BLE001 - reported by name, the others go on

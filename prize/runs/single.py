@@ -42,11 +42,14 @@ def train(ds: Dataset, store: ProbeStore, family: str, *, config=None, overrides
           name: str | None = None, round_: str = "probe", resume: bool = False,
           keep_train: bool = False, residuals_of: str | None = None,
           checkpoint_dir: Path | None = None, progress: bool = False,
-          save_model: bool | None = None, force: bool = False) -> PredictorRecord:
+          save_model: bool | None = None, force: bool = False,
+          allow_worse: bool = False) -> PredictorRecord:
     """Train ``family`` (a config name or file, ``--set`` overrides) for one round.
 
     A probe round over a stored predictor of another family, model, config or base needs
-    ``force`` (checked before training: a silent replacement loses the stored one).
+    ``force`` (checked before training: a silent replacement loses the stored one). The
+    probe round refuses to store a model that does not beat its reference on probe
+    (:func:`check_beats_reference`) unless ``allow_worse``.
 
     ``round_="final"`` refits the stored probe round of ``name`` on TRAIN+PROBE with its
     settings, best epoch count and seed; a ``config`` or ``overrides`` given then must
@@ -63,7 +66,7 @@ def train(ds: Dataset, store: ProbeStore, family: str, *, config=None, overrides
         return run_training(ds, asked, name, store, keep_train=keep_train,
                             residuals_of=residuals_of, resume=resume,
                             checkpoint_dir=checkpoint_dir, progress=progress,
-                            save_model=save_model)
+                            save_model=save_model, allow_worse=allow_worse)
     probe = store.meta(ds.name, name)
     if probe is None:
         raise DataError(f"no probe round of {name!r} to refit",
@@ -211,11 +214,48 @@ class Residuals:
         return np.clip(self.base[kind] + pred, *self.scale).astype(np.float32)
 
 
+#: The baseline family's models that other predictors are measured against: never refused.
+REFERENCE_MODELS = ("global_mean", "movie_mean", "user_mean", "biases")
+
+
+def check_beats_reference(ds: Dataset, record: PredictorRecord, store: ProbeStore,
+                          allow_worse: bool = False) -> None:
+    """Refuse (exit 2) a model whose probe RMSE does not beat its reference: the biases
+    mu + b_u + b_i (:class:`prize.models.baseline.Biases`, fitted here on the same TRAIN,
+    a fraction of a second), or for a model on residuals, its base predictor.
+
+    The simple baselines (:data:`REFERENCE_MODELS`) and the data set's reference predictor
+    (the Cinematch proxy the leaderboard measures against) are references themselves and
+    are never refused; neither is a model without probe rows to judge by, nor any with
+    ``allow_worse`` (``--allow-worse``).
+    """
+    probe_rmse, residuals_of = record.probe_rmse, record.residuals_of
+    reference = (ds.meta.get("reference") or {}).get("name")  # the leaderboard's yardstick
+    if allow_worse or probe_rmse is None or record.name == reference or (
+            record.family == "baseline" and record.model in REFERENCE_MODELS):
+        return
+    if residuals_of:
+        ref_name, ref = residuals_of, store.meta(ds.name, residuals_of).probe_rmse
+    else:
+        from prize.models.baseline import Biases
+
+        ref_name = "the biases baseline (prize train baseline --config biases)"
+        ref = score_probe(ds, _predict_rows(Biases().fit(ds.ratings(Split.TRAIN)), ds,
+                                            ds.rows_of("probe")))
+    if ref is None or probe_rmse < ref:
+        return
+    raise ConfigError(
+        f"{record.family} ({record.model}) scored a probe RMSE of {probe_rmse:.4f}, no better "
+        f"than {ref_name} at {ref:.4f}; nothing was stored. Try another config (--config) "
+        "or settings (--set, e.g. stronger regularisation or early_stopping=true), or "
+        "store it anyway with --allow-worse")
+
+
 def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: str = "probe",
                  probe_record: PredictorRecord | None = None, resume: bool = False,
                  keep_train: bool = False, checkpoint_dir: Path | None = None,
                  progress: bool = False, residuals_of: str | None = None,
-                 save_model: bool | None = None) -> PredictorRecord:
+                 save_model: bool | None = None, allow_worse: bool = True) -> PredictorRecord:
     """Fit a built ``model`` for one round and commit it as ``name`` (:func:`train` builds
     the model; the final round needs the probe round's ``probe_record``)."""
     t0 = time.perf_counter()
@@ -250,6 +290,7 @@ def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: st
             round="probe", residuals_of=residuals_of,
             probe_rmse=score_probe(ds, arrays["probe"]), quiz_rmse=scores["quiz"],
             test_rmse=scores["test"], seconds=time.perf_counter() - t0, **info)
+        check_beats_reference(ds, record, store, allow_worse)
         return store.write(ds, name, arrays, record, blobs=_model_blob(
             model, ds, name, round_, residuals_of, save_model))
     n_epochs = probe_record.epochs or None

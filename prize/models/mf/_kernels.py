@@ -270,10 +270,11 @@ def block_layout(indptr, item, item_block, T):
 
 
 @njit(**_OPTS_SVD)
-def feature_epoch(indptr, item, rating, perm, cache, mu, bu, bi, P, Q, f, lr_b, lr_f, reg_b,
-                  reg_f, biased):
-    """Funk's feature-at-a-time training of feature ``f``: r̂ = base + cache + p_uf q_if,
-    where ``cache`` holds Σ_{g<f} p_ug q_ig for each rating (features already trained)."""
+def feature_epoch(indptr, item, rating, perm, cache, P, Q, f, lr_f, reg_f, lo, hi):
+    """One sweep of Funk's training of feature ``f`` alone: r̂ = clip(cache + p_uf q_if), where
+    ``cache`` holds each rating's clipped prediction by the baseline and features 0..f−1;
+    p_uf += γ (e q_if − λ p_uf), q_if += γ (e p_uf − λ q_if) (Funk, "Netflix Update: Try
+    This at Home", 2006). Returns the sweep's squared error."""
     se = 0.0
     for uu in range(perm.shape[0]):
         u = perm[uu]
@@ -281,27 +282,21 @@ def feature_epoch(indptr, item, rating, perm, cache, mu, bu, bi, P, Q, f, lr_b, 
             i = item[k]
             p = P[u, f]
             q = Q[i, f]
-            pred = cache[k] + p * q + (mu + bu[u] + bi[i] if biased else np.float32(0.0))
+            pred = min(max(cache[k] + p * q, lo), hi)
             e = rating[k] - pred
             se += e * e
-            if biased:
-                bu[u] += lr_b * (e - reg_b * bu[u])
-                bi[i] += lr_b * (e - reg_b * bi[i])
             P[u, f] = p + lr_f * (e * q - reg_f * p)
             Q[i, f] = q + lr_f * (e * p - reg_f * q)
     return se
 
 
 @njit(**_OPTS_SVD)
-def feature_cache(indptr, item, P, Q, f, cache):
-    """cache[k] = Σ_{g<f} p_ug q_ig for every rating k (the features already trained)."""
+def feature_commit(indptr, item, P, Q, f, lo, hi, cache):
+    """cache[k] = clip(cache[k] + p_uf q_if): feature ``f`` joins every rating's cached
+    prediction, clipped to the scale as Funk clipped after each feature."""
     for u in range(indptr.shape[0] - 1):
         for k in range(indptr[u], indptr[u + 1]):
-            i = item[k]
-            s = np.float32(0.0)
-            for g in range(f):
-                s += P[u, g] * Q[i, g]
-            cache[k] = s
+            cache[k] = min(max(cache[k] + P[u, f] * Q[item[k], f], lo), hi)
 
 
 @njit(**_OPTS)

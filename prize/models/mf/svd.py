@@ -6,9 +6,19 @@ minimising Σ (r_ui − r̂_ui)² + λ_b (b_u² + b_i²) + λ (‖p_u‖² + ‖
 gradient descent (Paterek, KDD Cup 2007, "Improving regularized singular value
 decomposition for collaborative filtering"; Koren, Bell & Volinsky, IEEE Computer 2009).
 Options: Funk's unbiased RSVD (``biased = false``: r̂ = p_uᵀq_i) and Funk's feature-at-a-time
-training (``feature_at_a_time = true``: feature f is trained alone for
-``n_epochs / n_factors`` epochs on top of the cached predictions of features 0..f−1;
-Simon Funk, "Netflix Update: Try This at Home", 2006).
+training (``feature_at_a_time = true``; Simon Funk, "Netflix Update: Try This at Home",
+2006): the baseline comes first and stays fixed -- μ + b_u + b_i with b_i the movie's mean
+offset shrunk by 25 pseudo-ratings of 0 and b_u the user's mean offset from μ + b_i shrunk
+likewise (Funk's "blended" averages; μ alone with ``biased = false``) -- then each epoch
+trains one feature f alone to convergence (at least ``feature_min_sweeps`` sweeps, until
+the training RMSE gains less than ``feature_min_improvement`` in a sweep, at most
+``feature_max_sweeps``) on
+
+    r̂ = clip(c_ui + p_uf q_if),   c_ui = clip(...clip(clip(μ + b_u + b_i) + p_u0 q_i0)...
+                                                 + p_u,f−1 q_i,f−1),
+
+every feature starting at p = q = 0.1 and the prediction clipped to the scale after each
+feature, as Funk clipped his cache. Prediction applies the same chain of clips.
 """
 
 from __future__ import annotations
@@ -46,7 +56,15 @@ class SVDConfig(IterativeConfig):
     biased: bool = True
     """False: Funk's unbiased RSVD, r̂ = p_uᵀq_i."""
     feature_at_a_time: bool = False
-    """True: Funk's training of one feature at a time."""
+    """True: Funk's training of one feature at a time, each to convergence; an epoch is
+    one feature (``n_epochs`` <= ``n_factors``; early stopping keeps the best count)."""
+    feature_min_sweeps: int = 120
+    """With ``feature_at_a_time``: sweeps each feature gets at least (Funk: 120)."""
+    feature_max_sweeps: int = 200
+    """With ``feature_at_a_time``: sweeps each feature gets at most (Funk: 200)."""
+    feature_min_improvement: float = 1e-4
+    """With ``feature_at_a_time``: a feature is done once a sweep lowers the training RMSE
+    by less than this (Funk: 0.0001)."""
     shuffle: bool = True
     """Visit users in a new random order every epoch (each user's ratings stay together)."""
     threads: int = 0
@@ -74,9 +92,27 @@ class SVDConfig(IterativeConfig):
                                1 if self.feature_at_a_time else min(usable_cores(), 8))
         if self.threads > 1 and self.feature_at_a_time:
             raise ValueError("feature_at_a_time trains with threads = 1 only")
-        if self.feature_at_a_time and self.n_epochs < self.n_factors:
-            raise ValueError("feature_at_a_time needs n_epochs >= n_factors "
-                             "(n_epochs / n_factors epochs per feature)")
+        if self.feature_at_a_time and self.n_epochs > self.n_factors:
+            raise ValueError("feature_at_a_time needs n_epochs <= n_factors (an epoch "
+                             "trains one feature to convergence)")
+        if not 1 <= self.feature_min_sweeps <= self.feature_max_sweeps:
+            raise ValueError("need 1 <= feature_min_sweeps <= feature_max_sweeps")
+
+
+#: Funk's pseudo-ratings of the mean offset (0) in his "blended" movie and user averages.
+FUNK_BASELINE_K = 25.0
+
+
+def funk_baseline(train, mu: float) -> tuple[np.ndarray, np.ndarray]:
+    """(b_u, b_i): b_i = Σ (r − μ) / (K + n_i), then b_u = Σ (r − μ − b_i) / (K + n_u), with
+    K = 25 (Funk's blended averages, one pass)."""
+    u, i = np.asarray(train.user), np.asarray(train.item)
+    dev = np.asarray(train.rating, np.float64) - mu
+    bi = np.bincount(i, dev, train.n_items) / (
+        FUNK_BASELINE_K + np.bincount(i, minlength=train.n_items))
+    bu = np.bincount(u, dev - bi[i], train.n_users) / (
+        FUNK_BASELINE_K + np.bincount(u, minlength=train.n_users))
+    return bu.astype(np.float32), bi.astype(np.float32)
 
 
 def usable_cores() -> int:
@@ -98,9 +134,12 @@ class SVD(FactorModel):
         self.bu_ = np.zeros(train.n_users, np.float32)
         self.bi_ = np.zeros(train.n_items, np.float32)
         if c.feature_at_a_time:
-            # Funk: p starts at 0.1; q at 0 so that features not yet trained add nothing.
+            # Funk: p starts at 0.1; q at 0 until its feature's turn (then 0.1), so that
+            # features not yet trained add nothing.
             self.P_ = np.full((train.n_users, c.n_factors), 0.1, np.float32)
             self.Q_ = np.zeros((train.n_items, c.n_factors), np.float32)
+            if c.biased:
+                self.bu_, self.bi_ = funk_baseline(train, float(self.mu_))
             return
         self.P_ = self._normal(rng, (train.n_users, c.n_factors))
         self.Q_ = self._normal(rng, (train.n_items, c.n_factors))
@@ -122,16 +161,51 @@ class SVD(FactorModel):
             return _kernels.svd_epoch(csr.indptr, csr.item, csr.rating, perm, self.mu_, self.bu_,
                                       self.bi_, self.P_, self.Q_, lr_b, lr_f, reg_b, reg_f,
                                       c.biased)
-        per = c.n_epochs // c.n_factors
-        f = min((epoch - 1) // per, c.n_factors - 1)
+        return self._feature_epoch(csr, perm, epoch - 1)
+
+    def _feature_epoch(self, csr, perm, f: int) -> float:
+        """Funk: train feature ``f`` alone to convergence on the clipped cache of the
+        baseline and features 0..f−1 (rebuilt after a resume), then add it to the cache."""
+        c = self.config
+        lo, hi = f32(self.scale_[0]), f32(self.scale_[1])
         if getattr(self, "_cached_feature", None) != f:
-            if not hasattr(self, "_cache") or len(self._cache) != csr.n:
-                self._cache = np.zeros(csr.n, np.float32)
-            _kernels.feature_cache(csr.indptr, csr.item, self.P_, self.Q_, f, self._cache)
-            self._cached_feature = f
-        return _kernels.feature_epoch(csr.indptr, csr.item, csr.rating, perm, self._cache,
-                                      self.mu_, self.bu_, self.bi_, self.P_, self.Q_, f, lr_b,
-                                      lr_f, reg_b, reg_f, c.biased)
+            users = np.repeat(np.arange(len(csr.indptr) - 1), np.diff(csr.indptr))
+            base = self.mu_ + self.bu_[users] + self.bi_[csr.item]
+            self._cache = np.clip(base, lo, hi).astype(np.float32)
+            for g in range(f):
+                _kernels.feature_commit(csr.indptr, csr.item, self.P_, self.Q_, g, lo, hi,
+                                        self._cache)
+        self.P_[:, f] = 0.1
+        self.Q_[:, f] = 0.1
+        lr_f, reg_f = f32(c.lr), f32(c.reg)
+        n = max(csr.n, 1)
+        last = np.inf
+        for sweep in range(1, c.feature_max_sweeps + 1):
+            se = _kernels.feature_epoch(csr.indptr, csr.item, csr.rating, perm, self._cache,
+                                        self.P_, self.Q_, f, lr_f, reg_f, lo, hi)
+            score = np.sqrt(se / n)
+            if sweep >= c.feature_min_sweeps and last - score < c.feature_min_improvement:
+                break
+            last = score
+        _kernels.feature_commit(csr.indptr, csr.item, self.P_, self.Q_, f, lo, hi,
+                                self._cache)
+        self._cached_feature = f + 1
+        return se
+
+    def _predict(self, users, items, days):
+        if not self.config.feature_at_a_time:
+            return super()._predict(users, items, days)
+        # Funk's chain: clip after the baseline and after each feature, as in training.
+        lo, hi = self.scale_
+        known_u = (users >= 0) & (users < len(self.P_))
+        known_i = (items >= 0) & (items < len(self.Q_))
+        base = self.mu_ + take(self.bu_, users) + take(self.bi_, items)
+        out = np.clip(base, lo, hi).astype(np.float32)
+        pu = np.where(known_u[:, None], self.P_[np.where(known_u, users, 0)], 0)
+        qi = np.where(known_i[:, None], self.Q_[np.where(known_i, items, 0)], 0)
+        for g in range(self.P_.shape[1]):
+            out = np.clip(out + pu[:, g] * qi[:, g], lo, hi)
+        return out.astype(np.float32)
 
     def _blocks(self, csr) -> dict:
         """The DSGD layout, built once per training set: users and items in T blocks of
