@@ -31,6 +31,7 @@ FAMILIES = Registry("family", {
     "timesvdpp": "prize.models.mf.families:timesvdpp",
     "nsvd": "prize.models.mf.families:nsvd",
     "rbm": "prize.models.rbm",
+    "autorec": "prize.models.autorec",
 })
 
 
