@@ -44,7 +44,7 @@ class AutoRecConfig(IterativeConfig):
     """k, the sigmoid hidden units (the paper: 500)."""
     lam: float = 300.0
     """λ of the paper's objective Σ‖r − r̂‖²_O + λ/2 (‖W‖² + ‖V‖²), chosen on probe."""
-    lr: float = 3e-3
+    lr: float = 1e-3
     """Adam's step size (in the first epoch)."""
     lr_decay: float = 0.97
     """The step size is multiplied by this after every epoch."""
@@ -241,7 +241,9 @@ class AutoRec(IterativePredictor):
         order = sel[np.argsort(s[sel], kind="stable")]
         uniq, first, count = np.unique(s[order], return_index=True, return_counts=True)
         net = self.net_
-        step = 2048  # samples per batch: bounded memory, few Python steps
+        # Samples per batch: the dense batch × inputs block of the decoder stays under
+        # 2^24 floats (64 MiB).
+        step = max(1, min(4096, (1 << 24) // max(self._counts[1], 1)))
         with self._torch() as torch:
             for lo in range(0, len(uniq), step):
                 hi = min(len(uniq), lo + step)

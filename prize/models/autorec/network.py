@@ -15,10 +15,11 @@ where ‖·‖²_O counts the observed coordinates only (a missing rating is a 0
 and contributes no error). The prediction of user u for item i (I-AutoRec) is the u-th
 coordinate of r̂(r^(i)), the item's training ratings run through the network.
 
-Everything is sparse. V r is an ``embedding_bag`` over the sample's observed inputs
-(the rows of Vᵀ, weighted by the ratings), and the decoder is evaluated only at the
-observed coordinates, ``r̂_s,j = W_j · h_s + b_j``: a mini-batch costs O(ratings · k),
-and no samples × inputs tensor exists at any point.
+The data stay sparse. V r is an ``embedding_bag`` over the sample's observed inputs
+(the rows of Vᵀ, weighted by the ratings), and the loss reads the decoder only at the
+observed coordinates, ``r̂_s,j = W_j · h_s + b_j``, taken from one dense product over the
+mini-batch's samples (batch × inputs, the only dense block: a batch of item columns
+densified on the fly, never the users × items matrix).
 
 The objective is divided by N, the number of training ratings, so that its minimiser is
 the paper's for the same λ while its gradient has the same scale on any data:
@@ -121,9 +122,14 @@ class AutoRecNet:
 
     def output_at(self, h: torch.Tensor, seg: torch.Tensor, inp: torch.Tensor,
                   p: dict | None = None) -> torch.Tensor:
-        """r̂_s,j = W_j · h_s + b_j at the pairs (seg[t], inp[t])."""
+        """r̂_s,j = W_j · h_s + b_j at the pairs (seg[t], inp[t]).
+
+        By one dense product h Wᵀ over the batch's samples (n × inputs) and a gather: a
+        matrix product runs at BLAS speed, where the row-by-row form (gathering W_j for
+        every pair) moved k floats per rating through memory and was 10× slower on CPU.
+        The batch's n × inputs block is the only dense one (bounded by the batch size)."""
         p = self.params if p is None else p
-        return (h[seg] * p["W"][inp]).sum(1) + p["b"][inp]
+        return (h @ p["W"].T)[seg, inp] + p["b"][inp]
 
     def loss(self, batch: Batch, target: torch.Tensor, lam_n: float, p: dict | None = None):
         """(the batch's estimate of J, its sum of squared errors): the mean squared error
@@ -151,7 +157,7 @@ class AutoRecNet:
                 m2.mul_(b2).addcmul_(g, g, value=1 - b2)
                 denom = (m2 / c2).sqrt_().add_(eps)
                 self.params[name].addcdiv_(m1, denom, value=-lr / c1)
-        return float(sse)
+        return float(sse.detach())
 
     # -- state ----------------------------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
