@@ -19,7 +19,7 @@ from prize.models.autorec.network import AutoRecNet, make_batch
 from prize.models.epochs import load_checkpoint
 
 #: Small and quick: the contract fits each model three times on 11,000 planted ratings.
-SMALL = {"n_hidden": 24, "n_epochs": 15, "batch_size": 16, "threads": 1}
+SMALL = {"n_hidden": 16, "n_epochs": 10, "batch_size": 16, "threads": 1}
 
 
 def autorec(config: str | None = None, **values):
@@ -48,7 +48,8 @@ class TestUAutoRec(TestIAutoRec):
 class TestPaperIAutoRec(TestIAutoRec):
     """The paper's model exactly: no biases under the output."""
 
-    overrides = {**SMALL, "offset": "none"}
+    overrides = {**SMALL, "offset": "none", "n_epochs": 30}
+    margin = 0.1
 
 
 # -- the maths against a dense, obvious implementation ----------------------------------
@@ -190,20 +191,21 @@ def test_cuda_trains_and_predicts_like_the_cpu():
 def test_cli_probe_and_final_rounds(home):
     make_toy_dataset(home, n_users=200)
     sets = [f"--set={k}={json.dumps(v)}" for k, v in SMALL.items()]
+    biases = run_prize("train", "baseline", "--data", "toy", "--config", "biases", "--json",
+                       home=home, json_out=True)
+    epochs = {}
     for config, name in ((None, "autorec"), ("user", "autorec-user")):
         extra = ["--config", config] if config else []
         probe = run_prize("train", "autorec", "--data", "toy", "--json", *extra, *sets,
                           home=home, json_out=True)
         assert probe["name"] == name and probe["round"] == "probe"
+        assert probe["model"] == ("u-autorec" if config else "i-autorec")
         assert 1 <= probe["epochs"] <= SMALL["n_epochs"]
-        biases = run_prize("train", "baseline", "--data", "toy", "--config", "biases",
-                           "--json", home=home, json_out=True)
-        # toy data: biases plus noise only, so AutoRec has nothing more to find; it must
-        # not lose much to the biases it starts from (measured: within 0.005)
-        assert probe["probe_rmse"] <= biases["probe_rmse"] + 0.02, (probe, biases)
-        final = run_prize("train", "autorec", "--data", "toy", "--name", name, "--round",
-                          "final", "--json", home=home, json_out=True)
-        assert final["round"] == "final" and final["epochs"] == probe["epochs"]
-        show = run_prize("score", "--data", "toy", name, "--json", home=home,
-                         json_out=True)
-        assert show is not None
+        # The toy data are biases plus noise: AutoRec has nothing more to find there, and
+        # must not lose to the biases it starts from (measured: within 0.002).
+        assert probe["probe_rmse"] <= biases["probe_rmse"] + 0.01, (probe, biases)
+        epochs[name] = probe["epochs"]
+    final = run_prize("train", "autorec", "--data", "toy", "--round", "final", "--json",
+                      home=home, json_out=True)
+    assert final["round"] == "final" and final["epochs"] == epochs["autorec"]
+    assert final["name"] == "autorec" and final["config"]["n_hidden"] == SMALL["n_hidden"]
