@@ -209,3 +209,29 @@ def test_cli_probe_and_final_rounds(home):
                       home=home, json_out=True)
     assert final["round"] == "final" and final["epochs"] == epochs["autorec"]
     assert final["name"] == "autorec" and final["config"]["n_hidden"] == SMALL["n_hidden"]
+
+
+# -- MovieLens 100K (real data, slow) ----------------------------------------------------
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_i_autorec_on_ml100k_u1_final_round(tmp_path):
+    """The default I-AutoRec, probe round (early stopping on a probe carved from u1.base by
+    the latest-ratings rule) then the final round refit on all of u1.base for the best
+    epoch count, scored on u1.test; the README's table, fold u1."""
+    from conftest import ml100k_fold
+
+    from prize.data import Split
+
+    ds = ml100k_fold(tmp_path, 1)
+    train, probe, test = (ds.ratings(s) for s in (Split.TRAIN, Split.PROBE, Split.TEST))
+    model = autorec(None, threads=1).fit(train, probe=probe)
+    final = autorec(None, threads=1, n_epochs=model.best_epoch_, early_stopping=False)
+    final.fit(ds.ratings(Split.TRAIN | Split.PROBE))
+    score = rmse(final.predict(test.user, test.item, test.day), test.rating)
+    biases, _ = make_predictor("baseline", "biases")
+    biases.fit(ds.ratings(Split.TRAIN | Split.PROBE))
+    base = rmse(biases.predict(test.user, test.item, test.day), test.rating)
+    print("u1.test: I-AutoRec", round(score, 4), "biases", round(base, 4))
+    # measured 0.9009 (the biases 0.9599); slack 0.005
+    assert score <= 0.9059, score
+    assert score <= base - 0.05, (score, base)
