@@ -99,7 +99,8 @@ class AutoRec(IterativePredictor):
 
     Data (built at start or resume, kept for prediction): ``mu_``, ``b_user_``,
     ``b_item_`` (the fallback), ``indptr_``, ``inp_``, ``val_`` (each sample's training
-    ratings as CSR), ``n_obs_`` (training ratings per input). Learned: ``net_``.
+    ratings as CSR; while training also ``tgt_``, what each is reconstructed as),
+    ``n_obs_`` (training ratings per input). Learned: ``net_``.
     """
 
     family = "autorec"
@@ -209,6 +210,11 @@ class AutoRec(IterativePredictor):
                     return math.nan, n  # the trainer reports the divergence
         return math.sqrt(se / max(n, 1)), n
 
+    def finish(self, train: Ratings) -> None:
+        # Prediction reads the inputs (val_), never the training targets.
+        self.__dict__.pop("tgt_", None)
+        self.__dict__.pop("_active", None)
+
     def state_dict(self) -> dict[str, np.ndarray]:
         return self.net_.state()
 
@@ -255,11 +261,6 @@ class AutoRec(IterativePredictor):
                 q = torch.from_numpy(j[rows].astype(np.int64)).to(net.device)
                 out[rows] = net.output_at(h, seg, q).cpu().numpy() + shift[rows]
         return out
-
-    def __getstate__(self):
-        d = dict(self.__dict__)
-        d.pop("_active", None)
-        return d
 
 
 class IAutoRec(AutoRec):
