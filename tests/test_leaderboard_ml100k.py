@@ -8,11 +8,13 @@ a uniform draw over u1.base's ratings, as many as the latest-ratings rule would 
 With Netflix's rule (each user's latest nine at most) the blends learned on a probe unlike
 the test file and scored 0.9020 (GBDT, submitted), 0.9008 and 0.8988.
 
-Measured (configs/leaderboard/ml100k.toml, 36 predictors; about 5 minutes on a quiet
-machine, 13 on this shared one): submitted blend ml100k-blend-fwls-ml100k 0.8995 on
-u1.test (CV probe 0.8860); the linear and GBDT blends 0.8994 and 0.8995; the best single
-predictor by probe, timesvdpp-f50-reg08, 0.9194 on u1.test; the reference
-(knn-cinematch-proxy) 0.9344; the best published single models are near 0.889 (GLocal-K).
+Measured (configs/leaderboard/ml100k.toml, 41 predictors; about 20 minutes on this shared
+2-core machine): submitted blend ml100k-blend-fwls-ml100k 0.8872 on u1.test (CV probe
+0.8736); the linear and GBDT blends 0.8866 and 0.8861; the best single predictor by
+probe, autorec-i-seed1 (I-AutoRec), 0.8979 on u1.test; the reference
+(knn-cinematch-proxy) 0.9344. The best published single models are near 0.889
+(GLocal-K, CIKM 2021), issue 21's goal. Before AutoRec (36 predictors) the submitted blend
+scored 0.8995.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from conftest import shared_path
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
-GOAL = 0.900  # issue 7: the blended submission on u1.test (measured 0.8995)
-BOUND = 0.9025  # the measured 0.8995 with a slack of 0.003, for the blends not submitted
+GOAL = 0.889  # issue 21: the blended submission on u1.test (measured 0.8872)
+BOUND = 0.8902  # the measured 0.8872 with a slack of 0.003, for every blend
 
 
 def prize(*args: str, home, cwd, json_out: bool = True):
@@ -79,12 +81,13 @@ def test_submitted_blend_on_u1_test(u1):
     assert check["test_rmse"] == pytest.approx(rows[best["name"]]["test_rmse"], abs=1e-4)
     singles = [r for r in board["rows"] if r["family"] != "blend"]
     best_single = min(singles, key=lambda r: r["probe_rmse"])
-    # measured 0.8995 against the best single's 0.9194 (chosen by probe, as the blend is)
+    # measured 0.8872 against the best single's 0.8979 (I-AutoRec, chosen by probe as the
+    # blend is): 0.0107 better; asserted 0.007 (a slack of 0.0037)
     assert check["test_rmse"] <= BOUND, check["test_rmse"]
     for b in run["blends"]:
         assert rows[b["name"]]["test_rmse"] <= BOUND, b
-    assert check["test_rmse"] < best_single["test_rmse"] - 0.01
-    # The reference on non-Netflix data is knn-cinematch-proxy: 0.9344 on u1.test, 0.035
+    assert check["test_rmse"] < best_single["test_rmse"] - 0.007
+    # The reference on non-Netflix data is knn-cinematch-proxy: 0.9344 on u1.test, 0.047
     # above the blend.
     assert board["reference"]["name"] == "knn-cinematch-proxy", board["reference"]
     assert check["test_rmse"] < board["reference"]["test"] - 0.02

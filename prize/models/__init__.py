@@ -32,6 +32,7 @@ FAMILIES = Registry("family", {
     "nsvd": "prize.models.mf.families:nsvd",
     "rbm": "prize.models.rbm",
     "ease": "prize.models.ease",
+    "autorec": "prize.models.autorec",
 })
 
 
