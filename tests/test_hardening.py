@@ -458,7 +458,8 @@ def test_ctrl_c_exits_130_with_the_resume_command(toy, home):
     import time
 
     env = dict(os.environ, PRIZE_HOME=str(home))
-    args = ["train", "mf", "--data", "toy", "--set", "n_epochs=100000", "--set", "threads=1"]
+    args = ["train", "mf", "--data", "toy", "--set", "n_epochs=100000", "--set", "threads=1",
+            "--set", "early_stopping=false"]  # the default stops early: train on until Ctrl-C
     proc = subprocess.Popen([sys.executable, "-m", "prize", *args], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     ckpt = home / "checkpoints" / "toy" / "mf" / "probe.npz"
@@ -470,7 +471,8 @@ def test_ctrl_c_exits_130_with_the_resume_command(toy, home):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 130, err
-    assert "prize train mf --data toy --set n_epochs=100000 --set threads=1 --resume" in err
+    assert ("prize train mf --data toy --set n_epochs=100000 --set threads=1 --set "
+            "early_stopping=false --resume") in err
     assert "Aborted" not in err and "Traceback" not in err
     assert not [p for p in (home / "checkpoints").rglob(".*")]
     assert not [p for p in (home / "probes").rglob(".*") if p.name != ".lock"] \
