@@ -206,3 +206,16 @@ def test_cli_sampled_candidates_are_labelled(tiny):
     bad = run_prize("evaluate", "--data", "tiny", "--ranking", "--candidates", "sampled:0",
                     home=tiny, check=False)
     assert bad.returncode == 2 and "sampled:N" in bad.stderr
+
+
+def test_stored_predictors_rank_with_their_kept_model_when_it_saw_only_train(tiny):
+    run_prize("-q", "train", "baseline", "--data", "tiny", "--config", "biases", home=tiny)
+    run_prize("-q", "train", "svdpp", "--data", "tiny", "--set", "n_epochs=3",
+              "--allow-worse", home=tiny)
+    rep = run_prize("evaluate", "--data", "tiny", "--ranking", "--users", "100", "--models",
+                    "most-popular", "--predictor", "baseline-biases", "--predictor", "svdpp",
+                    "--json", home=tiny, json_out=True)
+    names = {r["model"] for r in rep["rows"]}
+    # The biases saw TRAIN alone: their kept model ranks. SVD++ learnt who rated the
+    # held-out items (implicit = all pairs): it is refitted on TRAIN's pairs instead.
+    assert "baseline-biases (kept model)" in names and "svdpp" in names

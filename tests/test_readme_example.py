@@ -31,6 +31,7 @@ def test_readme_python_example_runs(monkeypatch):
     top = model.recommend(196, n=10)
     assert len(top) == 10 and top.score.is_monotonic_decreasing
     cv = scope["prize"].cross_validate(scope["prize"].SVD(), ratings, folds=5)
-    # Biased MF, shipped defaults, 5 random folds of ml-100k: measured 0.932; Surprise's
-    # SVD publishes 0.934 on the same protocol. Slack 0.01 either way.
-    assert abs(cv.rmse.mean() - 0.932) < 0.01
+    # Biased MF, shipped defaults (no probe given, so all 100 epochs run), 5 random folds
+    # of ml-100k: measured 0.916; Surprise's SVD publishes 0.934 on the same protocol, and ran
+    # 0.937 here. Slack 0.01 either way.
+    assert abs(cv.rmse.mean() - 0.916) < 0.01

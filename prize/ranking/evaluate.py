@@ -9,8 +9,9 @@ The models judged side by side (all fitted in-process on the same training set):
   training set (:func:`prize.ranking.holdout.carve`): the w in 0, 0.05, ..., 1 with the best
   NDCG@10 there. The table shows rating-only (w = 1), popularity-only (most-popular; the
   same order as w = 0) and the blend;
-- any stored predictor (``--predictor NAME``), refitted from its stored family and config
-  (a predictor trained on another's residuals cannot be, and is refused).
+- any stored predictor (``--predictor NAME``): its kept fitted model where it learnt from
+  TRAIN alone, else refitted from its stored family and config (a predictor trained on
+  another's residuals cannot be, and is refused).
 
 Candidates: every item the user has not rated in the training set (``all``), minus held-out
 pairs of unknown truth; or (``sampled:N``) the user's held-out items plus N items drawn from
@@ -106,8 +107,27 @@ def rating_model(spec: str) -> RatingRanker:
     return RatingRanker(family, config or None)
 
 
+def learns_only_from_train(record) -> bool:
+    """Whether a stored probe-round model saw nothing of the hold-out: fitted on TRAIN, and
+    not told which items users rated outside it (the who-rated-what of SVD++, timeSVD++,
+    NSVD, the conditional RBM and the global kNN models defaults to every known pair,
+    held-out ones included, which would rank the held-out items first)."""
+    if record.round != "probe":
+        return False  # the final round was refitted on TRAIN+PROBE
+    c = record.config
+    if record.family in ("svdpp", "nsvd", "timesvdpp"):
+        return c.get("implicit") == "train"
+    if record.family == "rbm":
+        return not c.get("conditional", True) or c.get("conditional_on") == "train"
+    if record.family == "knn" and record.model in ("global", "integrated"):
+        return c.get("implicit", "all") == "train" and record.model == "integrated"
+    return True
+
+
 def stored_model(ds: Dataset, store, name: str) -> RatingRanker:
-    """A stored predictor, refitted in-process from its stored family and config."""
+    """A stored predictor: its kept fitted model (``prize train`` keeps it) where that model
+    learnt from TRAIN alone (:func:`learns_only_from_train`), else refitted in-process from
+    its stored family and config with only the training pairs as who-rated-what."""
     meta = store.meta(ds.name, name)
     if meta is None:
         raise DataError(f"--predictor {name}: no stored predictor {name!r} on {ds.name}",
@@ -119,6 +139,12 @@ def stored_model(ds: Dataset, store, name: str) -> RatingRanker:
         raise DataError(f"--predictor {name}: trained on the residuals of "
                         f"{meta.residuals_of!r}, which has no predictions for unrated items",
                         fix="Name a predictor trained on the ratings themselves")
+    if "model" in meta.files and learns_only_from_train(meta):
+        from prize.models import persist
+
+        kept, _ = persist.load(store.model_path(ds, name))
+        return RatingRanker(meta.family, name=f"{name} (kept model)",
+                            fit=lambda *args, **kw: kept)
     return RatingRanker(meta.family, values={"model": meta.model, **meta.config}, name=name)
 
 

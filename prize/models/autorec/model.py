@@ -106,6 +106,8 @@ class AutoRec(IterativePredictor):
     family = "autorec"
     Config = AutoRecConfig
     by: ClassVar[str]  # "item": I-AutoRec, "user": U-AutoRec
+    #: A kept model saves the torch network through state_dict (prize.models.persist).
+    state_dict_attrs = ("net_",)
 
     def _offset(self, user: np.ndarray, item: np.ndarray) -> np.ndarray:
         """What the network's output is added to at training pairs (``offset``)."""
