@@ -233,8 +233,11 @@ def list_cmd(ctx, as_json):
 
 
 @data.command("synth")
-@click.option("--preset", type=click.Choice(["tiny", "small", "medium", "netflix"]),
-              default="tiny", show_default=True)
+@click.option("--preset", type=click.Choice(["tiny", "small", "tiny-twin", "small-twin",
+                                            "medium", "netflix"]),
+              default="tiny", show_default=True,
+              help="tiny and small: law 1 (the original); tiny-twin, small-twin, medium and "
+                   "netflix: law 2, calibrated on the Prize's ladder.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--noise-scale", default=1.0, show_default=True, type=click.FloatRange(min=0.0),
               help="Multiplies every user's rating-noise level (1 = the default data).")
@@ -253,7 +256,7 @@ def synth_cmd(ctx, preset, seed, noise_scale, out, force, as_json):
     info = synth.generate(out, preset=preset, seed=seed, noise_scale=noise_scale,
                           progress=not as_json and not ctx.obj.get("quiet"), overwrite=force)
     emit(ctx, info, as_json, lambda r: [
-        f"wrote {r['preset']} preset (seed {r['seed']}) to {out}",
+        f"wrote {r['preset']} preset (law {r['law']}, seed {r['seed']}) to {out}",
         *(f"  {k:<11}{v:>14,}" for k, v in r["counts"].items()),
         "  oracle RMSE " + ", ".join(f"{k} {v:.4f}" for k, v in r["oracle_rmse"].items()),
     ])
