@@ -142,17 +142,18 @@ LAW2 = SynthModel(
     # A long tail of tastes: 128 factors whose variance shares decay like k^-0.9, so that
     # f = 10 catches about half of p^T q and every further factor still adds a little.
     n_factors=128,
-    factor_decay=0.9,
-    sd_interaction=0.75,
+    factor_decay=1.2,
+    sd_interaction=0.7,
+    gamma=1.0,
     # Series and sequels: half the films in families, a strong shared taste, and fans
     # choose them (the family tilt): item neighbourhoods that kNN sees and a rank-f model
     # cannot hold.
     family_fraction=0.5,
-    sigma_family=0.45,
+    sigma_family=0.35,
     family_tilt=1.0,
     # Day effects of the size timeSVD++ recovers (Koren 2009: b_{u,t} is the largest single
     # time effect), a visible drift of the user bias and item-bin walk.
-    sigma_day=0.25,
+    sigma_day=0.2,
     sd_alpha=0.05,
     sd_bin_step=0.05,
     # Per-user noise: median below law 1 (more of the variance is learnable), more spread.
@@ -207,7 +208,7 @@ PRESETS: dict[str, Preset] = {
     # small-twin; tiny-twin is for the fast tests of the law's ingredients).
     "tiny-twin": Preset("tiny-twin", n_users=2_000, n_movies=500, n_ratings=100_000,
                         activity_sigma=1.3, activity_min=3, model=LAW2),
-    "small-twin": Preset("small-twin", n_users=20_000, n_movies=3_000, n_ratings=2_000_000,
+    "small-twin": Preset("small-twin", n_users=10_000, n_movies=3_000, n_ratings=2_000_000,
                          activity_sigma=1.3, activity_min=5, model=LAW2),
     # ~20M ratings, law 2.
     "medium": Preset("medium", n_users=100_000, n_movies=8_000, n_ratings=20_000_000,

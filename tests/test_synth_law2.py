@@ -1,0 +1,171 @@
+"""The calibrated generative law (law 2, issue 17): its version is recorded, law 1 is left
+bit for bit as it was, and the ingredients of law 2 are there on a small instance (the
+long-tailed taste spectrum, item neighbourhoods, selection on the family taste). The
+ladder itself (slow) runs scripts/bench_twin.py on ``small-twin``."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from prize.data import synth
+
+REPO = Path(__file__).resolve().parents[1]
+# sha256 over the data files of `tiny` seed 0 (every file but synth.json, by sorted path:
+# path, NUL, the file's sha256), as law 1 wrote them before law 2 existed (commit
+# 800bcd0). synth.json is left out: it gained the "law" fields.
+TINY_LAW1_DIGEST = "48363fc94e93a208f2a7c99e5f42116ac43598bc51e07ac6983819639536c695"
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(x.relative_to(folder) for x in folder.rglob("*")
+                    if x.is_file() and x.name != "synth.json"):
+        h.update(str(p).encode() + b"\0" + hashlib.sha256((folder / p).read_bytes()).digest())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def twin() -> synth.Synthesis:
+    return synth.simulate("tiny-twin", seed=0)
+
+
+def test_presets_name_their_law():
+    assert synth.PRESETS["tiny"].law == 1 and synth.PRESETS["small"].law == 1
+    for name in ("tiny-twin", "small-twin", "medium", "netflix"):
+        assert synth.PRESETS[name].law == 2, name
+
+
+def test_law1_tiny_files_unchanged(tmp_path):
+    info = synth.generate(tmp_path / "tiny", preset="tiny", seed=0)
+    assert info["law"] == 1 and info["params"]["model"]["law"] == 1
+    assert _digest(tmp_path / "tiny") == TINY_LAW1_DIGEST
+
+
+def test_law_recorded_through_import(tmp_path):
+    from prize.data.netflix import import_netflix
+
+    raw = tmp_path / "raw"
+    info = synth.generate(raw, preset="tiny-twin", seed=1)
+    assert json.loads((raw / "synth.json").read_text())["law"] == 2 == info["law"]
+    import_netflix(raw, tmp_path / "data" / "tw", name="tw")
+    meta = json.loads((tmp_path / "data" / "tw" / "meta.json").read_text())
+    assert meta["synthetic"]["law"] == 2
+    assert meta["oracle_rmse"] == info["oracle_rmse"]
+
+
+def test_unknown_law_and_misplaced_parameter_refused():
+    p = synth.PRESETS["tiny"]
+    with pytest.raises(ValueError, match="unknown law"):
+        synth.simulate(dataclasses.replace(p, model=dataclasses.replace(p.model, law=7)))
+    with pytest.raises(ValueError, match="law-2 parameter"):
+        synth.simulate(dataclasses.replace(p, model=dataclasses.replace(p.model,
+                                                                        family_tilt=1.0)))
+
+
+def test_power_law_spectrum(twin):
+    """The variance of p_uk q_ik, factor by factor, decays like k^-alpha (the long tail
+    that lets more factors keep helping): a log-log fit of the drawn factors gives back
+    alpha, and the factors past 10 still hold a real share."""
+    m = twin.preset.model
+    P, Q = twin.state.P, twin.state.Q
+    var_k = P.var(axis=0) * Q.var(axis=0)  # Var(p_uk q_ik) for independent zero-mean draws
+    k = np.arange(1, m.n_factors + 1)
+    slope = np.polyfit(np.log(k), np.log(var_k), 1)[0]
+    # 500 films per factor: each var_k carries ~9% noise; the fit over 128 factors is good
+    # to a few hundredths (measured -1.199 at alpha 1.2); slack 0.15.
+    assert abs(slope + m.factor_decay) < 0.15, slope
+    # the factors past 10 hold a real share of the taste (measured 0.33; slack: half of it)
+    tail = var_k[10:].sum() / var_k.sum()
+    share = np.arange(1, m.n_factors + 1) ** -m.factor_decay
+    assert tail > 0.5 * share[10:].sum() / share.sum() > 0.1, tail
+
+
+def _centred_correlations(syn, pairs, min_common=15):
+    """Pearson correlation of the double-centred training ratings of each film pair over
+    their common raters (pairs with fewer than ``min_common`` common raters are dropped)."""
+    train = syn.split == synth.TRAIN
+    u, i = syn.user[train], syn.item[train].astype(np.int64)
+    r = syn.rating[train].astype(np.float64)
+    mu = r.mean()
+    bi = np.bincount(i, r - mu, syn.n_movies) / (np.bincount(i, minlength=syn.n_movies) + 10)
+    bu = np.bincount(u, r - mu - bi[i], syn.n_users) / (
+        np.bincount(u, minlength=syn.n_users) + 10)
+    res = r - mu - bi[i] - bu[u]
+    M = np.full((syn.n_users, syn.n_movies), np.nan)
+    M[u, i] = res
+    out = []
+    for a, b in pairs:
+        both = ~np.isnan(M[:, a]) & ~np.isnan(M[:, b])
+        if both.sum() >= min_common:
+            out.append(np.corrcoef(M[both, a], M[both, b])[0, 1])
+    return np.array(out)
+
+
+def test_item_neighbourhoods(twin):
+    """Films of one family (a series) correlate in the users' residuals far more than
+    random pairs of films: the item-item structure item kNN feeds on."""
+    fam = twin.state.family
+    within = [(a, b) for f in range(fam.max() + 1)
+              for a, b in zip(*np.triu_indices(int((fam == f).sum()), 1), strict=True)
+              for a, b in [(np.flatnonzero(fam == f)[a], np.flatnonzero(fam == f)[b])]]
+    rng = np.random.default_rng(0)
+    random = [tuple(rng.choice(twin.n_movies, 2, replace=False)) for _ in range(len(within))]
+    cw, cr = _centred_correlations(twin, within), _centred_correlations(twin, random)
+    assert len(cw) > 100 and len(cr) > 100
+    # measured on tiny-twin seed 0: within 0.077 (524 pairs), random 0.014 (482 pairs),
+    # standard errors about 0.007 each; the margin asked, 0.03, is about 3 SEs of the
+    # difference and half the measured one
+    assert cw.mean() > cr.mean() + 0.03, (cw.mean(), cr.mean())
+
+
+def test_selection_follows_the_family_taste(twin):
+    """Law 2's family tilt: the films of its families a user chose carry a positive family
+    taste g_{u,F} on average (missing not at random); under law 1 they do not."""
+    def mean_g(syn):
+        lat = syn.state
+        rows = np.flatnonzero(lat.families()[syn.item] >= 0)[:20_000]
+        return np.mean([lat.g(int(syn.user[r]), int(syn.item[r])) for r in rows])
+
+    m = twin.preset.model
+    law1 = synth.simulate(dataclasses.replace(
+        synth.PRESETS["tiny"], model=dataclasses.replace(synth.PRESETS["tiny"].model,
+                                                         sigma_family=m.sigma_family)), seed=0)
+    # the tilt exp(gamma g) shifts the chosen g by up to gamma sigma^2 (0.12 here; the cap
+    # and the finite catalogue shrink it): measured 0.042, with an SE near 0.005 (20,000
+    # rows, correlated within users); asked: above 0.15 gamma sigma^2 (0.018)
+    assert mean_g(twin) > 0.15 * m.gamma * m.family_tilt * m.sigma_family ** 2
+    assert abs(mean_g(law1)) < 0.02  # 0 in law: the same SE, 4 of them as slack
+
+
+def test_oracle_stays_exact_under_law2(twin):
+    """The oracle is E[r | s, sigma] of the generator: its RMSE on quiz matches the closed
+    form and beats a prediction that drops the family effects."""
+    s, sigma, r = twin.latent("quiz")
+    got, expected = synth.oracle_rmse(r, s, sigma)
+    assert abs(got - expected) < 4 * expected / math.sqrt(len(r))
+    assert twin.oracle()[0]["quiz"] == got
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 17: law 2 does not yet land every rung "
+                                       "within 1 point (see the README's twin table)")
+def test_small_twin_ladder(tmp_path):
+    """The ladder on small-twin (scripts/bench_twin.py, every rung): each rung within 1
+    percentage point of the published one, and every ordering of the issue."""
+    out = tmp_path / "ladder.md"
+    run = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_twin.py"),
+                          "--preset", "small-twin", "--home", str(tmp_path / "home"),
+                          "--out", str(out)], capture_output=True, text=True, cwd=REPO)
+    assert run.returncode == 0, run.stderr[-3000:]
+    text = out.read_text()
+    print(text)
+    assert "✗" not in text and "—" not in text.split("| ordering |")[1]
