@@ -169,3 +169,22 @@ def test_small_twin_ladder(tmp_path):
     text = out.read_text()
     print(text)
     assert "✗" not in text and "—" not in text.split("| ordering |")[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("noise", [0.6, 1.0, 1.4])
+def test_barrier_default_within_tolerance_under_law2(tmp_path, noise):
+    """tests/test_barrier.py's validation of the default magic-barrier estimate, on the
+    law-2 twin (tiny-twin): within 0.02 of the probe oracle at three noise levels."""
+    from prize.barrier.estimators import estimate
+    from prize.data.dataset import open_dataset
+    from prize.data.netflix import import_netflix
+
+    home, name = tmp_path / "home", f"tiny-twin-{noise}"
+    synth.generate(home / "raw" / name, preset="tiny-twin", seed=0, noise_scale=noise)
+    import_netflix(home / "raw" / name, home / "data" / name, name=name)
+    ds = open_dataset(name, home)
+    r = estimate(ds, None, estimators=["ordinal"])
+    oracle = ds.meta["oracle_rmse"]["probe"]
+    print(f"noise {noise}: estimate {r['rmse']:.4f}, oracle {oracle:.4f}")
+    assert abs(r["rmse"] - oracle) <= 0.02, (noise, r["rmse"], oracle)

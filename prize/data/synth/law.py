@@ -142,22 +142,26 @@ LAW2 = SynthModel(
     # A long tail of tastes: 128 factors whose variance shares decay like k^-0.9, so that
     # f = 10 catches about half of p^T q and every further factor still adds a little.
     n_factors=128,
-    factor_decay=1.2,
-    sd_interaction=0.7,
-    gamma=1.0,
+    factor_decay=1.0,
+    sd_interaction=1.0,
+    gamma=0.8,
     # Series and sequels: half the films in families, a strong shared taste, and fans
     # choose them (the family tilt): item neighbourhoods that kNN sees and a rank-f model
     # cannot hold.
     family_fraction=0.5,
-    sigma_family=0.35,
+    sigma_family=0.2,
     family_tilt=1.0,
     # Day effects of the size timeSVD++ recovers (Koren 2009: b_{u,t} is the largest single
     # time effect), a visible drift of the user bias and item-bin walk.
-    sigma_day=0.2,
+    sigma_day=0.3,
+    # Fewer, bigger rating sessions (Netflix users rate in batches): the most recent
+    # ratings, held out, often share their day with training ratings, where the day
+    # effects can be learnt (timeSVD++'s b_{u,t}).
+    sessions_coef=0.2,
     sd_alpha=0.05,
     sd_bin_step=0.05,
     # Per-user noise: median below law 1 (more of the variance is learnable), more spread.
-    noise_median=0.75,
+    noise_median=0.65,
     noise_log_sd=0.3,
 )
 """The calibrated law (version 2): see :class:`SynthModel` for each parameter."""
@@ -506,7 +510,7 @@ def _skew_normal(rng: np.random.Generator, n: int, delta: float) -> np.ndarray:
 
 def _factor_scales(m: SynthModel) -> np.ndarray:
     """``a_k`` with ``p_uk, q_ik ~ N(0, a_k^2)``: ``Var(p^T q) = sum_k a_k^4 =
-    sd_interaction^2`` and ``a_k^4 proportional to (k + 1)^-factor_decay``."""
+    sd_interaction^2`` and ``a_k^4 proportional to k^-factor_decay``, ``k = 1..f``."""
     share = np.arange(1, m.n_factors + 1) ** -m.factor_decay
     return (m.sd_interaction ** 2 * share / share.sum()) ** 0.25
 
