@@ -192,3 +192,48 @@ def test_barrier_default_within_tolerance_under_law2(tmp_path, noise):
     oracle = ds.meta["oracle_rmse"]["probe"]
     print(f"noise {noise}: estimate {r['rmse']:.4f}, oracle {oracle:.4f}")
     assert abs(r["rmse"] - oracle) <= 0.02, (noise, r["rmse"], oracle)
+
+
+# ---------------------------------------------------------------- the ladder in the report
+def test_ladder_rows_from_records():
+    from prize.leaderboard.report import CINEMATCH_QUIZ, ladder
+    from prize.probes import PredictorRecord
+
+    recs = [PredictorRecord("knn-cinematch-proxy", family="knn", quiz_rmse=1.0),
+            PredictorRecord("baseline-biases", family="baseline", quiz_rmse=1.03),
+            PredictorRecord("mf-f100", family="mf", quiz_rmse=0.95),
+            PredictorRecord("blend-a", family="blend", quiz_rmse=0.93),
+            PredictorRecord("blend-b", family="blend", quiz_rmse=0.91)]
+    rows = {r["rung"]: r for r in ladder(recs)}
+    b = rows["user + movie biases"]
+    assert b["twin_pct"] == pytest.approx(-3.0)
+    assert b["netflix_pct"] == pytest.approx(100 * (CINEMATCH_QUIZ - 0.9799) / CINEMATCH_QUIZ)
+    assert b["within_1pp"] and b["distance"] == pytest.approx(b["twin_pct"] - b["netflix_pct"])
+    assert rows["SVD f=100"]["twin_pct"] == pytest.approx(5.0)
+    assert rows["the 2007 blend"]["predictor"] == "blend-b"  # the best stored blend
+    assert rows["SVD++ f=100"]["twin_pct"] is None  # not trained: a dash in the table
+    assert ladder(recs[1:]) is None  # no reference, no ladder
+
+
+def test_report_shows_the_ladder_on_synthetic_data(tmp_path):
+    from prize.data.dataset import open_dataset
+    from prize.data.netflix import import_netflix
+    from prize.leaderboard.report import write_report
+    from prize.probes import ProbeStore
+    from prize.runs.single import train
+
+    home = tmp_path / "home"
+    synth.generate(home / "raw" / "tw", preset="tiny-twin", seed=0)
+    import_netflix(home / "raw" / "tw", home / "data" / "tw", name="tw")
+    ds = open_dataset("tw", home)
+    store = ProbeStore(home / "probes")
+    biases = train(ds, store, "baseline", config="biases", name="baseline-biases")
+    ref = train(ds, store, "knn", config="cinematch-proxy", name="knn-cinematch-proxy")
+    rep = write_report(ds, store, tmp_path / "report")
+    assert (tmp_path / "report" / "ladder.png").stat().st_size > 0
+    md = (tmp_path / "report" / "leaderboard.md").read_text()
+    assert "The Prize's ladder on the twin" in md and "ladder.png" in md
+    row = next(r for r in rep["ladder"] if r["predictor"] == "baseline-biases")
+    assert row["twin_pct"] == pytest.approx(100 * (ref.quiz_rmse - biases.quiz_rmse)
+                                            / ref.quiz_rmse)
+    assert f"{row['twin_pct']:+.2f}" in md
