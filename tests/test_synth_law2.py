@@ -176,6 +176,11 @@ def test_small_twin_ladder(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 17: law 2's long tail of tastes lies beyond the ordinal model's rank 16 and is "
+    "read as noise: measured estimate/oracle 0.671/0.452, 0.801/0.650, 0.945/0.828 at "
+    "noise 0.6/1.0/1.4; the oracle that knows only the first 16 tastes scores 0.812 at "
+    "1.0, where the estimate lands"))
 @pytest.mark.parametrize("noise", [0.6, 1.0, 1.4])
 def test_barrier_default_within_tolerance_under_law2(tmp_path, noise):
     """tests/test_barrier.py's validation of the default magic-barrier estimate, on the
