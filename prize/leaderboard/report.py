@@ -131,12 +131,21 @@ def chart_ladder(rows: list[dict], path: Path) -> None:
     twin = [r["twin_pct"] if r["twin_pct"] is not None else np.nan for r in rows]
     for yy, p in zip(y, pub, strict=True):
         ax.fill_betweenx([yy - 0.4, yy + 0.4], p - 1.0, p + 1.0, color="0.9", lw=0)
+    # the axis spans the published range with room around it; a twin bar beyond it (a
+    # diverged model) stops at the edge and says its value
+    lo, hi = min(pub) - 4.0, max(pub) + 4.0
+    shown = np.clip(twin, lo, hi)
     ax.barh(y + 0.18, pub, height=0.34, color="0.45", label="Netflix, % over Cinematch")
-    ax.barh(y - 0.18, twin, height=0.34, color="tab:orange", label="twin, % over reference")
+    ax.barh(y - 0.18, shown, height=0.34, color="tab:orange", label="twin, % over reference")
+    for yy, t in zip(y, twin, strict=True):
+        if np.isfinite(t) and not lo <= t <= hi:
+            ax.text(lo + 0.2 if t < lo else hi - 0.2, yy - 0.18, f"{t:+.1f}", fontsize=7,
+                    va="center", ha="left" if t < lo else "right", color="white")
+    ax.set_xlim(lo, hi)
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(y, [r["rung"] for r in rows], fontsize=8)
     ax.set_xlabel("improvement in quiz RMSE (%); grey band: published ±1 point")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, fontsize=8)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
