@@ -139,24 +139,25 @@ LAWS = (1, 2)
 
 LAW2 = SynthModel(
     law=2,
-    # A long tail of tastes: 128 factors whose variance shares decay like k^-0.9, so that
-    # f = 10 catches about half of p^T q and every further factor still adds a little.
+    # A long tail of tastes: 128 factors whose variance shares decay like k^-1, so that
+    # f = 10 catches about half of p^T q and every further factor still adds a little
+    # (Koren's SVD keeps gaining to f = 200). Stronger than law 1's 12 factors, so that
+    # the factor models gain over the biases what they gained on Netflix.
     n_factors=128,
     factor_decay=1.0,
     sd_interaction=1.0,
     gamma=0.8,
-    # Series and sequels: half the films in families, a strong shared taste, and fans
-    # choose them (the family tilt): item neighbourhoods that kNN sees and a rank-f model
-    # cannot hold.
+    # Series and sequels: half the films in families with a modest shared taste that also
+    # steers what fans choose (the family tilt). Stronger families made the plain item
+    # kNN (the reference) too good against the biases and the factor models.
     family_fraction=0.5,
     sigma_family=0.2,
     family_tilt=1.0,
-    # Day effects of the size timeSVD++ recovers (Koren 2009: b_{u,t} is the largest single
-    # time effect), a visible drift of the user bias and item-bin walk.
+    # Day effects b_{u,t} in fewer, bigger rating sessions (Netflix users rate in batches):
+    # the most recent ratings, held out, often share their day with training ratings,
+    # where timeSVD++ can learn the day's offset (it then gains over SVD++ about what
+    # Koren measured); a visible drift of the user bias and of the item-bin walk.
     sigma_day=0.3,
-    # Fewer, bigger rating sessions (Netflix users rate in batches): the most recent
-    # ratings, held out, often share their day with training ratings, where the day
-    # effects can be learnt (timeSVD++'s b_{u,t}).
     sessions_coef=0.2,
     sd_alpha=0.05,
     sd_bin_step=0.05,
