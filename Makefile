@@ -17,14 +17,16 @@ $(BIN)/activate: pyproject.toml
 
 venv: $(BIN)/activate
 
-# The demo: synthetic small preset -> import -> baselines and the reference (the Cinematch
-# proxy, item kNN) -> leaderboard -> submission.
-DEMO := synth-small
+# The demo: the synthetic twin at small size (small-twin: law 2, calibrated on the Prize's
+# ladder; `make demo DEMO_PRESET=small DEMO=synth-small` for law 1) -> import -> baselines
+# and the reference (the Cinematch proxy, item kNN) -> leaderboard -> submission.
+DEMO_PRESET ?= small-twin
+DEMO ?= synth-$(DEMO_PRESET)
 DEMO_RAW := $(PRIZE_HOME)/raw/$(DEMO)
 BASELINES := global_mean movie_mean user_mean biases global_effects
 
 $(DEMO_RAW)/synth.json: | venv
-	$(PRIZE) data synth --preset small --seed 0 --out $(DEMO_RAW) --force
+	$(PRIZE) data synth --preset $(DEMO_PRESET) --seed 0 --out $(DEMO_RAW) --force
 
 $(PRIZE_HOME)/data/$(DEMO)/meta.json: $(DEMO_RAW)/synth.json
 	$(PRIZE) data import netflix $(DEMO_RAW) --name $(DEMO) --force
@@ -38,7 +40,8 @@ demo: venv $(PRIZE_HOME)/data/$(DEMO)/meta.json
 		--out submissions/$(DEMO)-global_effects.txt
 	$(PRIZE) submit --data $(DEMO) --check submissions/$(DEMO)-global_effects.txt
 
-# `make leaderboard` runs progress2007 on the synthetic small preset;
+# `make leaderboard` runs progress2007 on the synthetic twin (small-twin) and reports the
+# Prize's ladder beside the twin's;
 # `make leaderboard DATA=/path/to/netflix` imports the real files and runs it there.
 SET ?= progress2007
 LB_NAME := $(if $(DATA),netflix,$(DEMO))

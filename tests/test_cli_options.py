@@ -70,3 +70,10 @@ def test_a_taken_name_is_refused_before_the_input_is_read(toy, tmp_path):
     bad.write_text("not,a,rating,file\n")
     r = run_prize("data", "import", "csv", str(bad), "--name", "toy", home=toy, check=False)
     assert r.returncode == 2 and "exists already" in r.stderr and "line" not in r.stderr
+
+
+def test_the_synth_preset_choices_are_the_generator_presets():
+    from prize.cli.data import PRESET_NAMES
+    from prize.data.synth import PRESETS
+
+    assert set(PRESET_NAMES) == set(PRESETS)

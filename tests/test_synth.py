@@ -582,9 +582,11 @@ def _small_latent(n_users=3, per_user=10, n_items=40, exact_above=32, seed=0):
 
 
 @pytest.mark.parametrize("exact_above", [32, 0])
-def test_simulate_users_jit_matches_python(exact_above):
+@pytest.mark.parametrize("family_tilt", [0.0, 1.5])
+def test_simulate_users_jit_matches_python(exact_above, family_tilt):
     """The compiled kernel against its own Python function (NUMBA_DISABLE_JIT semantics:
-    uint64 wrap-around, integer division, casts) on 30 ratings from the same start."""
+    uint64 wrap-around, integer division, casts) on 30 ratings from the same start, under
+    law 1 (no family tilt) and law 2 (the family taste steers the choice)."""
     lat = _small_latent(exact_above=exact_above)
     m = synth.SynthModel()
     outs = []
@@ -598,7 +600,7 @@ def test_simulate_users_jit_matches_python(exact_above):
                lat.log_pop, lat.cap, m.gamma, lat.exact_above, lat.start, lat.stop, lat.n_sess,
                m.first_session_weight, lat.b_u, lat.alpha_u, lat.b_i, lat.b_i_bin,
                lat.bin_width, m.beta, m.sigma_day, lat.family, lat.family_seed,
-               lat.sigma_family, item, day, score, eps)
+               lat.sigma_family, family_tilt, item, day, score, eps)
         outs.append((item, day, score, eps))
     for a, b in zip(*outs, strict=True):
         assert np.array_equal(a, b)

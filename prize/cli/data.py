@@ -35,6 +35,9 @@ def probe_rule_option(f):
              "many ratings drawn uniformly at random (random), as the u1..u5 test files "
              "were.")(f)
 force_option = click.option("--force", is_flag=True, help="Replace a dataset of the same name.")
+#: The presets of :mod:`prize.data.synth` (a test keeps them equal), named here so that
+#: `prize --help` need not import the generator's numba kernels.
+PRESET_NAMES = ("tiny", "small", "tiny-twin", "small-twin", "medium", "netflix")
 skip_option = click.option("--skip-bad-lines", is_flag=True,
                            help="Count and report bad lines instead of stopping at the first.")
 
@@ -255,10 +258,12 @@ def list_cmd(ctx, as_json):
 
 
 @data.command("synth", epilog=examples(
-    'prize data synth --preset small --seed 0 --out raw/synth-small',
+    'prize data synth --preset small-twin --seed 0 --out raw/synth-small-twin',
     'prize data synth --preset tiny --noise-scale 1.4 --out raw/noisy --force'))
-@click.option("--preset", type=click.Choice(["tiny", "small", "medium", "netflix"]),
-              default="tiny", show_default=True)
+@click.option("--preset", type=click.Choice(list(PRESET_NAMES)), default="tiny",
+              show_default=True,
+              help="tiny and small: law 1 (the original); tiny-twin, small-twin, medium and "
+                   "netflix: law 2, calibrated on the Prize's ladder.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--noise-scale", default=1.0, show_default=True, type=click.FloatRange(min=0.0),
               help="Multiplies every user's rating-noise level (1 = the default data).")
@@ -277,7 +282,7 @@ def synth_cmd(ctx, preset, seed, noise_scale, out, force, as_json):
     info = synth.generate(out, preset=preset, seed=seed, noise_scale=noise_scale,
                           progress=not as_json and not ctx.obj.get("quiet"), overwrite=force)
     emit(ctx, info, as_json, lambda r: [
-        f"wrote {r['preset']} preset (seed {r['seed']}) to {out}",
+        f"wrote {r['preset']} preset (law {r['law']}, seed {r['seed']}) to {out}",
         *(f"  {k:<11}{v:>14,}" for k, v in r["counts"].items()),
         "  oracle RMSE " + ", ".join(f"{k} {v:.4f}" for k, v in r["oracle_rmse"].items()),
     ])

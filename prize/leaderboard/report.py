@@ -5,7 +5,9 @@ Written to ``reports/<dataset>/``: ``leaderboard.md``, ``leaderboard.json``,
 ``probe_rmse.png`` (every predictor's probe RMSE with the reference, the 10% target, the
 magic-barrier estimate and the oracle), ``blend_curve.png`` (blend RMSE against the number
 of predictors, from forward selection) and ``epochs.png`` (probe RMSE per epoch of the
-iterative models).
+iterative models). On a synthetic data set (the twin) it adds the Prize's ladder: each
+rung's published improvement over Cinematch beside the twin's over the reference, as a
+table and ``ladder.png`` (:func:`ladder`, issue 17).
 """
 
 from __future__ import annotations
@@ -37,6 +39,116 @@ PUBLISHED = [
     ("rbm", None, "conditional RBM", "quiz", 0.9029, "Salakhutdinov et al. 2007"),
     ("knn", None, "item kNN on global-effect residuals", "probe", 0.9086, "Bell & Koren 2007"),
 ]
+
+
+#: Cinematch's quiz RMSE: the Prize's yardstick, 0% on the ladder.
+CINEMATCH_QUIZ = 0.9514
+#: The predictor playing Cinematch on data without an official score (synthetic twin).
+LADDER_REFERENCE = "knn-cinematch-proxy"
+#: The Prize's ladder (issue 17): rung, the predictors that stand for it (the first one
+#: stored is used; "blend" is the best stored blend), published quiz RMSE, source. Koren
+#: KDD'09 is "Collaborative filtering with temporal dynamics", table of f = 10..200.
+LADDER = [
+    ("user + movie biases", ("baseline-biases",), 0.9799, "Koren KDD'09"),
+    ("time-aware baseline (global effects)", ("baseline-global_effects",), 0.9555,
+     "BellKor 2009"),
+    ("item kNN on global-effect residuals", ("knn-interp-ge", "knn-interp"), 0.9086,
+     "Bell & Koren ICDM'07"),
+    ("SVD f=10", ("mf-f10",), 0.9140, "Koren KDD'09"),
+    ("SVD f=100", ("mf-f100",), 0.9025, "Koren KDD'09"),
+    ("SVD f=200", ("mf-f200",), 0.9009, "Koren KDD'09"),
+    ("SVD++ f=10", ("svdpp-f10",), 0.9131, "Koren KDD'09"),
+    ("SVD++ f=100", ("svdpp-f100",), 0.8924, "Koren KDD'09"),
+    ("SVD++ f=200", ("svdpp-f200",), 0.8911, "Koren KDD'09"),
+    ("timeSVD++ f=10", ("timesvdpp-f10",), 0.8971, "Koren KDD'09"),
+    ("timeSVD++ f=100", ("timesvdpp-f100",), 0.8805, "Koren KDD'09"),
+    ("timeSVD++ f=200", ("timesvdpp-f200",), 0.8799, "Koren KDD'09"),
+    ("conditional RBM", ("rbm-conditional",), 0.903, "BellKor 2007"),
+    ("kNN on the RBM's residuals", ("knn-interp-on-rbm",), 0.8888, "BellKor 2007"),
+    ("kNN on MF residuals", ("knn-interp-on-mf-f100", "knn-interp-on-mf-f50"), 0.8982,
+     "Bell & Koren ICDM'07"),
+    ("Funk's RSVD", ("mf-funk",), 0.9094, "Paterek 2007 (probe)"),
+    ("the 2007 blend", ("blend",), 0.8712, "BellKor 2007"),
+]
+
+
+def ladder_pct(ref: float, rmse: float) -> float:
+    """Improvement of ``rmse`` over ``ref`` in percent of ``ref`` (the Prize's measure)."""
+    return 100.0 * (ref - rmse) / ref
+
+
+def ladder(metas: list[PredictorRecord]) -> list[dict] | None:
+    """Each rung's published improvement over Cinematch beside the twin's over the
+    reference (quiz RMSE), with the distance (twin minus published, percentage points) and
+    whether it lies within 1 point; ``None`` without a stored reference."""
+    quiz = {m.name: m.quiz_rmse for m in metas if m.quiz_rmse is not None}
+    if LADDER_REFERENCE not in quiz:
+        return None
+    ref = quiz[LADDER_REFERENCE]
+    blends = [m for m in metas if m.family == "blend" and m.quiz_rmse is not None]
+    best_blend = min(blends, key=lambda m: m.quiz_rmse) if blends else None
+    rows = []
+    for rung, names, published, source in LADDER:
+        if names == ("blend",):
+            name = best_blend.name if best_blend else None
+        else:
+            name = next((n for n in names if n in quiz), None)
+        twin = None if name is None else ladder_pct(ref, quiz[name])
+        netflix = ladder_pct(CINEMATCH_QUIZ, published)
+        rows.append({"rung": rung, "predictor": name, "netflix_pct": netflix,
+                     "twin_pct": twin, "distance": None if twin is None else twin - netflix,
+                     "within_1pp": None if twin is None else abs(twin - netflix) <= 1.0,
+                     "published_rmse": published, "source": source,
+                     "reference_quiz_rmse": ref})
+    return rows
+
+
+def ladder_markdown(rows: list[dict]) -> list[str]:
+    """The ladder as a Markdown section."""
+    ref = rows[0]["reference_quiz_rmse"]
+    out = [f"\n## The Prize's ladder on the twin\n\nEach rung's published improvement over "
+           f"Cinematch (quiz {CINEMATCH_QUIZ}) beside the twin's over `{LADDER_REFERENCE}` "
+           f"(quiz {ref:.4f}); distance in percentage points, ✓ within ±1.\n",
+           "| rung | Netflix % | twin % | distance | ±1pp | predictor | source |",
+           "|---|---:|---:|---:|:---:|---|---|"]
+    for r in rows:
+        twin = "—" if r["twin_pct"] is None else f"{r['twin_pct']:+.2f}"
+        dist = "—" if r["distance"] is None else f"{r['distance']:+.2f}"
+        ok = "—" if r["within_1pp"] is None else ("✓" if r["within_1pp"] else "✗")
+        out.append(f"| {r['rung']} | {r['netflix_pct']:+.2f} | {twin} | {dist} | {ok} | "
+                   f"{r['predictor'] or '—'} | {r['source']} |")
+    return out
+
+
+def chart_ladder(rows: list[dict], path: Path) -> None:
+    """Paired bars per rung: the published % over Cinematch and the twin's % over the
+    reference, the ±1 point band around the published one shaded."""
+    plt = _matplotlib()
+    n = len(rows)
+    fig, ax = plt.subplots(figsize=(8, 0.38 * n + 1.2))
+    y = np.arange(n)[::-1]
+    pub = [r["netflix_pct"] for r in rows]
+    twin = [r["twin_pct"] if r["twin_pct"] is not None else np.nan for r in rows]
+    for yy, p in zip(y, pub, strict=True):
+        ax.fill_betweenx([yy - 0.4, yy + 0.4], p - 1.0, p + 1.0, color="0.9", lw=0)
+    # the axis spans the published range with room around it; a twin bar beyond it (a
+    # diverged model) stops at the edge and says its value
+    lo, hi = min(pub) - 4.0, max(pub) + 4.0
+    shown = np.clip(twin, lo, hi)
+    ax.barh(y + 0.18, pub, height=0.34, color="0.45", label="Netflix, % over Cinematch")
+    ax.barh(y - 0.18, shown, height=0.34, color="tab:orange", label="twin, % over reference")
+    for yy, t in zip(y, twin, strict=True):
+        if np.isfinite(t) and not lo <= t <= hi:
+            ax.text(lo + 0.2 if t < lo else hi - 0.2, yy - 0.18, f"{t:+.1f}", fontsize=7,
+                    va="center", ha="left" if t < lo else "right", color="white")
+    ax.set_xlim(lo, hi)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(y, [r["rung"] for r in rows], fontsize=8)
+    ax.set_xlabel("improvement in quiz RMSE (%); grey band: published ±1 point")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
 
 
 def _matplotlib():
@@ -315,6 +427,7 @@ def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | N
     metas = store.list(ds.name)
     netflix = (ds.meta.get("reference") or {}).get("kind") == "official"
     repro = reproduction(ds, metas) if netflix else None
+    steps = ladder(metas) if "synthetic" in ds.meta else None
     chart_rmse(t, barrier, out / "probe_rmse.png")
     stored = [m for m in metas if m.family == "blend" and m.extra.get("selection")]
     curves = [(m.name, m.extra["selection"]) for m in stored]
@@ -350,6 +463,10 @@ def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | N
             ours = "—" if r["ours"] is None else f"{r['ours']:.4f}"
             md.append(f"| {r['model']} | {r['on']} | {r['published']:.4f} | {ours} | "
                       f"{r['predictor'] or '—'} | {r['source']} |")
+    if steps:
+        chart_ladder(steps, out / "ladder.png")
+        md.extend(ladder_markdown(steps))
+        md.append("\n![ladder](ladder.png)\n")
     blends = blend_sections(metas)
     if blends:
         md.append("\n## Blends\n")
@@ -361,7 +478,8 @@ def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | N
               f"forward selection adds predictors, each point named by the one added; {note}.*"
               "\n\n![epochs](epochs.png)\n\n*Probe RMSE per epoch, one panel per family "
               f"with its best {CURVES_PER_FAMILY} models.*\n")
-    charts = ["probe_rmse.png", "blend_curve.png", "epochs.png"]
+    charts = ["probe_rmse.png", "blend_curve.png", "epochs.png",
+              *(["ladder.png"] if steps else [])]
     from prize.ranking.evaluate import load as load_ranking
 
     ranking = load_ranking(store.root.parent, ds.name)
@@ -374,6 +492,7 @@ def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | N
                   "lists.*\n")
     write_bytes(out / "leaderboard.md", "\n".join(md).encode())
     report = {"table": t, "barrier": barrier, "reproduction": repro, "charts": charts,
+              "ladder": steps,
               "blend_curve": has_curve, "selection": computed, "written_at": now,
               "git_commit": commit}
     write_json(out / "leaderboard.json", json.loads(json.dumps(report, default=str)))

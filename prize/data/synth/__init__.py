@@ -55,6 +55,21 @@ effect is part of ``s``, so the oracle below includes it.
 shuffled into probe / quiz / test thirds. Probe stays in ``training_set/`` (probe is a
 subset of training, as in 2006); quiz and test form ``qualifying.txt``.
 
+Two versions of the law
+-----------------------
+``SynthModel.law`` names the version; ``synth.json`` and the imported data set's
+``meta.json`` (``meta["synthetic"]["law"]``) record it. Law 1 (``tiny``, ``small``) is the
+model above with its original parameters, kept bit for bit so that old data sets and the
+numbers tests measured on them stay reproducible. Law 2 (``tiny-twin``, ``small-twin``,
+``medium``, ``netflix``; :data:`~prize.data.synth.law.LAW2`) is calibrated so that the
+Prize's ladder comes out at the published distances from Cinematch (issue 17,
+``scripts/bench_twin.py``): a long tail of 128 tastes whose variance shares decay like
+``k^-1`` (each further factor still helps), families whose taste also steers what a fan
+chooses (``family_tilt``: the weight becomes ``pop_i exp(gamma min(p_u^T q_i + family_tilt
+g_{u,F(i)}, c_u))``, so who-rated-what carries it), fewer and bigger rating sessions (the
+held-out most recent ratings share their day with training ratings, as Netflix's batch
+raters' did, which is where timeSVD++'s day biases pay) and a lower noise level.
+
 The oracle (the data set's magic barrier)
 -----------------------------------------
 The generator knows ``s`` and ``sigma = sigma_u nu`` of every pair, so the best possible

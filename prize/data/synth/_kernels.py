@@ -162,12 +162,22 @@ def _dot(a, b):
 
 
 @njit(cache=True)
-def _choose_exact(state, k, pu, Q, log_pop, gamma, cap, seen, items, xs, pos):
+def _family_tilt(u, i, family, family_seed, sigma_family, family_tilt):
+    """``family_tilt g_{u,F(i)}``: the part of the user's family taste that steers what
+    they choose (law 2; 0 where ``family_tilt`` is 0, so law 1 draws as it always did)."""
+    if family_tilt == 0.0 or family[i] < 0 or sigma_family <= 0.0:
+        return 0.0
+    return family_tilt * sigma_family * family_effect(family_seed, u, family[i])
+
+
+@njit(cache=True)
+def _choose_exact(state, k, pu, Q, log_pop, gamma, cap, seen, items, xs, pos, u, family,
+                  family_seed, sigma_family, family_tilt):
     """Pick ``k`` more unseen items by Efraimidis-Spirakis keys (exact, O(n_items)).
 
     Sequential sampling without replacement with weights ``w_i`` is the same law as
     keeping the ``k`` smallest ``E_i / w_i``, ``E_i ~ Exp(1)``; in logs
-    ``log E_i - log pop_i - gamma min(x_ui, cap)``.
+    ``log E_i - log pop_i - gamma min(x_ui + h_ui, cap)`` (``h_ui``: :func:`_family_tilt`).
     """
     n = Q.shape[0]
     keys = np.empty(n)
@@ -179,6 +189,9 @@ def _choose_exact(state, k, pu, Q, log_pop, gamma, cap, seen, items, xs, pos):
         if seen[i]:
             keys[i] = np.inf
         else:
+            h = _family_tilt(u, i, family, family_seed, sigma_family, family_tilt)
+            if h != 0.0:
+                x = x + h
             keys[i] = math.log(-math.log(v)) - log_pop[i] - gamma * min(x, cap)
     order = np.argsort(keys)
     for j in range(k):
@@ -191,8 +204,9 @@ def _choose_exact(state, k, pu, Q, log_pop, gamma, cap, seen, items, xs, pos):
 
 @njit(cache=True)
 def _choose_items(state, k, pu, Q, alias_prob, alias_idx, log_pop, gamma, cap, exact_above,
-                  seen, items, xs):
-    """Draw ``k`` distinct items with weights ``w_ui = pop_i exp(gamma min(x_ui, cap))``.
+                  seen, items, xs, u, family, family_seed, sigma_family, family_tilt):
+    """Draw ``k`` distinct items with weights ``w_ui = pop_i exp(gamma min(x_ui + h_ui,
+    cap))``, ``h_ui`` the family tilt (:func:`_family_tilt`, 0 under law 1).
 
     Light users: propose ``i ~ pop`` from the alias table, reject items already taken,
     accept with probability ``exp(gamma (min(x_ui, cap) - cap)) <= 1``; that is
@@ -202,7 +216,8 @@ def _choose_items(state, k, pu, Q, alias_prob, alias_idx, log_pop, gamma, cap, e
     """
     n = Q.shape[0]
     if k > exact_above:
-        return _choose_exact(state, k, pu, Q, log_pop, gamma, cap, seen, items, xs, 0)
+        return _choose_exact(state, k, pu, Q, log_pop, gamma, cap, seen, items, xs, 0, u,
+                             family, family_seed, sigma_family, family_tilt)
     got = 0
     tries = 0
     max_tries = 200 * k + 10000
@@ -210,7 +225,7 @@ def _choose_items(state, k, pu, Q, alias_prob, alias_idx, log_pop, gamma, cap, e
         tries += 1
         if tries > max_tries:
             return _choose_exact(state, k - got, pu, Q, log_pop, gamma, cap, seen, items, xs,
-                                 got)
+                                 got, u, family, family_seed, sigma_family, family_tilt)
         state, v = next_uniform(state)
         nv = v * n
         j = int(nv)
@@ -219,7 +234,11 @@ def _choose_items(state, k, pu, Q, alias_prob, alias_idx, log_pop, gamma, cap, e
             continue
         x = _dot(pu, Q[i])
         state, v = next_uniform(state)
-        if v < math.exp(gamma * (min(x, cap) - cap)):
+        xt = x
+        h = _family_tilt(u, i, family, family_seed, sigma_family, family_tilt)
+        if h != 0.0:
+            xt = x + h
+        if v < math.exp(gamma * (min(xt, cap) - cap)):
             seen[i] = 1
             items[got] = i
             xs[got] = x
@@ -230,15 +249,16 @@ def _choose_items(state, k, pu, Q, alias_prob, alias_idx, log_pop, gamma, cap, e
 @njit(cache=True)
 def _simulate_one(u, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, gamma,
                   exact_above, start, stop, n_sess, first_session_weight, b_u, alpha_u, b_i,
-                  b_i_bin, bin_width, beta, sigma_day, family, family_seed, sigma_family, seen,
-                  item_out, day_out, score_out, eps_out):
+                  b_i_bin, bin_width, beta, sigma_day, family, family_seed, sigma_family,
+                  family_tilt, seen, item_out, day_out, score_out, eps_out):
     n = offsets[u + 1] - offsets[u]
     off = offsets[u]
     state = user_stream(seed, u)
     items = np.empty(n, np.int64)
     xs = np.empty(n)
     state = _choose_items(state, n, P[u], Q, alias_prob, alias_idx, log_pop, gamma, cap[u],
-                          exact_above, seen, items, xs)
+                          exact_above, seen, items, xs, u, family, family_seed, sigma_family,
+                          family_tilt)
     for j in range(n):
         seen[items[j]] = 0
     # Fisher-Yates, so that the order of the draws (popular first) does not leak into
@@ -323,13 +343,14 @@ def _simulate_one(u, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, g
 def simulate_users(u_lo, u_hi, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, gamma,
                    exact_above, start, stop, n_sess, first_session_weight, b_u, alpha_u, b_i,
                    b_i_bin, bin_width, beta, sigma_day, family, family_seed, sigma_family,
-                   item_out, day_out, score_out, eps_out):
+                   family_tilt, item_out, day_out, score_out, eps_out):
     """Simulate users ``u_lo .. u_hi - 1``: their films, days, latent scores and noise.
 
     For user ``u`` with ``n_u = offsets[u+1] - offsets[u]`` ratings:
 
     1. films: ``n_u`` distinct items, sequentially with weights
-       ``w_ui = pop_i exp(gamma min(p_u^T q_i, cap_u))`` (the implicit signal);
+       ``w_ui = pop_i exp(gamma min(p_u^T q_i + h_ui, cap_u))`` (the implicit signal;
+       ``h_ui = family_tilt g_{u,F(i)}``, law 2, steers fans to a family's films);
     2. days: ``n_sess[u]`` distinct session days in ``[start_u, stop_u]``, each rating in
        a session drawn with Dirichlet weights; rows come out sorted by day;
     3. the latent score less ``mu`` (timeSVD++ without the scaling terms)
@@ -358,7 +379,8 @@ def simulate_users(u_lo, u_hi, seed, offsets, P, Q, alias_prob, alias_idx, log_p
             _simulate_one(u, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, gamma,
                           exact_above, start, stop, n_sess, first_session_weight, b_u, alpha_u,
                           b_i, b_i_bin, bin_width, beta, sigma_day, family, family_seed,
-                          sigma_family, seen, item_out, day_out, score_out, eps_out)
+                          sigma_family, family_tilt, seen, item_out, day_out, score_out,
+                          eps_out)
 
 
 @njit(cache=True, parallel=True)

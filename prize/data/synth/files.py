@@ -120,6 +120,7 @@ def describe(syn: Synthesis) -> dict:
         "format": "prize-synth",
         "version": 1,
         "preset": p.name,
+        "law": p.model.law,
         "seed": syn.seed,
         "noise_scale": syn.noise_scale,
         "counts": syn.counts(),

@@ -1,0 +1,204 @@
+"""The synthetic twin's ladder beside the Prize's (issue 17).
+
+Generates a synthetic preset (``medium`` by default, law 2), imports it, trains one
+predictor per rung of the Netflix Prize ladder through :mod:`prize.runs` (the configs of
+``prize/configs/leaderboard/progress2007.toml`` where they fit; f = 10/100/200 for SVD,
+SVD++ and timeSVD++), blends, and prints each rung's published improvement over Cinematch
+(0.9514 quiz) beside the twin's over the reference (``knn-cinematch-proxy``, playing
+Cinematch), their distance and whether it lies within +-1 percentage point, then the
+orderings the issue asks for.
+
+    PYTHONPATH=. nice -n 10 python scripts/bench_twin.py --preset small-twin
+    PYTHONPATH=. python scripts/bench_twin.py --preset netflix --cluster pool:32 --rbm-device cuda
+
+The twin's percentages are on quiz RMSE of the probe-round predictors (trained without
+probe), as the issue's table; the blends are fitted on probe (the toolkit's protocol).
+Everything lives under ``--home`` (default: a folder under /tmp), so reruns reuse the
+generated data and the trained predictors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+from prize.leaderboard.report import LADDER, LADDER_REFERENCE, ladder_pct
+
+REFERENCE = LADDER_REFERENCE
+MF_RBM_BLEND = "blend-mf-rbm"
+
+
+def specs(rbm_device: str, epochs: int | None):
+    """The predictors behind the rungs, as :class:`prize.runs.sets.Spec`."""
+    from prize.runs.sets import Spec
+
+    ep = () if epochs is None else (f"n_epochs={epochs}",)
+    out = [
+        Spec("baseline-biases", "baseline", "biases"),
+        Spec("baseline-global_effects", "baseline", "global_effects"),
+        Spec(REFERENCE, "knn", "cinematch-proxy"),
+        # Bell & Koren's interpolation on global-effect residuals (their .9086 rung)
+        Spec("knn-interp-ge", "knn", "interp", ('baseline="global_effects"',)),
+        Spec("mf-funk", "mf", "funk", ep),
+        Spec("rbm-conditional", "rbm", "default", (f'device="{rbm_device}"', *ep),
+             keep_train=True),
+    ]
+    for f in (10, 100, 200):
+        # 40 epochs at lr 0.01: the default (20 at 0.005, tuned on Netflix's 100M) stops
+        # far from convergence on 2M-20M ratings (small-twin f=100: probe still falling
+        # 0.002 an epoch at 20; quiz 0.984 -> 0.963 with these).
+        out.append(Spec(f"mf-f{f}", "mf", None, (f"n_factors={f}", "lr=0.01",
+                                                 *(ep or ("n_epochs=40",))),
+                        keep_train=f == 100))
+        out.append(Spec(f"svdpp-f{f}", "svdpp", None, (f"n_factors={f}", *ep)))
+        out.append(Spec(f"timesvdpp-f{f}", "timesvdpp", None, (f"n_factors={f}", *ep)))
+    out.append(Spec("knn-interp-on-rbm", "knn", "interp", ('baseline="global_effects"',),
+                    residuals_of="rbm-conditional"))
+    out.append(Spec("knn-interp-on-mf-f100", "knn", "interp", residuals_of="mf-f100"))
+    return out
+
+
+def ladder_rows(quiz: dict[str, float], ref: float) -> list[dict]:
+    """One row per rung the run holds: published and twin %, distance, within +-1pp."""
+    from prize.leaderboard.report import CINEMATCH_QUIZ
+
+    rows = []
+    for label, names, published, source in LADDER:
+        name = "blend-linear" if names == ("blend",) else next(
+            (n for n in names if n in quiz), None)
+        if name not in quiz:
+            continue
+        p, t = ladder_pct(CINEMATCH_QUIZ, published), ladder_pct(ref, quiz[name])
+        rows.append({"rung": label, "predictor": name, "netflix_pct": p, "twin_pct": t,
+                     "distance": t - p, "ok": abs(t - p) <= 1.0, "source": source})
+    return rows
+
+
+def orderings(quiz: dict[str, float]) -> list[tuple[str, bool | None]]:
+    """The issue's orderings; ``None`` where a predictor is missing."""
+    def chain(names):
+        if not all(n in quiz for n in names):
+            return None
+        return all(quiz[a] > quiz[b] for a, b in zip(names, names[1:], strict=False))
+
+    out = [("biases > reference > item kNN > SVD > SVD++ > timeSVD++ (f=100, RMSE)",
+            chain(["baseline-biases", REFERENCE, "knn-interp-ge", "mf-f100", "svdpp-f100",
+                   "timesvdpp-f100"]))]
+    for fam in ("mf", "svdpp", "timesvdpp"):
+        out.append((f"{fam}: f=10 > f=100 > f=200 (RMSE)",
+                    chain([f"{fam}-f10", f"{fam}-f100", f"{fam}-f200"])))
+    out.append(("kNN on the RBM's residuals beats the RBM",
+                chain(["rbm-conditional", "knn-interp-on-rbm"])))
+    if all(n in quiz for n in (MF_RBM_BLEND, "mf-f100", "rbm-conditional")):
+        gain = min(quiz["mf-f100"], quiz["rbm-conditional"]) - quiz[MF_RBM_BLEND]
+        out.append((f"MF + RBM blend beats both by >= 0.005 (by {gain:.4f})", gain >= 0.005))
+    else:
+        out.append(("MF + RBM blend beats both by >= 0.005", None))
+    return out
+
+
+def render(rows, checks, ref: float, title: str) -> list[str]:
+    lines = [f"### {title}", "",
+             f"Reference `{REFERENCE}` quiz RMSE {ref:.4f} (Cinematch 0.9514).", "",
+             "| rung | Netflix % over Cinematch | twin % over reference | distance | ±1pp |",
+             "|---|---:|---:|---:|:---:|"]
+    for r in rows:
+        lines.append(f"| {r['rung']} | {r['netflix_pct']:+.2f} | {r['twin_pct']:+.2f} | "
+                     f"{r['distance']:+.2f} | {'✓' if r['ok'] else '✗'} |")
+    lines += ["", "| ordering | holds |", "|---|:---:|"]
+    for text, ok in checks:
+        lines.append(f"| {text} | {'—' if ok is None else ('✓' if ok else '✗')} |")
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--preset", default="medium")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--noise-scale", type=float, default=1.0)
+    ap.add_argument("--cluster", default=None,
+                    help="executor for the trainers: pool:N (processes) or a dask address")
+    ap.add_argument("--home", default=None, help="PRIZE_HOME (default /tmp/bench-twin-<preset>)")
+    ap.add_argument("--rbm-device", default="cpu", help='"cuda" where a GPU is lent')
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="override every iterative model's n_epochs (quick looks only)")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated predictor names to train (default: every rung)")
+    ap.add_argument("--out", default=None, help="also write the markdown table here")
+    args = ap.parse_args(argv)
+
+    from prize.blend.run import run_blend
+    from prize.data.dataset import open_dataset
+    from prize.data.netflix import import_netflix
+    from prize.data.synth import generate
+    from prize.probes import ProbeStore
+    from prize.runs.executors import make_executor
+    from prize.runs.sets import PredictorSet, run_set
+
+    home = Path(args.home or f"/tmp/bench-twin-{args.preset}-s{args.seed}-n{args.noise_scale}")
+    name = f"synth-{args.preset}"
+    raw = home / "raw" / name
+    t0 = time.perf_counter()
+    timings = {}
+    if not (raw / "synth.json").is_file():
+        generate(raw, preset=args.preset, seed=args.seed, noise_scale=args.noise_scale,
+                 progress=True, overwrite=True)
+    timings["generate"] = time.perf_counter() - t0
+    if not (home / "data" / name / "meta.json").is_file():
+        import_netflix(raw, home / "data" / name, name=name, overwrite=True)
+    timings["import"] = time.perf_counter() - t0 - timings["generate"]
+
+    wanted = specs(args.rbm_device, args.epochs)
+    if args.only:
+        keep = set(args.only.split(",")) | {REFERENCE}
+        wanted = [s for s in wanted if s.name in keep]
+    executor, _ = make_executor(args.cluster)
+    t1 = time.perf_counter()
+    results = run_set(PredictorSet("twin-ladder", wanted), home=home, data=name,
+                      executor=executor, progress=True)
+    timings["train"] = time.perf_counter() - t1
+    for r in results:
+        if not r["ok"]:
+            print(f"FAILED {r['name']}: {r['error']}", file=sys.stderr)
+
+    ds = open_dataset(name, home)
+    store = ProbeStore(home / "probes")
+    quiz = {}
+    for s in wanted:
+        m = store.meta(ds.name, s.name)
+        if m is not None and m.quiz_rmse is not None:
+            quiz[s.name] = m.quiz_rmse
+    if REFERENCE not in quiz:
+        print("the reference did not train; no table", file=sys.stderr)
+        return 1
+    have = [s.name for s in wanted if s.name in quiz]
+    if len(have) > 2:
+        rep = run_blend(ds, store, "linear", have, name="blend-linear")
+        quiz["blend-linear"] = rep["quiz_rmse"]
+    if "mf-f100" in quiz and "rbm-conditional" in quiz:
+        rep = run_blend(ds, store, "linear", ["mf-f100", "rbm-conditional"],
+                        name=MF_RBM_BLEND)
+        quiz[MF_RBM_BLEND] = rep["quiz_rmse"]
+    timings["total"] = time.perf_counter() - t0
+    ref = quiz[REFERENCE]
+    rows = ladder_rows(quiz, ref)
+    checks = orderings(quiz)
+    oracle = ds.meta.get("oracle_rmse", {}).get("quiz")
+    title = (f"{args.preset} (law {ds.meta.get('synthetic', {}).get('law', '?')}, seed "
+             f"{args.seed}, noise {args.noise_scale}), {dt.date.today().isoformat()}")
+    lines = render(rows, checks, ref, title)
+    lines += ["", f"Oracle quiz RMSE {oracle:.4f}." if oracle else "",
+              "Minutes: " + ", ".join(f"{k} {v / 60:.1f}" for k, v in timings.items())]
+    print("\n".join(lines))
+    if args.out:
+        Path(args.out).write_text("\n".join(lines) + "\n")
+    landed = sum(r["ok"] for r in rows)
+    print(f"\n{landed}/{len(rows)} rungs within ±1pp")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

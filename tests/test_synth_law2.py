@@ -1,0 +1,244 @@
+"""The calibrated generative law (law 2, issue 17): its version is recorded, law 1 is left
+bit for bit as it was, and the ingredients of law 2 are there on a small instance (the
+long-tailed taste spectrum, item neighbourhoods, selection on the family taste). The
+ladder itself (slow) runs scripts/bench_twin.py on ``small-twin``."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from prize.data import synth
+
+REPO = Path(__file__).resolve().parents[1]
+# sha256 over the data files of `tiny` seed 0 (every file but synth.json, by sorted path:
+# path, NUL, the file's sha256), as law 1 wrote them before law 2 existed (commit
+# 800bcd0). synth.json is left out: it gained the "law" fields.
+TINY_LAW1_DIGEST = "48363fc94e93a208f2a7c99e5f42116ac43598bc51e07ac6983819639536c695"
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(x.relative_to(folder) for x in folder.rglob("*")
+                    if x.is_file() and x.name != "synth.json"):
+        h.update(str(p).encode() + b"\0" + hashlib.sha256((folder / p).read_bytes()).digest())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def twin() -> synth.Synthesis:
+    return synth.simulate("tiny-twin", seed=0)
+
+
+def test_presets_name_their_law():
+    assert synth.PRESETS["tiny"].law == 1 and synth.PRESETS["small"].law == 1
+    for name in ("tiny-twin", "small-twin", "medium", "netflix"):
+        assert synth.PRESETS[name].law == 2, name
+
+
+def test_law1_tiny_files_unchanged(tmp_path):
+    info = synth.generate(tmp_path / "tiny", preset="tiny", seed=0)
+    assert info["law"] == 1 and info["params"]["model"]["law"] == 1
+    assert _digest(tmp_path / "tiny") == TINY_LAW1_DIGEST
+
+
+def test_law_recorded_through_import(tmp_path):
+    from prize.data.netflix import import_netflix
+
+    raw = tmp_path / "raw"
+    info = synth.generate(raw, preset="tiny-twin", seed=1)
+    assert json.loads((raw / "synth.json").read_text())["law"] == 2 == info["law"]
+    import_netflix(raw, tmp_path / "data" / "tw", name="tw")
+    meta = json.loads((tmp_path / "data" / "tw" / "meta.json").read_text())
+    assert meta["synthetic"]["law"] == 2
+    assert meta["oracle_rmse"] == info["oracle_rmse"]
+
+
+def test_unknown_law_and_misplaced_parameter_refused():
+    p = synth.PRESETS["tiny"]
+    with pytest.raises(ValueError, match="unknown law"):
+        synth.simulate(dataclasses.replace(p, model=dataclasses.replace(p.model, law=7)))
+    with pytest.raises(ValueError, match="law-2 parameter"):
+        synth.simulate(dataclasses.replace(p, model=dataclasses.replace(p.model,
+                                                                        family_tilt=1.0)))
+
+
+def test_power_law_spectrum(twin):
+    """The variance of p_uk q_ik, factor by factor, decays like k^-alpha (the long tail
+    that lets more factors keep helping): a log-log fit of the drawn factors gives back
+    alpha, and the factors past 10 still hold a real share."""
+    m = twin.preset.model
+    P, Q = twin.state.P, twin.state.Q
+    var_k = P.var(axis=0) * Q.var(axis=0)  # Var(p_uk q_ik) for independent zero-mean draws
+    k = np.arange(1, m.n_factors + 1)
+    slope = np.polyfit(np.log(k), np.log(var_k), 1)[0]
+    # 500 films per factor: each var_k carries ~9% noise; the fit over 128 factors is good
+    # to a few hundredths (measured -0.999 at alpha 1.0); slack 0.15.
+    assert abs(slope + m.factor_decay) < 0.15, slope
+    # the factors past 10 hold a real share of the taste (measured 0.46; slack: half of it)
+    tail = var_k[10:].sum() / var_k.sum()
+    share = np.arange(1, m.n_factors + 1) ** -m.factor_decay
+    assert tail > 0.5 * share[10:].sum() / share.sum() > 0.1, tail
+
+
+def _family_residual_correlations(syn, pairs, min_common=15):
+    """Pearson correlation, over the common raters of each film pair, of the training stars
+    less the latent score without its family term (what is left: the family taste, the
+    noise and the rounding); pairs with fewer than ``min_common`` common raters dropped."""
+    lat = syn.state
+    train = np.flatnonzero(syn.split == synth.TRAIN)
+    u, i = syn.user[train], syn.item[train].astype(np.int64)
+    g = np.array([lat.g(int(a), int(b)) for a, b in zip(u, i, strict=True)])
+    res = syn.rating[train] - (syn.score[train].astype(np.float64) - g)
+    M = np.full((syn.n_users, syn.n_movies), np.nan)
+    M[u, i] = res
+    out = []
+    for a, b in pairs:
+        both = ~np.isnan(M[:, a]) & ~np.isnan(M[:, b])
+        if both.sum() >= min_common:
+            out.append(np.corrcoef(M[both, a], M[both, b])[0, 1])
+    return np.array(out)
+
+
+def test_item_neighbourhoods(twin):
+    """In the realised stars, films of one family (a series) move together beyond the
+    tastes p^T q: their residuals from the latent score without the family term correlate
+    across users, random pairs' do not. This is the local structure item kNN feeds on."""
+    fam = twin.state.family
+    within = [(a, b) for f in range(fam.max() + 1)
+              for a, b in itertools.combinations(np.flatnonzero(fam == f).tolist(), 2)]
+    rng = np.random.default_rng(0)
+    random = [tuple(rng.choice(twin.n_movies, 2, replace=False)) for _ in range(len(within))]
+    cw = _family_residual_correlations(twin, within)
+    cr = _family_residual_correlations(twin, random)
+    assert len(cw) > 100 and len(cr) > 100
+    # measured on tiny-twin seed 0: within 0.072 (527 pairs), random 0.029 (484 pairs; the
+    # day effects b_{u,t} of films rated the same day are shared too), standard errors
+    # 0.006 and 0.008; asked: a margin of 0.02, half the measured 0.043 (2 SEs of the
+    # difference above zero)
+    assert cw.mean() > cr.mean() + 0.02, (cw.mean(), cr.mean())
+
+
+def test_selection_follows_the_family_taste():
+    """Law 2's family tilt: the films of its families a user chose carry a positive family
+    taste g_{u,F} on average (missing not at random); without the tilt they do not. A
+    strong family taste (sigma_F 0.6) makes the mechanism plain at tiny size."""
+    def mean_g(tilt):
+        p = synth.PRESETS["tiny-twin"]
+        syn = synth.simulate(dataclasses.replace(p, model=dataclasses.replace(
+            p.model, sigma_family=0.6, family_tilt=tilt)), seed=0)
+        lat = syn.state
+        rows = np.flatnonzero(lat.families()[syn.item] >= 0)[:20_000]
+        return np.mean([lat.g(int(syn.user[r]), int(syn.item[r])) for r in rows])
+
+    m = synth.PRESETS["tiny-twin"].model
+    # the tilt exp(gamma g) shifts the chosen g by up to gamma sigma_F^2 = 0.29; the cap
+    # c_u and the heavy users, who take most of the catalogue, shrink it: measured 0.085
+    # with the tilt and 0.017 without, each with an SE near 0.01 (20,000 rows, correlated
+    # within (user, family)). Asked: above 0.05 with it, below 0.04 without.
+    assert m.family_tilt > 0
+    assert mean_g(m.family_tilt) > 0.05
+    assert abs(mean_g(0.0)) < 0.04
+
+
+def test_oracle_stays_exact_under_law2(twin):
+    """The oracle is E[r | s, sigma] of the generator: its RMSE on quiz matches the closed
+    form and beats a prediction that drops the family effects."""
+    s, sigma, r = twin.latent("quiz")
+    got, expected = synth.oracle_rmse(r, s, sigma)
+    assert abs(got - expected) < 4 * expected / math.sqrt(len(r))
+    assert twin.oracle()[0]["quiz"] == got
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 17: law 2 does not yet land every rung "
+                                       "within 1 point (see the README's twin table)")
+def test_small_twin_ladder(tmp_path):
+    """The ladder on small-twin (scripts/bench_twin.py, every rung): each rung within 1
+    percentage point of the published one, and every ordering of the issue."""
+    out = tmp_path / "ladder.md"
+    run = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_twin.py"),
+                          "--preset", "small-twin", "--home", str(tmp_path / "home"),
+                          "--out", str(out)], capture_output=True, text=True, cwd=REPO)
+    assert run.returncode == 0, run.stderr[-3000:]
+    text = out.read_text()
+    print(text)
+    assert "✗" not in text and "—" not in text.split("| ordering |")[1]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 17: law 2's long tail of tastes lies beyond the ordinal model's rank 16 and is "
+    "read as noise: measured estimate/oracle 0.671/0.452, 0.801/0.650, 0.945/0.828 at "
+    "noise 0.6/1.0/1.4; the oracle that knows only the first 16 tastes scores 0.812 at "
+    "1.0, where the estimate lands"))
+@pytest.mark.parametrize("noise", [0.6, 1.0, 1.4])
+def test_barrier_default_within_tolerance_under_law2(tmp_path, noise):
+    """tests/test_barrier.py's validation of the default magic-barrier estimate, on the
+    law-2 twin (tiny-twin): within 0.02 of the probe oracle at three noise levels."""
+    from prize.barrier.estimators import estimate
+    from prize.data.dataset import open_dataset
+    from prize.data.netflix import import_netflix
+
+    home, name = tmp_path / "home", f"tiny-twin-{noise}"
+    synth.generate(home / "raw" / name, preset="tiny-twin", seed=0, noise_scale=noise)
+    import_netflix(home / "raw" / name, home / "data" / name, name=name)
+    ds = open_dataset(name, home)
+    r = estimate(ds, None, estimators=["ordinal"])
+    oracle = ds.meta["oracle_rmse"]["probe"]
+    print(f"noise {noise}: estimate {r['rmse']:.4f}, oracle {oracle:.4f}")
+    assert abs(r["rmse"] - oracle) <= 0.02, (noise, r["rmse"], oracle)
+
+
+# ---------------------------------------------------------------- the ladder in the report
+def test_ladder_rows_from_records():
+    from prize.leaderboard.report import CINEMATCH_QUIZ, ladder
+    from prize.probes import PredictorRecord
+
+    recs = [PredictorRecord("knn-cinematch-proxy", family="knn", quiz_rmse=1.0),
+            PredictorRecord("baseline-biases", family="baseline", quiz_rmse=1.03),
+            PredictorRecord("mf-f100", family="mf", quiz_rmse=0.95),
+            PredictorRecord("blend-a", family="blend", quiz_rmse=0.93),
+            PredictorRecord("blend-b", family="blend", quiz_rmse=0.91)]
+    rows = {r["rung"]: r for r in ladder(recs)}
+    b = rows["user + movie biases"]
+    assert b["twin_pct"] == pytest.approx(-3.0)
+    assert b["netflix_pct"] == pytest.approx(100 * (CINEMATCH_QUIZ - 0.9799) / CINEMATCH_QUIZ)
+    assert b["within_1pp"] and b["distance"] == pytest.approx(b["twin_pct"] - b["netflix_pct"])
+    assert rows["SVD f=100"]["twin_pct"] == pytest.approx(5.0)
+    assert rows["the 2007 blend"]["predictor"] == "blend-b"  # the best stored blend
+    assert rows["SVD++ f=100"]["twin_pct"] is None  # not trained: a dash in the table
+    assert ladder(recs[1:]) is None  # no reference, no ladder
+
+
+def test_report_shows_the_ladder_on_synthetic_data(tmp_path):
+    from prize.data.dataset import open_dataset
+    from prize.data.netflix import import_netflix
+    from prize.leaderboard.report import write_report
+    from prize.probes import ProbeStore
+    from prize.runs.single import train
+
+    home = tmp_path / "home"
+    synth.generate(home / "raw" / "tw", preset="tiny-twin", seed=0)
+    import_netflix(home / "raw" / "tw", home / "data" / "tw", name="tw")
+    ds = open_dataset("tw", home)
+    store = ProbeStore(home / "probes")
+    biases = train(ds, store, "baseline", config="biases", name="baseline-biases")
+    ref = train(ds, store, "knn", config="cinematch-proxy", name="knn-cinematch-proxy")
+    rep = write_report(ds, store, tmp_path / "report")
+    assert (tmp_path / "report" / "ladder.png").stat().st_size > 0
+    md = (tmp_path / "report" / "leaderboard.md").read_text()
+    assert "The Prize's ladder on the twin" in md and "ladder.png" in md
+    row = next(r for r in rep["ladder"] if r["predictor"] == "baseline-biases")
+    assert row["twin_pct"] == pytest.approx(100 * (ref.quiz_rmse - biases.quiz_rmse)
+                                            / ref.quiz_rmse)
+    assert f"{row['twin_pct']:+.2f}" in md
