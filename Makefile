@@ -36,9 +36,9 @@ demo: venv $(PRIZE_HOME)/data/$(DEMO)/meta.json
 	for c in $(BASELINES); do $(PRIZE) train baseline --data $(DEMO) --config $$c || exit 1; done
 	$(PRIZE) train knn --data $(DEMO) --config cinematch-proxy --name knn-cinematch-proxy
 	$(PRIZE) leaderboard --data $(DEMO)
-	$(PRIZE) submit --data $(DEMO) --predictor baseline-global_effects \
-		--out submissions/$(DEMO)-global_effects.txt
-	$(PRIZE) submit --data $(DEMO) --check submissions/$(DEMO)-global_effects.txt
+	$(PRIZE) submit --data $(DEMO) --predictor baseline-global_effects
+	$(PRIZE) submit --data $(DEMO) --check \
+		$(PRIZE_HOME)/submissions/$(DEMO)-baseline-global_effects.txt
 
 # `make leaderboard` runs progress2007 on the synthetic twin (small-twin) and reports the
 # Prize's ladder beside the twin's;
