@@ -62,7 +62,8 @@ def child_epoch(args) -> dict:
     train = ds.ratings(Split.TRAIN)
     implicit = ds.all_pairs()
     sets = [f"n_hidden={args.n_hidden}", f"batch_size={args.batch_size}",
-            f"threads={args.threads}", f"cd_steps=[{args.T}]", "cd_epochs=[1]"]
+            f"threads={args.threads}", f"cd_steps=[{args.T}]", "cd_epochs=[1]",
+            f"device={args.device}"]
     model, _ = make_predictor("rbm", None, sets)
     loaded = rss()
     t0 = time.perf_counter()
@@ -200,7 +201,7 @@ def run_child(kind: str, args, **extra) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, "--data", str(args.data),
            "--threads", str(args.threads), "--n-hidden", str(args.n_hidden),
            "--batch-size", str(args.batch_size), "--epochs", str(args.epochs),
-           "--peer-users", str(args.peer_users)]
+           "--peer-users", str(args.peer_users), "--device", args.device]
     for k, v in extra.items():
         cmd += [f"--{k}", str(v)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -229,6 +230,8 @@ def main() -> int:
     p.add_argument("--preset", default="medium")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where the RBM's epochs run (cuda: a GPU and a CUDA build of torch)")
     p.add_argument("--n-hidden", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--epochs", type=int, default=1, help="epochs per T (the fastest counts)")
