@@ -288,4 +288,7 @@ def assemble(registry: Mapping[str, type], folder: str, *,
     name, cls, values, path = choose(registry, folder, config=config, default=default,
                                      selector=selector, choice=choice, values=values)
     values.update(parse_overrides(cls.Config, overrides))
-    return name, cls, build(cls.Config, values, source=str(path or "config")), path
+    # Name what the values came from: a bad --set is not the file's fault.
+    source = str(path or "config") + ("".join(f" --set {o}" for o in overrides)
+                                       if overrides else "")
+    return name, cls, build(cls.Config, values, source=source), path

@@ -538,3 +538,20 @@ def test_full_disk_is_one_clear_line(toy, home, monkeypatch, capsys):
     assert e.value.code == 1 and "No space left on device" in err and "free some space" in err
     assert "Traceback" not in err
     assert not [p for p in (home / "probes").rglob("*.npy")]
+
+
+@pytest.mark.parametrize("family, setting, what", [
+    ("rbm", "n_hidden=100000000", "the RBM with n_hidden = 100000000"),
+    ("knn", "n_factors=100000000", "the integrated model with n_factors = 100000000"),
+])
+def test_huge_models_get_a_memory_estimate_not_an_allocation(toy, home, family, setting,
+                                                             what):
+    config = ["--config", "integrated"] if family == "knn" else []
+    r = run_prize("train", family, "--data", "toy", *config, "--set", setting, home=home,
+                  check=False)
+    assert r.returncode == 2 and what in r.stderr and "GiB of memory" in r.stderr
+
+
+def test_a_bad_set_value_is_reported_as_the_set_not_the_file(toy, home):
+    r = run_prize("train", "mf", "--data", "toy", "--set", "lr=-0.01", home=home, check=False)
+    assert r.returncode == 2 and "--set lr=-0.01: lr = -0.01: expected a number > 0" in r.stderr

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from prize.config import available_memory
 from prize.data.dataset import Ratings
 from prize.errors import ConfigError
 from prize.models.base import Predictor, implicit_source
@@ -85,18 +86,6 @@ def fit_bytes(n_items: int) -> int:
     return n_items * n_items * np.dtype(gram_dtype(n_items)).itemsize
 
 
-def available_bytes() -> int | None:
-    """MemAvailable from /proc/meminfo (None where the system does not say)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
 def check_memory(n_items: int, max_items: int) -> None:
     """Refuse, with the numbers, before allocating B for ``n_items`` items."""
     need = fit_bytes(n_items)
@@ -106,7 +95,7 @@ def check_memory(n_items: int, max_items: int) -> None:
             f"({need / 2**30:.1f} GiB to fit), above max_items = {max_items:,}. Raise it "
             f"with --set max_items={n_items} on a machine with the memory, or rank with "
             "item kNN, which keeps k neighbours per item")
-    free = available_bytes()
+    free = available_memory()
     if free is not None and need > free:
         raise ConfigError(
             f"EASE on {n_items:,} items needs {need / 2**30:.1f} GiB to fit; the system "

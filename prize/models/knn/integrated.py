@@ -39,6 +39,7 @@ from typing import Literal
 
 import numpy as np
 
+from prize.config import check_memory
 from prize.data.dataset import Ratings
 from prize.models.epochs import IterativeConfig
 from prize.models.knn import _kernels as K
@@ -139,6 +140,9 @@ class Integrated(GlobalNeighbourhood):
         cfg = self.config
         rng = np.random.default_rng(cfg.seed)
         f = cfg.n_factors
+        check_memory(8.0 * f * (train.n_users + 2 * train.n_items),
+                     f"the integrated model with n_factors = {f} on {train.n_users:,} users "
+                     f"and {train.n_items:,} items", "Lower n_factors")
         self.P_ = rng.normal(0.0, cfg.init_std, (train.n_users, f))
         self.Q_ = rng.normal(0.0, cfg.init_std, (train.n_items, f))
         self.Y_ = rng.normal(0.0, cfg.init_std, (train.n_items, f))

@@ -38,6 +38,7 @@ from typing import Literal
 
 import numpy as np
 
+from prize.config import check_memory
 from prize.data.dataset import Ratings
 from prize.errors import ConfigError, DataError
 from prize.models.base import implicit_pairs
@@ -272,6 +273,12 @@ class RBM(IterativePredictor):
         from prize.models.rbm.network import RBMNet
 
         cfg = self.config
+        K, M, F = len(self.values_), self.n_items_, cfg.n_hidden
+        # W (or A·B), D and the biases, each with a velocity and a gradient, in float32.
+        weights = (M * cfg.n_factors + cfg.n_factors * K * F if cfg.factored else M * K * F)
+        params = weights + (M * F if cfg.conditional else 0) + M * K + F
+        check_memory(3 * 4 * params, f"the RBM with n_hidden = {F} on {M:,} movies × {K} "
+                     "rating classes", "Lower n_hidden (or use factored = true)")
         return RBMNet(self.n_items_, len(self.values_), cfg.n_hidden,
                       conditional=cfg.conditional,
                       n_factors=cfg.n_factors if cfg.factored else 0,
