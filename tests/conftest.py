@@ -123,3 +123,20 @@ def small_probe_rmse(home: Path, family: str, config: str | None = None,
     model.fit(train, probe=probe, implicit=ds.all_pairs())
     pred = model.predict(probe.user, probe.item, probe.day)
     return float(np.sqrt(np.mean((np.asarray(pred, np.float64) - probe.rating) ** 2)))
+
+
+@pytest.fixture
+def toy(home):
+    """The toy dataset of :func:`make_toy_dataset`, opened, in an isolated PRIZE_HOME."""
+    from prize.data import open_dataset
+
+    return open_dataset(make_toy_dataset(home))
+
+
+def constant_predictions(ds, value: float = 3.0) -> dict:
+    """Probe and qualifying predictions of one value, aligned with ``ds``: a predictor to
+    store when only the store is under test."""
+    import numpy as np
+
+    return {kind: np.full(ds.count(kind), value, np.float32)
+            for kind in ("probe", "qualifying")}

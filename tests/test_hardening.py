@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_toy_dataset, run_prize
+from conftest import constant_predictions as arrays
+from conftest import run_prize
 
 from prize.data import open_dataset
 from prize.errors import DataError
@@ -32,17 +33,6 @@ def snapshot(root: Path, skip: Path | None = None) -> dict[str, tuple]:
         out[str(p.relative_to(root))] = (p.is_symlink(), p.is_dir(), st.st_size,
                                          st.st_mtime_ns)
     return out
-
-
-@pytest.fixture
-def toy(home):
-    return open_dataset(make_toy_dataset(home))
-
-
-def arrays(ds, value=3.0):
-    c = ds.meta["counts"]
-    return {"probe": np.full(c["probe"], value, np.float32),
-            "qualifying": np.full(c["qualifying"], value, np.float32)}
 
 
 # ------------------------------------------------------------------------- 1. containment

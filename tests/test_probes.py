@@ -11,22 +11,12 @@ import time
 
 import numpy as np
 import pytest
-from conftest import make_toy_dataset, run_prize
+from conftest import constant_predictions as arrays
+from conftest import run_prize
 
 from prize.data import Split, open_dataset
 from prize.errors import DataError
 from prize.probes import ProbeStore
-
-
-@pytest.fixture
-def toy(home):
-    return open_dataset(make_toy_dataset(home))
-
-
-def arrays(ds, value=3.0):
-    c = ds.meta["counts"]
-    return {"probe": np.full(c["probe"], value, np.float32),
-            "qualifying": np.full(c["qualifying"], value, np.float32)}
 
 
 def test_write_read_list(toy, home):

@@ -6,16 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from conftest import make_toy_dataset, run_prize
+from conftest import run_prize
 
 from prize.data import open_dataset
 from prize.errors import DataError
 from prize.submission import blocks, check_submission, read_submission, write_submission
-
-
-@pytest.fixture
-def toy(home):
-    return open_dataset(make_toy_dataset(home))
 
 
 @pytest.fixture
