@@ -17,8 +17,8 @@ Here b_ui = mu + b_u + b_i is the baseline family's ``biases`` model and z_uj = 
 b_uj. Similarities are in :data:`SIMILARITIES`. ``prize train knn`` uses
 ``configs/knn/interp.toml`` unless ``--config`` names another (``interp`` beat the biases on
 every set of scripts/bench_defaults.py; ``item`` did so too once its weighted mean was
-shrunk toward the baseline, ``weight_shrinkage``); every model also trains on the residuals of a stored predictor
-(``--residuals-of NAME``).
+shrunk toward the baseline, ``weight_shrinkage``); every model also trains on the
+residuals of a stored predictor (``--residuals-of NAME``).
 
 The Cinematch proxy
 -------------------
