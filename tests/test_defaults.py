@@ -26,12 +26,10 @@ MARGIN = 0.005
 #: (row, family, config or None for the family's default), as in scripts/bench_defaults.py.
 FAST = [("global_effects", "baseline", "global_effects"), ("mf", "mf", None),
         ("svdpp", "svdpp", None), ("timesvdpp", "timesvdpp", None), ("nsvd", "nsvd", None),
-        ("knn", "knn", None)]
+        ("knn", "knn", None), ("knn-item", "knn", "item"),
+        ("knn-cinematch-proxy", "knn", "cinematch-proxy")]
 SLOW = [("rbm", "rbm", None), ("knn-global", "knn", "global"),
         ("knn-integrated", "knn", "integrated")]
-#: Known to lose to the biases on the tiny preset (probe 0.994 against 0.976): the item kNN
-#: with its weighted average of residuals over few, weakly similar neighbours.
-ITEM = [("knn-item", "knn", "item"), ("knn-cinematch-proxy", "knn", "cinematch-proxy")]
 
 
 @pytest.fixture(scope="module")
@@ -71,16 +69,7 @@ def test_slow_default_beats_the_biases_on_tiny(tiny, row, family, config):
     assert quiz <= biases - MARGIN, (row, quiz, biases)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("row,family,config", ITEM, ids=[r[0] for r in ITEM])
-@pytest.mark.xfail(strict=True, reason="the item kNN loses to the biases on tiny (issue 15 "
-                                       "open for it); the run layer refuses it")
-def test_item_knn_beats_the_biases_on_tiny(tiny, row, family, config):
-    quiz, biases = _quiz(tiny, row, family, config)
-    assert quiz <= biases - MARGIN, (row, quiz, biases)
-
-
-@pytest.mark.parametrize("method", ["linear", "fwls", "gbdt"])
+@pytest.mark.parametrize("method", ["linear", "fwls", "gbdt", "nn"])
 def test_blend_default_beats_the_best_single_by_cv_on_tiny(tiny, method):
     """4,892 probe rows: BellKor's GBDT settings overfit there; the default's capacity
     follows the rows. Measured: CV about 0.94x against the best single's probe 0.951."""

@@ -271,7 +271,7 @@ def nnls_twin(A, b, sweeps=500, tol=1e-12):
     return w
 
 
-def predict_twin(um, u, i, sim, k, min_sim, interpolate, A=None, diag=None):
+def predict_twin(um, u, i, sim, k, min_sim, interpolate, A=None, diag=None, lam=0.0):
     """The neighbourhood term for (u, i), every step spelled out."""
     cands = []
     for r in range(um.ptr[u], um.ptr[u + 1]):
@@ -282,7 +282,7 @@ def predict_twin(um, u, i, sim, k, min_sim, interpolate, A=None, diag=None):
     cands.sort(key=lambda t: (-t[0], t[1]))
     chosen = sorted(cands[:k], key=lambda t: t[1])
     if not interpolate:
-        den = sum(abs(s) for s, _, _ in chosen)
+        den = lam + sum(abs(s) for s, _, _ in chosen)
         return sum(s * z for s, _, z in chosen) / den if den > 0 else 0.0
     js = [j for _, j, _ in chosen]
     mat = [[diag[a] if a == b else A(a, b) for b in js] for a in js]
@@ -290,12 +290,12 @@ def predict_twin(um, u, i, sim, k, min_sim, interpolate, A=None, diag=None):
     return sum(wa * z for wa, (_, _, z) in zip(w, chosen, strict=True))
 
 
-def run_predict(um, nb, users, items, k, min_sim, interpolate):
+def run_predict(um, nb, users, items, k, min_sim, interpolate, lam=0.0):
     order, qu, qi, chunk_ptr = by_user(np.asarray(users), np.asarray(items))
     out = np.zeros(len(qu))
     K.neighbourhood_predict(qu, qi, chunk_ptr, um.ptr, um.items, um.z, nb.dense_s, nb.dense_a,
                             nb.idx, nb.s, nb.a, nb.cnt, nb.diag_a, out, k, min_sim,
-                            interpolate, nb.avg_off, 1000, 1e-12)
+                            interpolate, nb.avg_off, 1000, 1e-12, lam)
     result = np.empty(len(qu))
     result[order] = out
     return result
@@ -315,8 +315,9 @@ def stored_sim(nb, dense, i, j):
 
 
 @pytest.mark.parametrize("dense", [True, False])
-@pytest.mark.parametrize("k, min_sim", [(2, 0.0), (3, -1.0), (10, 0.0)])
-def test_correlation_prediction_matches_the_twin(dense, k, min_sim):
+@pytest.mark.parametrize("k, min_sim, lam", [(2, 0.0, 0.0), (3, -1.0, 0.0), (10, 0.0, 0.0),
+                                             (3, -1.0, 0.7), (10, 0.0, 0.7)])
+def test_correlation_prediction_matches_the_twin(dense, k, min_sim, lam):
     um, *_ = tiny_user_major()
     nb = compute_neighbours(um, N_ITEMS, similarity="pearson_baseline", shrinkage=1.0,
                             dense=dense, top=4)
@@ -324,9 +325,9 @@ def test_correlation_prediction_matches_the_twin(dense, k, min_sim):
     sim = partial(stored_sim, nb, dense)
 
     users, items = all_pairs()
-    got = run_predict(um, nb, users, items, k, min_sim, False)
-    want = [predict_twin(um, u, i, sim, k, min_sim, False) for u, i in zip(users, items,
-                                                                          strict=True)]
+    got = run_predict(um, nb, users, items, k, min_sim, False, lam)
+    want = [predict_twin(um, u, i, sim, k, min_sim, False, lam=lam)
+            for u, i in zip(users, items, strict=True)]
     np.testing.assert_allclose(got, want, atol=1e-6)
     assert np.count_nonzero(got) > 10  # not trivially zero
     assert not got[items == 6].any() and not got[users == 6].any()
@@ -515,15 +516,24 @@ def test_item_prediction_by_hand():
                     np.array([5, 5, 1, 1, 4, 4, 2], np.float32),
                     np.full(7, 12_000, np.int32), 4, 2)
     model, _ = make_predictor("knn", values={"model": "item", "shrinkage": 0.0,
+                                             "weight_shrinkage": 0.0,
                                              "baseline_reg_item": 1e12,
                                              "baseline_reg_user": 1e12})
     model.fit(train)
     mu = 22 / 7
     assert model.neighbours_.dense_s[0, 1] == pytest.approx(1.0)
     assert model.predict([3], [0])[0] == pytest.approx(2.0, abs=1e-5)  # mu + (2 - mu)
+    # lambda_w = 1 is a pseudo-neighbour of similarity 1 and residual 0: half the way.
+    model, _ = make_predictor("knn", values={"model": "item", "shrinkage": 0.0,
+                                             "weight_shrinkage": 1.0,
+                                             "baseline_reg_item": 1e12,
+                                             "baseline_reg_user": 1e12})
+    model.fit(train)
+    assert model.predict([3], [0])[0] == pytest.approx(mu + (2 - mu) / 2, abs=1e-5)
     # Shrinkage: n = 3 common raters and lambda = 3 halve s, which cancels in the weighted
     # average of a single neighbour; an unknown user falls back to the baseline mu.
     model, _ = make_predictor("knn", values={"model": "item", "shrinkage": 3.0,
+                                             "weight_shrinkage": 0.0,
                                              "baseline_reg_item": 1e12,
                                              "baseline_reg_user": 1e12})
     model.fit(train)
@@ -533,7 +543,7 @@ def test_item_prediction_by_hand():
 
 def test_neighbours_exclude_the_target_item():
     # Predicting a training pair must not use the rating itself.
-    model, _ = make_predictor("knn", values={"model": "item", "k": 1})
+    model, _ = make_predictor("knn", values={"model": "item", "k": 1, "weight_shrinkage": 0.0})
     model.fit(tiny_ratings())
     um = model.ratings_
     for u, i, _ in TINY[:10]:

@@ -9,8 +9,11 @@ trained by stochastic gradient descent on the probe set. Here
 where :math:`z` holds the centred predictions and the standardized meta-features; the
 linear skip term :math:`w^T z` makes the network start from (and fall back to) a linear
 blend, the hidden layer adds the interactions. Trained with Adam on the squared error,
-mini-batches, weight decay, a fixed number of epochs (no early stopping on the held-out
-fold: that would leak it), seeded.
+mini-batches, weight decay, seeded. Early stopping never looks at the CV's held-out fold
+(that would leak it): a seeded ``holdout`` share of the rows being fitted is set aside and
+the weights of its best RMSE are kept, so the number of steps follows the data (a fixed
+2,000 steps overfit a few thousand probe rows: CV 0.955 against the best single's 0.951
+on the synthetic tiny preset).
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ class NNConfig(BlendConfig):
     # L2 penalty (AdamW's decoupled decay).
     meta: tuple[str, ...] = META
     # Meta-features given to the network beside the predictions.
+    holdout: float = 0.1
+    # Fraction of the fitting rows held out to pick the best epoch (early stopping): the
+    # network keeps the weights of its best held-out RMSE. 0: no hold-out, every step
+    # counts (on a few thousand probe rows 2,000 steps then overfit: CV 0.955 against the
+    # best single's 0.951 on the tiny preset).
+    patience_steps: int = 300
+    # With a hold-out: stop after this many Adam steps without a better held-out RMSE.
     threads: int = 1
     # torch CPU threads (0: torch's default). One is fastest for batches this small, and
     # spares the cores other jobs use.
@@ -50,6 +60,8 @@ class NNConfig(BlendConfig):
         super().__post_init__()
         if self.epochs < 1 or self.batch_size < 1 or any(h < 1 for h in self.hidden):
             raise ValueError("need epochs >= 1, batch_size >= 1 and positive hidden sizes")
+        if not 0.0 <= self.holdout < 0.5 or self.patience_steps < 1:
+            raise ValueError("need 0 <= holdout < 0.5 and patience_steps >= 1")
         unknown = [m for m in self.meta if m not in META]
         if unknown:
             raise ValueError(f"unknown meta-feature {unknown[0]!r}; known: {', '.join(META)}")
@@ -116,8 +128,17 @@ class NNBlender(Blender):
         opt = torch.optim.AdamW(net.parameters(), lr=c.learning_rate,
                                 weight_decay=c.weight_decay)
         gen = torch.Generator().manual_seed(c.seed)
+        n_all = len(t)
+        n_val = int(round(c.holdout * n_all)) if n_all >= 20 else 0
+        z_val = t_val = None
+        if n_val:  # a seeded hold-out for early stopping; the rest trains
+            split = torch.randperm(n_all, generator=gen)
+            z_val, t_val = z[split[:n_val]], t[split[:n_val]]
+            z, t = z[split[n_val:]], t[split[n_val:]]
         n = len(t)
         self.history_ = []
+        self.val_history_ = []
+        best, best_state, best_step, step = np.inf, None, 0, 0
         steps_per_epoch = -(-n // c.batch_size)
         for _ in range(max(c.epochs, -(-c.min_steps // steps_per_epoch))):
             perm = torch.randperm(n, generator=gen)
@@ -129,9 +150,21 @@ class NNBlender(Blender):
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * len(b)
+                step += 1
             if not np.isfinite(total):
                 raise ValueError("the NN blender diverged (NaN loss): lower learning_rate")
             self.history_.append(float(np.sqrt(total / n)))
+            if n_val:
+                with torch.no_grad():
+                    val = float(torch.sqrt(torch.mean((net(z_val) - t_val) ** 2)))
+                self.val_history_.append(val)
+                if val < best:
+                    best, best_step = val, step
+                    best_state = {k: v.clone() for k, v in net.state_dict().items()}
+                elif step - best_step >= c.patience_steps:
+                    break
+        if best_state is not None:
+            net.load_state_dict(best_state)
         self.net_ = net.eval()
         return self
 
@@ -148,4 +181,5 @@ class NNBlender(Blender):
     def report(self, names, meta_names):
         w = self.net_.skip.weight.detach().numpy()[0]
         return {"skip_weights": {n: float(w[j] / self.x_sd_) for j, n in enumerate(names)},
-                "train_rmse_per_epoch": self.history_}
+                "train_rmse_per_epoch": self.history_,
+                "holdout_rmse_per_epoch": self.val_history_}

@@ -3,8 +3,8 @@
 ======================  ===========================================================  =======
 model                   prediction r̂_ui - b_ui                                       paper
 ======================  ===========================================================  =======
-``item``                sum s_ij z_uj / sum |s_ij| over the k most similar items     [K10]
-                        u rated (shrunk correlation weights)
+``item``                sum s_ij z_uj / (lambda_w + sum |s_ij|) over the k most      [K10]
+                        similar items u rated (shrunk correlation weights)
 ``interp``              sum w_ij z_uj, w >= 0 jointly derived from a k x k           [BK07]
                         least-squares system of shrunk residual products
 ``global``              learned global weights: |R^k|^-1/2 sum w_ij z_uj             [K08]
@@ -15,10 +15,10 @@ model                   prediction r̂_ui - b_ui                                
 
 Here b_ui = mu + b_u + b_i is the baseline family's ``biases`` model and z_uj = r_uj -
 b_uj. Similarities are in :data:`SIMILARITIES`. ``prize train knn`` uses
-``configs/knn/interp.toml`` unless ``--config`` names another (``item`` loses to the biases
-on the synthetic tiny preset; ``interp`` beat them on every set of
-scripts/bench_defaults.py); every model also trains on the residuals of a stored predictor
-(``--residuals-of NAME``).
+``configs/knn/interp.toml`` unless ``--config`` names another (``interp`` beat the biases on
+every set of scripts/bench_defaults.py; ``item`` did so too once its weighted mean was
+shrunk toward the baseline, ``weight_shrinkage``); every model also trains on the
+residuals of a stored predictor (``--residuals-of NAME``).
 
 The Cinematch proxy
 -------------------
@@ -26,7 +26,8 @@ Netflix described Cinematch, the system the Prize was measured against (0.9514 q
 only as "straightforward statistical linear models with a lot of data conditioning". The
 proxy takes that literally: ``configs/knn/cinematch-proxy.toml`` is the ``item`` model with
 correlation weights on double-centred data (ratings minus the user and movie biases,
-the "data conditioning"), k = 35 neighbours, Bell & Koren's setting that scored
+the "data conditioning"), k = 35 neighbours, the weighted mean shrunk toward the baseline
+(``weight_shrinkage`` 0.5, which does little at Netflix's scale), Bell & Koren's setting that scored
 0.9431-0.9502 on the Netflix probe [BK07], around Cinematch's own level. It is *defined*
 as that model; it does not claim to be Cinematch. On data other than Netflix's, where no
 official Cinematch score exists, it is the reference predictor (``knn-cinematch-proxy``).

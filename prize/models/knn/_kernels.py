@@ -304,7 +304,8 @@ def similarities(item_ptr, item_users, item_pos, user_ptr, user_items, x,
 @njit(parallel=True, cache=True)
 def neighbourhood_predict(q_user, q_item, chunk_ptr, user_ptr, user_items, z,
                           dense_s, dense_a, nb_idx, nb_s, nb_a, nb_cnt, diag_a, out,
-                          k, min_similarity, interpolate, avg_off, sweeps, tol):
+                          k, min_similarity, interpolate, avg_off, sweeps, tol,
+                          weight_shrinkage):
     """The neighbourhood term of r̂_ui = b_ui + (term) for each query (u, i).
 
     Queries are sorted by user and cut into chunks at ``chunk_ptr`` (one chunk per task);
@@ -312,9 +313,11 @@ def neighbourhood_predict(q_user, q_item, chunk_ptr, user_ptr, user_items, z,
     most similar to i, among those with s_ij != 0 (some co-rater) and s_ij >
     ``min_similarity``; ties go to the lower index.
 
-    Correlation weights (``interpolate`` false; Koren 2010 eq. 4):
+    Correlation weights (``interpolate`` false; Koren 2010 eq. 4 with a shrunk denominator):
 
-        term = sum_{j in N^k(i;u)} s_ij z_uj / sum_{j in N^k(i;u)} |s_ij|,   z = r - b
+        term = sum_{j in N^k(i;u)} s_ij z_uj / (lambda_w + sum_{j in N^k(i;u)} |s_ij|)
+
+    with z = r - b and lambda_w = ``weight_shrinkage`` (0: Koren's plain weighted mean).
 
     Interpolation weights (Bell & Koren 2007): term = sum_j w_j z_uj, with w >= 0 minimising
     w'Âw - 2 b̂'w (:func:`nnls`) where Â_jl is the shrunk average product of residuals of j
@@ -386,6 +389,7 @@ def neighbourhood_predict(q_user, q_item, chunk_ptr, user_ptr, user_items, z,
                     t = hp[order[e]]
                     num += cs[t] * cz[t]
                     den += abs(cs[t])
+                den += weight_shrinkage
                 out[q] = num / den if den > 0.0 else 0.0
                 continue
             for e in range(h):

@@ -70,6 +70,8 @@ def check_common(cfg) -> None:
         raise ValueError(f"baseline = {cfg.baseline!r}: expected one of {', '.join(BASELINES)}")
     at_least(cfg, 1, "k", "baseline_epochs")
     at_least(cfg, 0, "shrinkage")
+    if getattr(cfg, "weight_shrinkage", 0.0) < 0:
+        raise ValueError("weight_shrinkage must be >= 0")
     if cfg.baseline_reg_item < 0 or cfg.baseline_reg_user < 0:
         raise ValueError("baseline_reg_item and baseline_reg_user must be >= 0")
 
@@ -361,6 +363,7 @@ class StoredNeighbours(Predictor):
                                         nb.dense_s, nb.dense_a, nb.idx, nb.s, nb.a, nb.cnt,
                                         nb.diag_a, term, int(cfg.k),
                                         float(cfg.min_similarity), self.interpolate,
-                                        float(nb.avg_off), int(sweeps), float(tol))
+                                        float(nb.avg_off), int(sweeps), float(tol),
+                                        float(getattr(cfg, "weight_shrinkage", 0.0)))
             est[rows[order]] += term
         return est
