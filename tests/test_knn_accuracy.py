@@ -26,11 +26,11 @@ def ml100k_folds(tmp_path_factory):
     return [ml100k_fold(root, k) for k in range(1, 6)]
 
 
-def fold_scores(folds, config: str) -> list[float]:
+def fold_scores(folds, config: str, *overrides: str) -> list[float]:
     """Fit on all of uK.base (TRAIN | PROBE, as Surprise does), score uK.test."""
     scores = []
     for ds in folds:
-        model, _ = make_predictor("knn", config)
+        model, _ = make_predictor("knn", config, overrides)
         model.fit(ds.ratings(Split.TRAIN | Split.PROBE))
         test = ds.ratings(Split.TEST)
         scores.append(rmse(model.predict(test.user, test.item, test.day), test.rating))
@@ -40,13 +40,17 @@ def fold_scores(folds, config: str) -> list[float]:
 @pytest.mark.realdata
 def test_item_and_interp_on_the_ml100k_folds(ml100k_folds):
     item = fold_scores(ml100k_folds, "item")
+    plain = fold_scores(ml100k_folds, "item", "weight_shrinkage=0.0")
     interp = fold_scores(ml100k_folds, "interp")
-    for name, s in (("item", item), ("interp", interp)):
+    for name, s in (("item", item), ("item, unshrunk", plain), ("interp", interp)):
         print(f"{name} RMSE on u1..u5:", [round(x, 4) for x in s], "mean",
               round(float(np.mean(s)), 4))
     assert np.mean(item) <= SURPRISE_KNN_BASELINE_ML100K, item
-    # Measured 0.9178 against 0.9188: interpolation weights must keep some edge.
-    assert np.mean(interp) <= np.mean(item) - 0.0005, (interp, item)
+    # Measured 0.9178 against the plain weighted average's 0.9188: interpolation weights
+    # must keep some edge over it. (The item model's default now shrinks that average
+    # toward the baseline, weight_shrinkage = 0.5: 0.9170, level with interp.)
+    assert np.mean(interp) <= np.mean(plain) - 0.0005, (interp, plain)
+    assert abs(np.mean(item) - np.mean(interp)) <= 0.002, (item, interp)
 
 
 @pytest.mark.realdata
