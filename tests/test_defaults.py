@@ -112,6 +112,8 @@ def test_a_model_worse_than_the_biases_is_refused(home):
     assert run_prize(*bad, "--allow-worse", home=home, check=False).returncode == 0
     for config in ("global_mean", "movie_mean", "user_mean", "biases"):
         run_prize("train", "baseline", "--data", "toy", "--config", config, home=home)
+    # EASE is judged as a ranking: its ratings are the biases plus a scaled score.
+    run_prize("train", "ease", "--data", "toy", home=home)
 
 
 # -- MovieLens 100K's u1: the final round's test RMSE ------------------------------------------

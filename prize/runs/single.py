@@ -216,6 +216,8 @@ class Residuals:
 
 #: The baseline family's models that other predictors are measured against: never refused.
 REFERENCE_MODELS = ("global_mean", "movie_mean", "user_mean", "biases")
+#: Families judged as rankings (prize evaluate --ranking), not by RMSE: never refused.
+RANKING_FAMILIES = frozenset({"ease"})
 
 
 def check_beats_reference(ds: Dataset, record: PredictorRecord, store: ProbeStore,
@@ -226,13 +228,15 @@ def check_beats_reference(ds: Dataset, record: PredictorRecord, store: ProbeStor
 
     The simple baselines (:data:`REFERENCE_MODELS`) and the data set's reference predictor
     (the Cinematch proxy the leaderboard measures against) are references themselves and
-    are never refused; neither is a model without probe rows to judge by, nor any with
-    ``allow_worse`` (``--allow-worse``).
+    are never refused; neither is a ranking model (:data:`RANKING_FAMILIES`: EASE's job is
+    the order of a user's items, its ratings are the biases plus a scaled score), a model
+    without probe rows to judge by, nor any with ``allow_worse`` (``--allow-worse``).
     """
     probe_rmse, residuals_of = record.probe_rmse, record.residuals_of
     reference = (ds.meta.get("reference") or {}).get("name")  # the leaderboard's yardstick
     if allow_worse or probe_rmse is None or record.name == reference or (
-            record.family == "baseline" and record.model in REFERENCE_MODELS):
+            record.family == "baseline" and record.model in REFERENCE_MODELS) or (
+            record.family in RANKING_FAMILIES):
         return
     if residuals_of:
         ref_name, ref = residuals_of, store.meta(ds.name, residuals_of).probe_rmse
