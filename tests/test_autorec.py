@@ -164,7 +164,7 @@ def test_seeds_differ_and_early_stopping_keeps_the_best_epoch():
 
 
 def test_config_errors():
-    for bad in ({"n_hidden": 0}, {"lam": -1.0}, {"lr_decay": 0.0}, {"batch_size": 0}):
+    for bad in ({"n_hidden": -1}, {"lam": -1.0}, {"lr_decay": 0.0}, {"batch_size": 0}):
         with pytest.raises((ValueError, ConfigError)):
             autorec(None, **bad)
 
