@@ -181,12 +181,12 @@ def main() -> int:
     model = ours.pop("model")
     cfg = model.config
     frac = args.netflix_net_fraction
-    step_nf = time_netflix_step(cfg.n_hidden, cfg.batch_size, cfg.lr, args.device, frac)
+    step_nf = time_netflix_step(model.n_hidden_, cfg.batch_size, cfg.lr, args.device, frac)
     steps_nf = math.ceil(NETFLIX["movies"] / cfg.batch_size)
     out = {
         "preset": args.preset, "device": args.device, "threads": args.threads,
         "train_ratings_in_preset": len(full), "movies_timed": args.items or full.n_items,
-        "ratings_timed": ours["ratings"], "users": full.n_users, "hidden": cfg.n_hidden,
+        "ratings_timed": ours["ratings"], "users": full.n_users, "hidden": model.n_hidden_,
         "epoch_seconds": round(ours["seconds"], 3), "steps": ours["steps"],
         "ratings_per_second": round(ours["ratings"] / ours["seconds"]),
         "netflix_step_seconds": round(step_nf, 2), "netflix_steps_per_epoch": steps_nf,

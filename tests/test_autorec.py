@@ -164,7 +164,7 @@ def test_seeds_differ_and_early_stopping_keeps_the_best_epoch():
 
 
 def test_config_errors():
-    for bad in ({"n_hidden": 0}, {"lam": -1.0}, {"lr_decay": 0.0}, {"batch_size": 0}):
+    for bad in ({"n_hidden": -1}, {"lam": -1.0}, {"lr_decay": 0.0}, {"batch_size": 0}):
         with pytest.raises((ValueError, ConfigError)):
             autorec(None, **bad)
 
@@ -235,3 +235,105 @@ def test_i_autorec_on_ml100k_u1_final_round(tmp_path):
     # measured 0.9009 (the biases 0.9599); slack 0.005
     assert score <= 0.9059, score
     assert score <= base - 0.05, (score, base)
+
+
+# -- the default on any data: hidden units from the data, and the biases beaten ----------
+#: The issue's bar for every family's default: quiz RMSE at least this far below the biases'.
+MARGIN = 0.005
+
+
+def test_hidden_units_follow_the_ratings_per_sample():
+    from prize.models.autorec.model import hidden_units
+
+    # The paper's 500 from 40 ratings per sample (MovieLens 100K u1: 43.7 per item; Netflix
+    # 5,654 per movie), the cube below it, never under 20.
+    assert hidden_units(40) == hidden_units(43.7) == hidden_units(5654) == 500
+    assert hidden_units(27) == round(500 * (27 / 40) ** 3) == 154
+    assert hidden_units(10.6) == hidden_units(0) == 20
+    ks = [hidden_units(r) for r in np.linspace(0, 60, 61)]
+    assert ks == sorted(ks)
+
+
+def test_resolved_hidden_units_are_recorded_and_reused_by_the_final_round(tmp_path):
+    """n_hidden = 0 resolves from the training ratings; the value goes to the probe store
+    (``resolved``, beside the config as given) and the final round builds the same network
+    even though its training set (train + probe) is larger."""
+    from prize.data import open_dataset
+    from prize.models.autorec.model import hidden_units
+    from prize.probes import ProbeStore
+    from prize.runs.single import train
+
+    make_toy_dataset(tmp_path, n_users=120, n_items=80)  # ~30 ratings per item
+    ds = open_dataset(tmp_path / "data" / "toy")
+    store = ProbeStore(tmp_path / "probes")
+    sets = ["n_epochs=2", "threads=1", "batch_size=16"]
+    probe = train(ds, store, "autorec", overrides=sets, allow_worse=True)
+    from prize.data import Split
+
+    tr = ds.ratings(Split.TRAIN)
+    want = hidden_units(len(tr) / len(np.unique(tr.item)))
+    assert 20 <= want < 500
+    assert probe.config["n_hidden"] == 0 and probe.extra["resolved"] == {"n_hidden": want}
+    final = train(ds, store, "autorec", overrides=sets, round_="final", save_model=True)
+    assert final.config == probe.config and final.extra["resolved"] == {"n_hidden": want}
+    both = ds.ratings(Split.TRAIN | Split.PROBE)
+    assert hidden_units(len(both) / len(np.unique(both.item))) != want  # the data alone differ
+    shown = run_prize("probes", "show", "--data", "toy", "autorec", "--json",
+                      home=tmp_path, json_out=True)
+    assert shown["resolved"] == {"n_hidden": want}
+
+    model = autorec(None, **{**SMALL, "n_hidden": 0, "n_epochs": 1})
+    model.resolve_as = {"n_hidden": 7}
+    model.fit(tr)
+    assert model.n_hidden_ == 7 and model.net_.params["W"].shape[1] == 7
+
+
+def _default_against_biases(ds, store) -> tuple[float, float, dict]:
+    from prize.runs.single import train
+
+    biases = train(ds, store, "baseline", config="biases", name="biases")
+    rec = train(ds, store, "autorec", overrides=["threads=1"], allow_worse=True)
+    return rec.quiz_rmse, biases.quiz_rmse, rec.extra.get("resolved")
+
+
+def test_default_beats_the_biases_on_tiny(tmp_path):
+    """The synthetic tiny preset (seed 0; 171 training ratings per item, so 500 units)."""
+    from prize.data import open_dataset
+    from prize.data.netflix import import_netflix
+    from prize.data.synth import generate
+    from prize.probes import ProbeStore
+
+    generate(tmp_path / "raw", preset="tiny", seed=0, overwrite=True)
+    import_netflix(tmp_path / "raw", tmp_path / "data" / "tiny", name="tiny")
+    ds = open_dataset(tmp_path / "data" / "tiny")
+    quiz, biases, resolved = _default_against_biases(ds, ProbeStore(tmp_path / "probes"))
+    # measured: quiz 0.9726 against the biases' 0.9928 (gain 0.020); slack 0.015
+    assert resolved == {"n_hidden": 500}
+    assert quiz <= biases - MARGIN, (quiz, biases)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_default_beats_the_biases_on_a_20k_ml100k_subsample(tmp_path):
+    """20,000 ratings of MovieLens 100K drawn uniformly (seed 0), imported as a CSV file with
+    the Netflix protocol: 14,361 training ratings, 10.6 per item, so 20 hidden units. The
+    sparsest set the default is asked to hold on; 500 units lost to the biases there
+    (quiz 1.0274 against 1.0189), whatever λ (300-30,000: at best 1.0147)."""
+    from conftest import shared_path
+
+    from prize.data import open_dataset
+    from prize.data.csv import import_csv
+    from prize.probes import ProbeStore
+
+    rows = np.loadtxt(shared_path("ml-100k", "u.data"), dtype=np.int64)
+    keep = np.sort(np.random.default_rng(0).choice(len(rows), 20_000, replace=False))
+    np.savetxt(tmp_path / "sub.tsv", rows[keep], fmt="%d", delimiter="\t")
+    import_csv(tmp_path / "sub.tsv", tmp_path / "data" / "sub20k", name="sub20k", sep="\t")
+    ds = open_dataset(tmp_path / "data" / "sub20k")
+    quiz, biases, resolved = _default_against_biases(ds, ProbeStore(tmp_path / "probes"))
+    print("sub20k quiz: I-AutoRec", round(quiz, 4), "biases", round(biases, 4), resolved)
+    # measured: quiz 1.0136 against the biases' 1.0189 (gain 0.0053, 20 units): the bar
+    # holds with 0.0003 to spare, no more -- at 20,000 ratings no AutoRec setting we tried
+    # gained more than 0.0055
+    assert resolved == {"n_hidden": 20}
+    assert quiz <= biases - MARGIN, (quiz, biases)

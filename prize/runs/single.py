@@ -294,10 +294,16 @@ def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: st
             round="probe", residuals_of=residuals_of,
             probe_rmse=score_probe(ds, arrays["probe"]), quiz_rmse=scores["quiz"],
             test_rmse=scores["test"], seconds=time.perf_counter() - t0, **info)
+        # What a model resolved from the data at fit time (AutoRec's n_hidden = 0), beside
+        # the config as given; the final round reuses it.
+        if getattr(model, "resolved_", None):
+            record.extra["resolved"] = dict(model.resolved_)
         check_beats_reference(ds, record, store, allow_worse)
         return store.write(ds, name, arrays, record, blobs=_model_blob(
             model, ds, name, round_, residuals_of, save_model))
     n_epochs = probe_record.epochs or None
+    if probe_record.extra.get("resolved"):
+        model.resolve_as = dict(probe_record.extra["resolved"])
     info = _fit(model, ds, ratings(Split.TRAIN | Split.PROBE), None, n_epochs=n_epochs,
                 early_stopping=False, checkpoint=ckpt, resume=resume, progress=progress,
                 label=f"{name} (final round)")
