@@ -25,8 +25,6 @@ ratings per sample, :func:`hidden_units`).
 from __future__ import annotations
 
 import math
-import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -35,6 +33,7 @@ import numpy as np
 from prize.config import at_least
 from prize.data.dataset import Ratings
 from prize.errors import ConfigError
+from prize.models._torch import torch_session
 from prize.models.baseline.simple import Biases
 from prize.models.epochs import IterativeConfig, IterativePredictor, epoch_rng
 
@@ -192,24 +191,10 @@ class AutoRec(IterativePredictor):
             self.n_hidden_ = hidden_units(len(r) / max(len(self._active), 1))
         self.resolved_ = {} if cfg.n_hidden else {"n_hidden": self.n_hidden_}
 
-    @contextmanager
     def _torch(self):
-        """The config's torch threads and determinism, restored afterwards."""
-        import torch
-
-        cfg = self.config
-        threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-        # A worker beside others caps every trainer's threads (runs.executors.limit_threads).
-        cap = int(os.environ.get("PRIZE_MAX_THREADS", "0") or 0)
-        torch.set_num_threads(min(cfg.threads, cap) if cap > 0 else cfg.threads)
-        if cfg.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-        try:
-            with torch.inference_mode(False), torch.no_grad():
-                yield torch
-        finally:
-            torch.set_num_threads(threads)
-            torch.use_deterministic_algorithms(det)
+        """The config's torch threads and determinism, autograd off (the gradients are
+        written out by hand) but outside inference mode (Adam's state lives on)."""
+        return torch_session(self.config.threads, self.config.deterministic, inference=False)
 
     def _new_net(self):
         from prize.models.autorec.network import AutoRecNet

@@ -31,8 +31,6 @@ p̂ = σ(b_j [+ Σ_i r_i D_ij]), the model's answer for someone it knows nothing
 from __future__ import annotations
 
 import math
-import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,6 +39,7 @@ import numpy as np
 from prize.config import check_memory
 from prize.data.dataset import Ratings
 from prize.errors import ConfigError, DataError
+from prize.models._torch import torch_session
 from prize.models.base import implicit_pairs
 from prize.models.epochs import IterativeConfig, IterativePredictor, epoch_rng
 
@@ -247,26 +246,10 @@ class RBM(IterativePredictor):
         return make_batch(users, self.indptr_, self.vis_, self.imp_indptr_, self.imp_item_,
                           self.net_.device)
 
-    @contextmanager
     def _torch(self):
-        """The config's torch threads and determinism, restored afterwards; no autograd
-        (every gradient here is the CD formula, computed by hand)."""
-        import torch
-
-        cfg = self.config
-        threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-        # A worker beside others on one machine caps every trainer's threads
-        # (prize.runs.executors.limit_threads).
-        cap = int(os.environ.get("PRIZE_MAX_THREADS", "0") or 0)
-        torch.set_num_threads(min(cfg.threads, cap) if cap > 0 else cfg.threads)
-        if cfg.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-        try:
-            with torch.inference_mode():
-                yield torch
-        finally:
-            torch.set_num_threads(threads)
-            torch.use_deterministic_algorithms(det)
+        """The config's torch threads and determinism; no autograd (every gradient here is
+        the CD formula, computed by hand)."""
+        return torch_session(self.config.threads, self.config.deterministic)
 
     # -- training ------------------------------------------------------------------------
     def _new_net(self):
