@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import typing
 from pathlib import Path
 from typing import ClassVar
 
@@ -37,6 +38,7 @@ from prize.config import build, choose, fields_of, to_dict
 from prize.data.dataset import Ratings as DenseRatings
 from prize.data.dataset import Split
 from prize.errors import ConfigError, DataError, NotFittedError, PrizeError
+from prize.metrics import rmse
 
 
 # -- ratings with raw ids --------------------------------------------------------------------
@@ -268,21 +270,20 @@ class Estimator:
                 "time='timestamp'), or choose a model without time effects")
         model = self._predictor_class()(self.config)
         run = model.fit_epochs(ratings.dense, probe=self._aligned(probe, ratings))
-        if self.verbose and hasattr(run, "n_epochs"):
-            from tqdm import tqdm
+        from prize.progress import bar as progress_bar
 
-            with tqdm(total=run.n_epochs, unit="epoch", desc=type(self).__name__) as bar:
-                for r in run:
-                    post = {"train": f"{r.train_rmse:.4f}"}
-                    if r.probe_rmse is not None:
-                        post["probe"] = f"{r.probe_rmse:.4f}"
-                    bar.set_postfix(post)
-                    bar.update(1)
-        else:
-            for _ in run:
-                pass
-        self._attach(model, ratings.user_ids, ratings.item_ids, ratings.dense,
-                     ratings.has_time)
+        bar = progress_bar(getattr(run, "n_epochs", None), type(self).__name__, "epochs",
+                           enabled=self.verbose and hasattr(run, "n_epochs"))
+        try:
+            for r in run:
+                post = {"train": f"{r.train_rmse:.4f}"}
+                if r.probe_rmse is not None:
+                    post["probe"] = f"{r.probe_rmse:.4f}"
+                bar.set_postfix(post)
+                bar.update(1)
+        finally:
+            bar.close()
+        self._attach(model, ratings.user_ids, ratings.item_ids, ratings.dense)
         return self
 
     @staticmethod
@@ -295,12 +296,11 @@ class Estimator:
                             "both from one prize.Ratings with .subset() or .folds()")
         return probe.dense
 
-    def _attach(self, model, user_ids, item_ids, train: DenseRatings | None, has_time: bool,
+    def _attach(self, model, user_ids, item_ids, train: DenseRatings | None,
                 base: Estimator | None = None) -> None:
         self.model_ = model
         self.user_ids_ = pd.Index(user_ids)
         self.item_ids_ = pd.Index(item_ids)
-        self.has_time_ = has_time
         self.unknown_ = {"users": 0, "items": 0, "pairs": 0}
         self._train = train
         self._base_model = base  # residual models: the stored predictor they correct
@@ -356,12 +356,12 @@ class Estimator:
             if t is None:
                 raise DataError("this model does not know its training ratings",
                                 fix="Pass exclude_seen=False")
-            order = np.lexsort((t.item, t.user))
-            indptr = np.searchsorted(np.asarray(t.user)[order],
-                                     np.arange(len(self.user_ids_) + 1))
+            from prize.ranking.holdout import user_items
+
+            indptr, items = user_items(t, np.arange(len(self.user_ids_)))
             last = np.full(len(self.user_ids_), -1, np.int64)
             np.maximum.at(last, np.asarray(t.user, np.int64), np.asarray(t.day, np.int64))
-            self._seen = (indptr, np.asarray(t.item)[order], last)
+            self._seen = (indptr, items, last)
         return self._seen
 
     def recommend(self, user, n: int = 10, exclude_seen: bool = True,
@@ -377,6 +377,8 @@ class Estimator:
                        date=None) -> pd.DataFrame:
         """:meth:`recommend` for many users at once: a DataFrame of ``user``, ``rank``
         (1 = best), ``item``, ``score``."""
+        from prize.ranking.evaluate import top_n
+
         self._check_fitted()
         users = np.asarray(users)
         uidx = self.user_ids_.get_indexer(users)
@@ -398,23 +400,21 @@ class Estimator:
                     d = np.full(len(ub), fixed)
                 else:
                     d = np.where(ub >= 0, last[np.maximum(ub, 0)], 0)
-                    if self._train is not None and (d < 0).any():
-                        d = np.where(d < 0, int(np.max(self._train.day)), d)
+                    d = np.where(d < 0, last.max(), d)  # known, but no training rows
                 days = np.repeat(d, n_items).astype(np.int32)
             else:
                 days = np.zeros(len(pu), np.int32)
             score = self._predict_index(pu, pi, days).reshape(len(ub), n_items)
-            score = score.astype(np.float64)
-            for j, u in enumerate(ub):
-                s = score[j]
-                if exclude_seen and u >= 0:
-                    s[seen[indptr[u]:indptr[u + 1]]] = -np.inf
-                k = min(n, int(np.count_nonzero(np.isfinite(s))))
-                top = np.argpartition(-s, k - 1)[:k] if k else np.zeros(0, np.int64)
-                top = top[np.lexsort((top, -s[top]))]
+            if exclude_seen:
+                for j, u in enumerate(ub):
+                    if u >= 0:
+                        score[j, seen[indptr[u]:indptr[u + 1]]] = -np.inf
+            top, lengths = top_n(score, n)
+            for j, k in enumerate(lengths):
+                best = top[j, :k]
                 rows.append(pd.DataFrame({"user": users[lo + j], "rank": np.arange(1, k + 1),
-                                          "item": self.item_ids_[top],
-                                          "score": s[top].astype(np.float32)}))
+                                          "item": self.item_ids_[best],
+                                          "score": score[j, best]}))
         if not rows:
             return pd.DataFrame(columns=["user", "rank", "item", "score"])
         return pd.concat(rows, ignore_index=True)
@@ -474,11 +474,6 @@ def _clone(model: Estimator, **params) -> Estimator:
     return type(model)(**p)
 
 
-def _rmse_mae(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    err = np.asarray(pred, np.float64) - np.asarray(truth, np.float64)
-    return float(np.sqrt(np.mean(err ** 2))), float(np.mean(np.abs(err)))
-
-
 def cross_validate(model: Estimator, ratings: RatingSet, folds: int = 5,
                    seed: int = 0) -> pd.DataFrame:
     """k-fold cross-validation: one row per fold (``fold``, ``rmse``, ``mae``, ``n_train``,
@@ -489,8 +484,9 @@ def cross_validate(model: Estimator, ratings: RatingSet, folds: int = 5,
         t0 = time.perf_counter()
         m.fit(train)
         seconds = time.perf_counter() - t0
-        rmse, mae = _rmse_mae(m.predict(test), test.dense.rating)
-        rows.append({"fold": k, "rmse": rmse, "mae": mae, "n_train": len(train),
+        pred, truth = m.predict(test), test.dense.rating
+        mae = float(np.mean(np.abs(np.asarray(pred, np.float64) - truth)))
+        rows.append({"fold": k, "rmse": rmse(pred, truth), "mae": mae, "n_train": len(train),
                      "n_test": len(test), "fit_seconds": seconds})
     return pd.DataFrame(rows)
 
@@ -510,15 +506,14 @@ def search(model: Estimator, ratings: RatingSet, grid, *, folds: int = 3, seed: 
 
     if isinstance(grid, dict):
         cls = model._predictor_class().Config
-        hints = {k: f.type for k, f in fields_of(cls).items()}
+        allowed, hints = fields_of(cls), typing.get_type_hints(cls)
         params = {}
         for key, spec in grid.items():
-            if key not in hints:
+            if key not in allowed:
                 raise ConfigError(f"grid key {key!r}: not a setting of {type(model).__name__}; "
-                                  f"allowed keys: {', '.join(hints)}")
-            is_int = isinstance(model.get_params()[key], int) and not isinstance(
-                model.get_params()[key], bool)
-            params[key] = _param(f"grid {key}", spec, is_int)
+                                  f"allowed keys: {', '.join(allowed)}")
+            # Integer ranges as load_sweep reads them: by the field's type.
+            params[key] = _param(f"grid {key}", spec, hints[key] in (int, int | None))
         sweep = Sweep(Path("<grid>"), "search", model.family,
                       model.config_name or model.base_config, params,
                       model=model.model, base=to_dict(model.config))
@@ -563,9 +558,7 @@ def load_model(dataset: str, name: str, home=None) -> Estimator:
     base = load_model(dataset, record.residuals_of, home) if record.residuals_of else None
     est = estimator_for(model.family, model.name)(**to_dict(model.config))
     flags = Split.TRAIN | Split.PROBE if record.round == "final" else Split.TRAIN
-    has_time = bool(ds.meta.get("date_range")) and len(set(ds.meta["date_range"])) > 1
-    est._attach(model, ds.ids("user"), ds.ids("item"), _LazyTrain(ds, flags), has_time,
-                base=base)
+    est._attach(model, ds.ids("user"), ds.ids("item"), _LazyTrain(ds, flags), base=base)
     return est
 
 

@@ -46,7 +46,7 @@ def format_submission(ds: Dataset, pred: np.ndarray) -> bytes:
                         expected=f"finite predictions on the rating scale {lo:g}..{hi:g}",
                         fix="Retrain the predictor; a submission is never written from "
                             "damaged predictions")
-    values = np.char.mod("%.4f", np.asarray(pred, np.float64))
+    values = np.char.mod("%.4f", pred)
     out = []
     pos = 0
     for m, c in zip(movies.tolist(), counts.tolist(), strict=True):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -131,12 +132,12 @@ def run_dataset(name: str, home: Path, rows: list[str]) -> dict[str, tuple[float
                 if final:
                     rec = train(ds, store, family, name=row, round_="final")
         except Exception as e:  # noqa: BLE001 - one failing model must not stop the matrix
-            print(f"  {name} {row}: {type(e).__name__}: {e}", flush=True)
+            print(f"  {name} {row}: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
             continue
         probe[row] = store.meta(ds.name, row).probe_rmse
         scores[row] = rec.test_rmse if final else rec.quiz_rmse
         print(f"  {name} {row}: {scores[row]:.4f} (probe {probe[row]:.4f}, "
-              f"{time.perf_counter() - t0:.0f} s)", flush=True)
+              f"{time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     out = {r: (s, scores["biases"] - s) for r, s in scores.items() if "biases" in scores}
     singles = [r for r in probe if r in FAMILY_ROWS and r not in ("biases", "mf-funk")]
     for method in [r for r in rows if r in BLEND_ROWS]:
@@ -145,11 +146,13 @@ def run_dataset(name: str, home: Path, rows: list[str]) -> dict[str, tuple[float
         try:
             b = run_blend(ds, store, method, singles, name=f"blend-{method}")
         except Exception as e:  # noqa: BLE001
-            print(f"  {name} blend {method}: {type(e).__name__}: {e}", flush=True)
+            print(f"  {name} blend {method}: {type(e).__name__}: {e}", file=sys.stderr,
+                  flush=True)
             continue
         cv, best = b["cv_rmse"], b["best_single"]["probe_rmse"]
         out[method] = (cv, best - cv)
-        print(f"  {name} blend {method}: CV {cv:.4f}, best single {best:.4f}", flush=True)
+        print(f"  {name} blend {method}: CV {cv:.4f}, best single {best:.4f}",
+              file=sys.stderr, flush=True)
     return out
 
 
@@ -161,6 +164,8 @@ def main(argv=None) -> int:
                     help=f"rows, comma-separated, from: {', '.join([*FAMILY_ROWS, *BLEND_ROWS])}")
     ap.add_argument("--home", default=None, help="work folder (kept); default: a temporary one")
     ap.add_argument("--markdown", action="store_true", help="print the matrix as Markdown")
+    ap.add_argument("--json", action="store_true",
+                    help="print the matrix as JSON: {data set: {row: [rmse, margin]}}")
     a = ap.parse_args(argv)
     datasets = [d for d in a.datasets.split(",") if d]
     rows = [r for r in a.families.split(",") if r]
@@ -175,12 +180,16 @@ def main(argv=None) -> int:
     try:
         for name in datasets:
             if not build(name, home, shared):
-                print(f"  {name}: skipped (set PRIZE_SHARED_DATA to the folder holding ml-100k)")
+                print(f"  {name}: skipped (set PRIZE_SHARED_DATA to the folder holding ml-100k)",
+                      file=sys.stderr)
                 continue
             results[name] = run_dataset(name, home, rows)
     finally:
         if not a.home:
             shutil.rmtree(home, ignore_errors=True)
+    if a.json:
+        print(json.dumps(results, indent=2))
+        return 0
     cols = list(results)
     shown = ["biases", *[r for r in rows if r != "biases"]]
     print(f"\nDefaults on {dt.date.today().isoformat()}: RMSE (margin over the biases; for a "

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import time
 from pathlib import Path
 
-from prize.leaderboard.report import LADDER, LADDER_REFERENCE, ladder_pct
+from prize.leaderboard.report import LADDER_REFERENCE, ladder
 
 REFERENCE = LADDER_REFERENCE
 MF_RBM_BLEND = "blend-mf-rbm"
@@ -61,22 +62,6 @@ def specs(rbm_device: str, epochs: int | None):
     return out
 
 
-def ladder_rows(quiz: dict[str, float], ref: float) -> list[dict]:
-    """One row per rung the run holds: published and twin %, distance, within +-1pp."""
-    from prize.leaderboard.report import CINEMATCH_QUIZ
-
-    rows = []
-    for label, names, published, source in LADDER:
-        name = "blend-linear" if names == ("blend",) else next(
-            (n for n in names if n in quiz), None)
-        if name not in quiz:
-            continue
-        p, t = ladder_pct(CINEMATCH_QUIZ, published), ladder_pct(ref, quiz[name])
-        rows.append({"rung": label, "predictor": name, "netflix_pct": p, "twin_pct": t,
-                     "distance": t - p, "ok": abs(t - p) <= 1.0, "source": source})
-    return rows
-
-
 def orderings(quiz: dict[str, float]) -> list[tuple[str, bool | None]]:
     """The issue's orderings; ``None`` where a predictor is missing."""
     def chain(names):
@@ -107,7 +92,7 @@ def render(rows, checks, ref: float, title: str) -> list[str]:
              "|---|---:|---:|---:|:---:|"]
     for r in rows:
         lines.append(f"| {r['rung']} | {r['netflix_pct']:+.2f} | {r['twin_pct']:+.2f} | "
-                     f"{r['distance']:+.2f} | {'✓' if r['ok'] else '✗'} |")
+                     f"{r['distance']:+.2f} | {'✓' if r['within_1pp'] else '✗'} |")
     lines += ["", "| ordering | holds |", "|---|:---:|"]
     for text, ok in checks:
         lines.append(f"| {text} | {'—' if ok is None else ('✓' if ok else '✗')} |")
@@ -128,6 +113,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None,
                     help="comma-separated predictor names to train (default: every rung)")
     ap.add_argument("--out", default=None, help="also write the markdown table here")
+    ap.add_argument("--json", action="store_true",
+                    help="print the rungs, orderings and timings as JSON instead")
     args = ap.parse_args(argv)
 
     from prize.blend.run import run_blend
@@ -166,25 +153,24 @@ def main(argv=None) -> int:
 
     ds = open_dataset(name, home)
     store = ProbeStore(home / "probes")
-    quiz = {}
-    for s in wanted:
-        m = store.meta(ds.name, s.name)
-        if m is not None and m.quiz_rmse is not None:
-            quiz[s.name] = m.quiz_rmse
+    records = [m for m in (store.meta(ds.name, s.name) for s in wanted)
+               if m is not None and m.quiz_rmse is not None]
+    quiz = {m.name: m.quiz_rmse for m in records}
     if REFERENCE not in quiz:
         print("the reference did not train; no table", file=sys.stderr)
         return 1
-    have = [s.name for s in wanted if s.name in quiz]
-    if len(have) > 2:
-        rep = run_blend(ds, store, "linear", have, name="blend-linear")
+    if len(quiz) > 2:
+        rep = run_blend(ds, store, "linear", list(quiz), name="blend-linear")
         quiz["blend-linear"] = rep["quiz_rmse"]
+        records.append(store.meta(ds.name, "blend-linear"))
     if "mf-f100" in quiz and "rbm-conditional" in quiz:
         rep = run_blend(ds, store, "linear", ["mf-f100", "rbm-conditional"],
                         name=MF_RBM_BLEND)
         quiz[MF_RBM_BLEND] = rep["quiz_rmse"]
     timings["total"] = time.perf_counter() - t0
     ref = quiz[REFERENCE]
-    rows = ladder_rows(quiz, ref)
+    # the rungs the run holds (blend-linear is the only blend among the records)
+    rows = [r for r in ladder(records) if r["predictor"] is not None]
     checks = orderings(quiz)
     oracle = ds.meta.get("oracle_rmse", {}).get("quiz")
     title = (f"{args.preset} (law {ds.meta.get('synthetic', {}).get('law', '?')}, seed "
@@ -192,10 +178,16 @@ def main(argv=None) -> int:
     lines = render(rows, checks, ref, title)
     lines += ["", f"Oracle quiz RMSE {oracle:.4f}." if oracle else "",
               "Minutes: " + ", ".join(f"{k} {v / 60:.1f}" for k, v in timings.items())]
-    print("\n".join(lines))
     if args.out:
         Path(args.out).write_text("\n".join(lines) + "\n")
-    landed = sum(r["ok"] for r in rows)
+    landed = sum(r["within_1pp"] for r in rows)
+    if args.json:
+        print(json.dumps({"title": title, "reference_quiz_rmse": ref, "oracle_quiz_rmse": oracle,
+                          "rungs": rows, "orderings": [{"ordering": t, "holds": ok}
+                                                       for t, ok in checks],
+                          "within_1pp": landed, "seconds": timings}, indent=2))
+        return 0
+    print("\n".join(lines))
     print(f"\n{landed}/{len(rows)} rungs within ±1pp")
     return 0
 

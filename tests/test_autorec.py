@@ -282,10 +282,11 @@ def test_resolved_hidden_units_are_recorded_and_reused_by_the_final_round(tmp_pa
                       home=tmp_path, json_out=True)
     assert shown["resolved"] == {"n_hidden": want}
 
-    model = autorec(None, **{**SMALL, "n_hidden": 0, "n_epochs": 1})
-    model.resolve_as = {"n_hidden": 7}
-    model.fit(tr)
-    assert model.n_hidden_ == 7 and model.net_.params["W"].shape[1] == 7
+    # The final round's network has the probe round's hidden units, not train+probe's.
+    from prize.models import persist
+
+    kept, _ = persist.load(store.model_path(ds, "autorec"))
+    assert kept.n_hidden_ == want and kept.net_.params["W"].shape[1] == want
 
 
 def _default_against_biases(ds, store) -> tuple[float, float, dict]:

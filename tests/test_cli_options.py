@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import click
 import pytest
-from conftest import make_toy_dataset, run_prize
+from conftest import run_prize
 
 from prize.cli import cli, verbosity
 
 
 def commands(group: click.Group, prefix=()):
+    """Every leaf command under ``group``, with its path of names."""
     for name, cmd in group.commands.items():
         if isinstance(cmd, click.Group):
             yield from commands(cmd, prefix + (name,))
-            if cmd.callback is None or name != "leaderboard":
-                continue
-        yield prefix + (name,), cmd
+        else:
+            yield prefix + (name,), cmd
 
 
 def test_every_command_shows_examples_in_its_help():
     missing = [" ".join(path) for path, cmd in commands(cli)
-               if not isinstance(cmd, click.Group) and "prize " not in (cmd.epilog or "")]
+               if "prize " not in (cmd.epilog or "")]
     assert missing == []
 
 
@@ -38,37 +38,31 @@ def test_verbosity_counts_every_spelling(args, n):
     assert verbosity(args) == n
 
 
-@pytest.fixture
-def toy(home):
-    make_toy_dataset(home)
-    return home
-
-
-def test_unknown_predictor_removal_exits_2(toy):
-    r = run_prize("probes", "rm", "--data", "toy", "nope", home=toy, check=False)
+def test_unknown_predictor_removal_exits_2(toy, home):
+    r = run_prize("probes", "rm", "--data", "toy", "nope", home=home, check=False)
     assert r.returncode == 2 and "no predictor 'nope'" in r.stderr
 
 
-def test_old_option_spellings_still_work_with_a_warning(toy):
-    r = run_prize("data", "split", "toy", "--probe", "recent", "--json", home=toy)
+def test_old_option_spellings_still_work_with_a_warning(toy, home):
+    r = run_prize("data", "split", "toy", "--probe", "recent", "--json", home=home)
     assert "--probe recent|random is deprecated" in r.stderr and "--probe-rule" in r.stderr
-    r = run_prize("data", "split", "toy", "--probe-rule", "recent", "--json", home=toy)
+    r = run_prize("data", "split", "toy", "--probe-rule", "recent", "--json", home=home)
     assert "deprecated" not in r.stderr
 
 
-def test_outputs_go_under_prize_home_by_default(toy, tmp_path, monkeypatch):
-    run_prize("train", "baseline", "--data", "toy", "--config", "biases", home=toy)
+def test_outputs_go_under_prize_home_by_default(toy, home):
+    run_prize("train", "baseline", "--data", "toy", "--config", "biases", home=home)
     r = run_prize("submit", "--data", "toy", "--predictor", "baseline-biases", "--json",
-                  home=toy, json_out=True)
-    assert r["path"] == str(toy / "submissions" / "toy-baseline-biases.txt")
-    assert (toy / "submissions" / "toy-baseline-biases.txt").is_file()
+                  home=home, json_out=True)
+    assert r["path"] == str(home / "submissions" / "toy-baseline-biases.txt")
+    assert (home / "submissions" / "toy-baseline-biases.txt").is_file()
 
 
-def test_a_taken_name_is_refused_before_the_input_is_read(toy, tmp_path):
+def test_a_taken_name_is_refused_before_the_input_is_read(toy, home, tmp_path):
     # An input that would fail to parse: the name clash must be reported first.
     bad = tmp_path / "bad.csv"
     bad.write_text("not,a,rating,file\n")
-    r = run_prize("data", "import", "csv", str(bad), "--name", "toy", home=toy, check=False)
+    r = run_prize("data", "import", "csv", str(bad), "--name", "toy", home=home, check=False)
     assert r.returncode == 2 and "exists already" in r.stderr and "line" not in r.stderr
 
 

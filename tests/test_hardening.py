@@ -197,11 +197,18 @@ def test_twenty_racing_writers_leave_one_whole_version(toy, home):
 
 
 def test_remove_while_a_writer_waits(toy, home):
+    import threading
+
     store = ProbeStore(home / "probes")
     store.write(toy, "p", arrays(toy), {})
-    with store.locked("toy", "p"):
-        pass
-    assert store.remove("toy", "p")
+    removed = threading.Event()
+    remover = threading.Thread(target=lambda: store.remove("toy", "p") and removed.set())
+    with store.locked("toy", "p"):  # a writer holds the lock: the removal waits for it
+        remover.start()
+        assert not removed.wait(0.3)
+        assert store.meta("toy", "p") is not None
+    remover.join(timeout=30)
+    assert removed.is_set()
     assert store.meta("toy", "p") is None
     store.write(toy, "p", arrays(toy, 2.0), {})
     assert (np.asarray(store.read(toy, "p")) == 2.0).all()

@@ -316,8 +316,6 @@ def test_kernels_never_reorder_sums():
     the per-rating sums behind run-time overlap checks, and the scalar fallback summed in
     another order (1-ulp differences from run to run). No kernel with scratch arrays may
     carry it."""
-    import numpy as np
-
     from prize.data.dataset import Ratings
     from prize.models import make_predictor
     from prize.models.mf import _kernels

@@ -16,13 +16,13 @@ from conftest import run_prize
 
 from prize.data import Split, open_dataset
 from prize.errors import DataError
-from prize.probes import ProbeStore
+from prize.probes import ProbeStore, git_commit
 
 
 def test_write_read_list(toy, home):
     store = ProbeStore(home / "probes")
     m = store.write(toy, "p1", arrays(toy), {"family": "test", "probe_rmse": 1.0})
-    assert m.dataset_fingerprint == toy.fingerprint and m.git_commit is not None or True
+    assert m.dataset_fingerprint == toy.fingerprint and m.git_commit == git_commit()
     assert {"package_version", "created_at", "files"} <= set(m.to_json())
     assert (store.read(toy, "p1", "probe") == 3.0).all()
     assert [x.name for x in store.list(toy.name)] == ["p1"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,7 +58,7 @@ def png_size(path) -> tuple[int, int]:
 @pytest.fixture
 def out(tmp_path):
     keep = os.environ.get("PRIZE_CHART_DIR")
-    return tmp_path if not keep else __import__("pathlib").Path(keep)
+    return Path(keep) if keep else tmp_path
 
 
 @pytest.mark.parametrize("n", [10, 50, 150])
@@ -72,7 +73,7 @@ def test_charts_render_at_every_size(out, n):
     w, h = png_size(out / f"probe_rmse-{n}.png")
     # 150 rows at 0.16 in plus the margins at 120 dpi: about 3,200 px; never a wall of labels.
     assert 300 < h < 3600 and 600 < w < 2000
-    ew, eh = png_size(out / f"epochs-{n}.png")
+    _, eh = png_size(out / f"epochs-{n}.png")
     assert eh < 1500  # small multiples: a few panels whatever the number of models
 
 

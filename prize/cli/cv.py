@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from prize.cli.common import emit, examples, home_of, json_option
+from prize.cli.common import emit, examples, home_of, json_option, quiet
 from prize.models import FAMILIES
 
 
@@ -30,9 +30,9 @@ def cv_cmd(ctx, family, source, folds, config, overrides, as_json):
     once and reused."""
     from prize.runs.cv import cross_validate_folds, parse_folds
 
-    quiet = as_json or (ctx.obj or {}).get("quiet")
     report = cross_validate_folds(family, source, parse_folds(folds), home_of(ctx),
-                                  config=config, overrides=overrides, progress=not quiet)
+                                  config=config, overrides=overrides,
+                                  progress=not as_json and not quiet(ctx))
 
     def lines(r):
         for row in r["folds"]:

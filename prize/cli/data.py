@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from prize.cli.common import deprecated, emit, examples, home_of, json_option
+from prize.cli.common import deprecated, emit, examples, home_of, json_option, quiet
 from prize.errors import DataError
 from prize.paths import check_name, dataset_dir
 
@@ -99,7 +99,7 @@ def import_netflix_cmd(ctx, path, name, probe, old_probe, qualifying, titles, tr
     report = import_netflix(path, dataset_dir(name, home_of(ctx)), name=name, probe=probe,
                             qualifying=qualifying, titles=titles, truth=truth,
                             skip_bad_lines=skip_bad_lines, overwrite=force,
-                            progress=not as_json and not ctx.obj.get("quiet"))
+                            progress=not as_json and not quiet(ctx))
     emit(ctx, report, as_json, _import_lines)
 
 
@@ -280,7 +280,7 @@ def synth_cmd(ctx, preset, seed, noise_scale, out, force, as_json):
         raise DataError("the output folder exists already", path=out,
                         fix="Pass --force to replace it, or choose another --out")
     info = synth.generate(out, preset=preset, seed=seed, noise_scale=noise_scale,
-                          progress=not as_json and not ctx.obj.get("quiet"), overwrite=force)
+                          progress=not as_json and not quiet(ctx), overwrite=force)
     emit(ctx, info, as_json, lambda r: [
         f"wrote {r['preset']} preset (law {r['law']}, seed {r['seed']}) to {out}",
         *(f"  {k:<11}{v:>14,}" for k, v in r["counts"].items()),

@@ -95,10 +95,11 @@ def evaluate_cmd(ctx, data_name, ranking, models, rating, predictors, holdout, t
     stored = [E.stored_model(ds, store, name) for name in predictors]
     if n_users is None:
         n_users = E.DEFAULT_USERS
-    log = None if (as_json or quiet(ctx)) else (lambda msg: click.echo(msg, err=True))
+    chatty = not (as_json or quiet(ctx))
+    log = (lambda msg: click.echo(msg, err=True)) if chatty else None
     report = E.evaluate(ds, models=model_list, rating=None if rating == "none" else rating,
                         predictors=stored, holdout=holdout, threshold=threshold,
                         ks=_ks(ks), candidates=candidates, n_users=n_users or None,
-                        seed=seed, log=log)
+                        seed=seed, log=log, progress=chatty)
     report["stored_at"] = str(E.save(report, home_of(ctx)))
     emit(ctx, report, as_json, lines)

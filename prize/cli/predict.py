@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from prize.cli.common import examples, home_of
+from prize.cli.common import data_option, examples, home_of, json_option, quiet
 
 
 def read_pairs(path: str, id_kinds: tuple[str, str]):
@@ -54,14 +54,14 @@ def read_pairs(path: str, id_kinds: tuple[str, str]):
 @click.command("predict", epilog=examples(
     'prize predict --data ml100k --predictor mf --pairs pairs.csv',
     'prize predict --data ml100k --predictor svdpp --pairs pairs.csv --json'))
-@click.option("--data", "data_name", required=True, help="Dataset name.")
+@data_option
 @click.option("--predictor", required=True, help="A predictor trained with its model kept "
               "(prize train ... --save-model, the default under the size limit).")
 @click.option("--pairs", "pairs_path", required=True, type=click.Path(dir_okay=False),
               help="CSV of raw user,item[,date] (dates as YYYY-MM-DD or Unix seconds).")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
               help="Write the predictions CSV here (default: standard output).")
-@click.option("--json", "as_json", is_flag=True, help="Print predictions and counts as JSON.")
+@json_option
 @click.pass_context
 def predict_cmd(ctx, data_name, predictor, pairs_path, out_path, as_json):
     """Predict ratings for raw (user, item[, date]) pairs with a kept model.
@@ -100,7 +100,7 @@ def predict_cmd(ctx, data_name, predictor, pairs_path, out_path, as_json):
     finally:
         if out_path:
             out.close()
-    if not (ctx.obj or {}).get("quiet"):
+    if not quiet(ctx):
         click.echo(f"{len(users)} pairs predicted by {predictor}; {unknown['pairs']} with an "
                    f"unknown user ({unknown['users']}) or item ({unknown['items']}) fell back "
                    "to the baseline", err=True)

@@ -66,8 +66,6 @@ def probes_list(ctx, data_name, as_json):
 @click.pass_context
 def probes_show(ctx, data_name, predictor, as_json):
     """One predictor's metadata (config, scores, provenance)."""
-    from prize.errors import DataError
-
     ds, store = open_data(ctx, data_name)
     m = store.meta(ds.name, predictor)
     if m is None:
@@ -145,7 +143,7 @@ def leaderboard(ctx, data_name, as_json, markdown, reveal):
 @click.command("submit", epilog=examples(
     'prize submit --data netflix --predictor blend-linear --out blend.txt',
     'prize submit --data netflix --check blend.txt'))
-@click.option("--data", "data_name", required=True, help="Dataset name.")
+@data_option
 @click.option("--predictor", help="The stored predictor whose qualifying predictions to write.")
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Output file (default $PRIZE_HOME/submissions/DATASET-PREDICTOR.txt).")
@@ -183,7 +181,7 @@ def submit_cmd(ctx, data_name, predictor, out, check_file, reveal, as_json):
                    "[default: demo].")
 @click.option("--set", "old_set_name", default=None, hidden=True,
               callback=deprecated("leaderboard run --set SET", "--predictor-set SET"))
-@click.option("--data", "data_name", required=True, help="Dataset name.")
+@data_option
 @click.option("--final", is_flag=True, help="Also run the final round (refit on train+probe).")
 @cluster_options("trainings")
 @click.option("--no-blend", is_flag=True, help="Train only; skip the blends and submission.")
@@ -202,7 +200,7 @@ def leaderboard_run(ctx, set_name, old_set_name, data_name, final, cluster, inse
     executor, info = executor_for(ctx, cluster, insecure, as_json)
     try:
         report = run(ds, store, set_name, home=home_of(ctx), final=final, executor=executor,
-                     progress=not as_json and not ctx.obj.get("quiet"),
+                     progress=not as_json and not quiet(ctx),
                      threads=info.get("task_threads"), blend=not no_blend,
                      barrier=load_estimate(home_of(ctx), ds),
                      submissions=home_of(ctx) / "submissions",
@@ -234,7 +232,7 @@ def leaderboard_run(ctx, set_name, old_set_name, data_name, final, cluster, inse
 @leaderboard.command("report", epilog=examples(
     'prize leaderboard report --data synth-small',
     'prize leaderboard report --data netflix --no-barrier --out /tmp/report'))
-@click.option("--data", "data_name", required=True, help="Dataset name.")
+@data_option
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default $PRIZE_HOME/reports/DATASET).")
 @click.option("--no-barrier", is_flag=True, help="Skip the magic-barrier estimate.")

@@ -433,12 +433,19 @@ def parse_blocks(
 _BYTES_PER_LINE = 16
 
 
+def _first_blank(data: bytes) -> int | None:
+    """The offset of the first empty line of normalised ``data``, or None."""
+    if data.startswith(b"\n"):
+        return 0
+    pos = data.find(b"\n\n")
+    return None if pos < 0 else pos + 1
+
+
 def _first_empty_line(piece: Piece, fmt: BlockFormat) -> None:
     """Stop at a piece's first empty line before any per-line array is built."""
-    data = piece.data
-    pos = 0 if data.startswith(b"\n") else data.find(b"\n\n") + 1
-    if data.startswith(b"\n") or pos > 0:
-        line = piece.first_line + data.count(b"\n", 0, pos)
+    pos = _first_blank(piece.data)
+    if pos is not None:
+        line = piece.first_line + piece.data.count(b"\n", 0, pos)
         raise DataError("empty line", path=piece.source.label, line=line,
                         expected=fmt.expected)
 
@@ -461,11 +468,7 @@ def _by_lines(piece: Piece) -> Iterator[Piece]:
         last = end >= len(data)
         yield Piece(piece.source, part, first_line=line, movie=movie,
                     last=piece.last and last, unterminated=piece.unterminated and last)
-        h = part.rfind(b":\n")
-        if h >= 0:
-            head = part[part.rfind(b"\n", 0, h) + 1:h]
-            if head.isdigit():
-                movie = int(head)
+        movie = _carried_movie(part, movie)
         line += part.count(b"\n")
         pos = end
 
@@ -620,6 +623,17 @@ def _cut(data: bytes, starts, ends, keep_idx: np.ndarray) -> bytes:
     return b"".join(data[s:e + 1] for s, e in zip(starts[run_first], ends[run_last], strict=True))
 
 
+def _carried_movie(part: bytes, movie: int | None) -> int | None:
+    """The movie id that the piece after ``part`` continues: the last header in ``part``,
+    else ``movie`` (the one ``part`` itself continued)."""
+    h = part.rfind(b":\n")
+    if h >= 0:
+        head = part[part.rfind(b"\n", 0, h) + 1:h]
+        if head.isdigit():
+            return int(head)
+    return movie
+
+
 def chunk_file(src: SourceFile, data: bytes, chunk: int | None = None) -> Iterator[Piece]:
     """Cut one big movie-block file (combined_data_*.txt) into pieces at line boundaries,
     carrying the current movie id into each next piece."""
@@ -631,13 +645,7 @@ def chunk_file(src: SourceFile, data: bytes, chunk: int | None = None) -> Iterat
         end = data.find(b"\n", min(pos + chunk, len(data)) - 1) + 1 or len(data)
         piece = data[pos:end]
         yield Piece(src, piece, first_line=line, movie=movie, last=end >= len(data))
-        # The movie id that the next piece continues: the last header in this one.
-        h = piece.rfind(b":\n")
-        if h >= 0:
-            start = piece.rfind(b"\n", 0, h) + 1
-            head = piece[start:h]
-            if head.isdigit():
-                movie = int(head)
+        movie = _carried_movie(piece, movie)
         line += piece.count(b"\n")
         pos = end
 
@@ -760,9 +768,9 @@ def _drop_blank_lines(data: bytes, label: str, expected: str, bad: BadLines):
     found before any per-line structure is built; with it, empty lines are counted at once
     and dropped, in memory proportional to the file (a file of blank lines would otherwise
     cost a Python object per line)."""
-    if not (data.startswith(b"\n") or b"\n\n" in data):
+    first = _first_blank(data)
+    if first is None:
         return data, None
-    first = 0 if data.startswith(b"\n") else data.find(b"\n\n") + 1
     err = DataError("empty line", path=label, line=data.count(b"\n", 0, first) + 1,
                     expected=expected)
     if not bad.skip:

@@ -23,6 +23,7 @@ random order, and on Netflix they were also more accurate.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -202,9 +203,13 @@ class Dataset:
         """Row indices (ascending) of every row carrying any of ``flags``."""
         return np.flatnonzero(self.mask(flags))
 
-    @property
+    @functools.cached_property
     def qualifying_order(self) -> np.ndarray:
-        return np.load(self.path / "qualifying_order.npy", allow_pickle=False)
+        """Row index of each qualifying pair in file order (read once: scoring asks for it
+        several times, and at Netflix's size it is 22 MB)."""
+        order = np.load(self.path / "qualifying_order.npy", allow_pickle=False)
+        order.setflags(write=False)  # shared by every caller: nobody may change it
+        return order
 
     # -- the row alignment of predictions: decided here and nowhere else ------------------
     def count(self, kind: str) -> int:

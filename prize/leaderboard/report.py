@@ -24,7 +24,8 @@ from prize._atomic import write_bytes, write_json
 from prize.data.dataset import Dataset
 from prize.leaderboard.table import render_markdown, table
 from prize.metrics import fmt
-from prize.probes import PredictorRecord, ProbeStore
+from prize.models import FAMILIES
+from prize.probes import PredictorRecord, ProbeStore, git_commit
 
 #: Published figures to reproduce on the real Netflix data (RMSE; "probe" or "quiz").
 PUBLISHED = [
@@ -148,7 +149,6 @@ def chart_ladder(rows: list[dict], path: Path) -> None:
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, fontsize=8)
     fig.tight_layout()
     _save(fig, path)
-    plt.close(fig)
 
 
 def _matplotlib():
@@ -162,19 +162,18 @@ def _matplotlib():
 
 
 def _save(fig, path: Path) -> None:
+    """Write ``fig`` as a PNG (atomically) and close it."""
     import io
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    _matplotlib().close(fig)
     write_bytes(path, buf.getvalue())
 
 
 #: Predictors named on the y-axis up to this many; past it the axis shows every family's
 #: best and the blends, and the others are dots in their family's colour.
 MAX_LABELS = 60
-#: The shipped families, so that each keeps its colour from one report to the next.
-KNOWN_FAMILIES = ("autorec", "baseline", "ease", "knn", "mf", "nsvd", "rbm", "svdpp",
-                  "timesvdpp")
 #: Curves per family in the epochs chart (its best ones by probe RMSE).
 CURVES_PER_FAMILY = 4
 
@@ -185,7 +184,9 @@ def family_colors(families) -> dict[str, tuple]:
     plt = _matplotlib()
     palette = [c for k, c in enumerate(plt.get_cmap("tab10").colors) if k != 1]
     palette += [c for k, c in enumerate(plt.get_cmap("tab20").colors) if k % 2 and k != 3]
-    order = sorted(KNOWN_FAMILIES) + sorted({f for f in families if f} - set(KNOWN_FAMILIES))
+    # the registered families first, so that each keeps its colour from one report to the next
+    known = sorted(FAMILIES)
+    order = known + sorted({f for f in families if f} - set(known))
     out = {f: palette[k % len(palette)] for k, f in enumerate(x for x in order if x != "blend")}
     out["blend"] = plt.get_cmap("tab10").colors[1]
     return out
@@ -229,7 +230,7 @@ def chart_rmse(t: dict, barrier: dict | None, path: Path) -> None:
     colors = family_colors(r.get("family") for r in rows)
     best = best_of_family(rows)
     many = len(rows) > MAX_LABELS
-    fig, ax = plt.subplots(figsize=(9, min(0.16 if many else 0.3, 0.3) * len(rows) + 2.5))
+    fig, ax = plt.subplots(figsize=(9, (0.16 if many else 0.3) * len(rows) + 2.5))
     ref = t["reference"]
     lines = []
     if ref.get("probe") is not None:
@@ -278,7 +279,6 @@ def chart_rmse(t: dict, barrier: dict | None, path: Path) -> None:
                                                      "blends" if many else ""), fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     _save(fig, path)
-    plt.close(fig)
 
 
 def chart_blend_curve(curves: list[tuple[str, list]], path: Path, note: str = "") -> bool:
@@ -305,7 +305,6 @@ def chart_blend_curve(curves: list[tuple[str, list]], path: Path, note: str = ""
                 ha="center", va="center", transform=ax.transAxes)
     ax.grid(alpha=0.3)
     _save(fig, path)
-    plt.close(fig)
     return bool(curves)
 
 
@@ -351,7 +350,6 @@ def chart_epochs(metas: list[PredictorRecord], path: Path) -> None:
     fig.supylabel("probe RMSE", fontsize=8)
     fig.tight_layout()
     _save(fig, path)
-    plt.close(fig)
 
 
 def chart_ranking(evaluation: dict, path: Path) -> None:
@@ -377,10 +375,9 @@ def chart_ranking(evaluation: dict, path: Path) -> None:
     fig.suptitle(f"{evaluation['dataset']}: top-{k} on the {evaluation['holdout']} hold-out, "
                  f"{evaluation['users']:,} users{sampled}", fontsize=10)
     _save(fig, path)
-    plt.close(fig)
 
 
-def reproduction(ds: Dataset, metas: list[PredictorRecord]) -> list[dict]:
+def reproduction(metas: list[PredictorRecord]) -> list[dict]:
     """Each stored predictor beside the published figure of the same model (Netflix)."""
     out = []
     for family, model, label, on, published, source in PUBLISHED:
@@ -420,13 +417,11 @@ def blend_sections(metas: list[PredictorRecord]) -> list[str]:
 
 def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | None = None
                  ) -> dict:
-    from prize.probes import git_commit
-
     out.mkdir(parents=True, exist_ok=True)
     t = table(ds, store, barrier=barrier)
     metas = store.list(ds.name)
     netflix = (ds.meta.get("reference") or {}).get("kind") == "official"
-    repro = reproduction(ds, metas) if netflix else None
+    repro = reproduction(metas) if netflix else None
     steps = ladder(metas) if "synthetic" in ds.meta else None
     chart_rmse(t, barrier, out / "probe_rmse.png")
     stored = [m for m in metas if m.family == "blend" and m.extra.get("selection")]
@@ -482,8 +477,8 @@ def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | N
               *(["ladder.png"] if steps else [])]
     from prize.ranking.evaluate import load as load_ranking
 
-    ranking = load_ranking(store.root.parent, ds.name)
-    if ranking is not None and ranking.get("fingerprint") == ds.fingerprint:
+    ranking = load_ranking(store.root.parent, ds)
+    if ranking is not None:
         chart_ranking(ranking, out / "ranking.png")
         charts.append("ranking.png")
         md.append(f"\n## Beyond RMSE: ranking\n\n![ranking](ranking.png)\n\n*The stored "

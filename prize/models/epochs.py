@@ -16,8 +16,6 @@ checkpoint someone hands you cannot run code.
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import os
 import time
@@ -29,6 +27,7 @@ from typing import ClassVar
 import numpy as np
 
 from prize._atomic import write_bytes
+from prize._npz import pack, unpack
 from prize.config import at_least, finite, max_threads, positive, to_dict
 from prize.data.dataset import Ratings
 from prize.errors import DataError, DivergenceError
@@ -256,10 +255,7 @@ class Trainer:
         arrays = {f"state/{k}": np.asarray(v) for k, v in self.model.state_dict().items()}
         for k, v in (self.best_state or {}).items():
             arrays[f"best/{k}"] = np.asarray(v)
-        arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        return buf.getvalue()
+        return pack(header, arrays)
 
     def save_checkpoint(self, path: str | os.PathLike, extra: dict | None = None) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -269,14 +265,13 @@ class Trainer:
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """{'header': dict, 'state': arrays, 'best': arrays}; never unpickles anything."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            header = json.loads(bytes(z["header"]).decode())
-            state = {k[6:]: z[k] for k in z.files if k.startswith("state/")}
-            best = {k[5:]: z[k] for k in z.files if k.startswith("best/")}
+        header, arrays = unpack(path)
     except (ValueError, KeyError, OSError) as e:
         raise DataError(f"not a prize checkpoint, or one holding pickled objects: {e}",
                         path=str(path), fix="Delete it and train without --resume") from None
-    return {"header": header, "state": state, "best": best}
+    return {"header": header,
+            "state": {k[6:]: v for k, v in arrays.items() if k.startswith("state/")},
+            "best": {k[5:]: v for k, v in arrays.items() if k.startswith("best/")}}
 
 
 def train(model: IterativePredictor, train: Ratings, *, probe: Ratings | None = None,

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import io
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 
+from prize._npz import pack, unpack
 from prize.config import build, to_dict
 from prize.errors import DataError
 
@@ -175,15 +175,13 @@ class _Decoder:
 
 
 def dumps(model, extra: dict | None = None) -> bytes:
-    """The ``.npz`` bytes of a fitted model; ``extra`` (JSON) rides in its header."""
+    """The ``.npz`` bytes of a fitted model; ``extra`` (JSON) rides in its header, beside
+    the model's tree under ``"predictor"`` (a key ``extra`` must not use)."""
     enc = _Encoder()
     tree = enc.model(model)
-    header = {"format": FORMAT, **(extra or {}), "predictor": tree}
-    arrays = dict(enc.arrays)
-    arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
+    if extra and ("predictor" in extra or "format" in extra):
+        raise ValueError("extra header keys 'predictor' and 'format' are the file's own")
+    return pack({"format": FORMAT, **(extra or {}), "predictor": tree}, enc.arrays)
 
 
 def nbytes(model) -> int:
@@ -193,16 +191,10 @@ def nbytes(model) -> int:
     return sum(a.nbytes for a in enc.arrays.values())
 
 
-def read_header(path: str | os.PathLike) -> dict:
-    """The JSON header of a saved model (without loading its arrays)."""
-    return _open(path)[0]
-
-
-def _open(path):
+def load(path: str | os.PathLike | Path):
+    """(model, header): a model saved by :func:`dumps`, ready to predict."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            header = json.loads(bytes(z["header"]).decode())
-            arrays = {k: z[k] for k in z.files if k != "header"}
+        header, arrays = unpack(path)
     except (ValueError, KeyError, OSError, json.JSONDecodeError) as e:
         raise DataError(f"not a prize model file, or one holding pickled objects: {e}",
                         path=str(path), fix="Retrain the model rather than trust this file"
@@ -210,10 +202,4 @@ def _open(path):
     if header.get("format") != FORMAT:
         raise DataError(f"model file format {header.get('format')!r}, this prize reads "
                         f"{FORMAT}", path=str(path), fix="Retrain the model with this prize")
-    return header, arrays
-
-
-def load(path: str | os.PathLike | Path):
-    """(model, header): a model saved by :func:`dumps`, ready to predict."""
-    header, arrays = _open(path)
     return _Decoder(arrays).model(header["predictor"]), header

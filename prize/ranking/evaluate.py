@@ -30,6 +30,7 @@ it (:func:`load`).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import time
@@ -219,14 +220,20 @@ class Lists:
         _mask(S, *self.unknown_csr, lo, hi)
         return S
 
-    def rank(self, scores) -> tuple[np.ndarray, np.ndarray]:
+    def rank(self, scores, desc: str = "ranking", progress: bool = False
+             ) -> tuple[np.ndarray, np.ndarray]:
         """(recs, lengths) of every user, ``scores(users)`` giving their score rows."""
+        from prize.progress import bar
+
         recs = np.full((len(self.users), self.K), -1, np.int64)
         lengths = np.zeros(len(self.users), np.int64)
+        pb = bar(len(self.users), desc, "users", enabled=progress)
         for lo in range(0, len(self.users), self.batch):
             hi = min(lo + self.batch, len(self.users))
             S = np.array(scores(self.users[lo:hi]), np.float32)
             recs[lo:hi], lengths[lo:hi] = top_n(self.restrict(S, lo, hi), self.K)
+            pb.update(hi - lo)
+        pb.close()
         return recs, lengths
 
 
@@ -237,28 +244,32 @@ def sample_users(users: np.ndarray, n: int | None, seed: int) -> np.ndarray:
 
 
 def choose_w(rating: RatingRanker, h: H.Holdout, *, n_users: int | None, seed: int,
-             ks=(10,)) -> dict:
+             progress: bool = False) -> dict:
     """The blend weight with the best NDCG@10 on a validation split carved from ``h``'s
     training set (the rating predictor refitted on what remains of it)."""
+    from prize.progress import bar
+
     fit_train, val = H.carve(h.train, h.mode, seed)
     val.threshold = h.threshold
     users = sample_users(val.eligible_users(), n_users, seed)
     if not len(users):
         return {"w": 1.0, "validation": {}, "validation_users": 0}
-    shadow = RatingRanker(rating.family, rating.config, rating.overrides, rating.values,
-                          fit=rating._fit).fit(fit_train)
+    shadow = copy.copy(rating).fit(fit_train)
     q = popularity_quantiles(item_users(fit_train)).astype(np.float32)
-    lists = Lists(val, users, ("all", 0), max(ks))
-    recs = {w: np.full((len(users), max(ks)), -1, np.int64) for w in BLEND_GRID}
+    lists = Lists(val, users, ("all", 0), 10)
+    recs = {w: np.full((len(users), 10), -1, np.int64) for w in BLEND_GRID}
     lengths = np.zeros(len(users), np.int64)
+    pb = bar(len(users), "choosing w", "users", enabled=progress)
     for lo in range(0, len(users), lists.batch):
         hi = min(lo + lists.batch, len(users))
         R = shadow.scores(users[lo:hi])
         for w in BLEND_GRID:
             S = lists.restrict(blend_scores(R, q, w, fit_train.scale), lo, hi)
-            recs[w][lo:hi], lengths[lo:hi] = top_n(S, max(ks))
+            recs[w][lo:hi], lengths[lo:hi] = top_n(S, 10)
+        pb.update(hi - lo)
+    pb.close()
     rel = val.relevant(users)
-    ndcg = {float(w): summarize(recs[w], lengths, *rel, q, fit_train.n_items, ks)["ndcg@10"]
+    ndcg = {float(w): summarize(recs[w], lengths, *rel, q, fit_train.n_items, (10,))["ndcg@10"]
             for w in BLEND_GRID}
     best = max(ndcg, key=lambda w: (ndcg[w], -abs(w - 0.5)))
     return {"w": best, "validation": ndcg, "validation_users": int(len(users))}
@@ -267,8 +278,10 @@ def choose_w(rating: RatingRanker, h: H.Holdout, *, n_users: int | None, seed: i
 def evaluate(ds: Dataset, *, models=RANKING_MODELS, rating: str | None = "mf",
              predictors: list[RatingRanker] = (), holdout: str = "latest",
              threshold: float | None = None, ks=(10, 20), candidates: str = "all",
-             n_users: int | None = DEFAULT_USERS, seed: int = 0, log=None) -> dict:
-    """Run the top-N evaluation (module docstring) and return its report."""
+             n_users: int | None = DEFAULT_USERS, seed: int = 0, log=None,
+             progress: bool = False) -> dict:
+    """Run the top-N evaluation (module docstring) and return its report; ``log`` takes
+    a line per step, ``progress`` shows a bar over the users each model ranks."""
     cand = parse_candidates(candidates)
     ks = tuple(sorted({int(k) for k in ks}))
     if not ks or ks[0] < 1:
@@ -285,36 +298,35 @@ def evaluate(ds: Dataset, *, models=RANKING_MODELS, rating: str | None = "mf",
     lists = Lists(h, users, cand, max(ks), seed)
     rows = []
 
-    def judge(model, kind, extra=None, fit=True):
+    def judge(model, extra=None, fit=True, spent=0.0):
+        """Fit (unless ``fit`` is False) and rank with ``model``; its seconds add
+        ``spent``, time it took before this call."""
         t0 = time.perf_counter()
         if fit:
             say(f"fitting {model.name} on {len(h.train):,} ratings")
             model.fit(h.train)
-        recs, lengths = lists.rank(model.scores)
-        seconds = time.perf_counter() - t0 + (extra or {}).pop("seconds", 0.0)
-        row = {"model": model.name, "kind": kind, "seconds": round(seconds, 2),
+        recs, lengths = lists.rank(model.scores, model.name, progress)
+        seconds = time.perf_counter() - t0 + spent
+        row = {"model": model.name, "kind": model.kind, "seconds": round(seconds, 2),
                **summarize(recs, lengths, *rel, q, h.train.n_items, ks), **(extra or {})}
         rows.append(row)
         say(f"{model.name}: NDCG@{ks[0]} {row[f'ndcg@{ks[0]}']:.4f} ({seconds:.1f} s)")
         return row
 
     for spec in models:
-        m = ranking_model(spec)
-        judge(m, "popularity" if isinstance(m, MostPopular) else "ranking")
+        judge(ranking_model(spec))
     blend_info = None
     if rating:
         r = rating_model(rating)
-        row = judge(r, "rating")
-        rating_seconds = row["seconds"]
+        rating_seconds = judge(r)["seconds"]
         say(f"choosing the blend weight on a validation split of {ds.name}'s training set")
         t1 = time.perf_counter()
-        blend_info = choose_w(r, h, n_users=n_users, seed=seed)
+        blend_info = choose_w(r, h, n_users=n_users, seed=seed, progress=progress)
         blend = PopularityBlend(r, blend_info["w"]).fit(h.train)
-        judge(blend, "blend", extra={
-            "w": blend_info["w"],
-            "seconds": rating_seconds + (time.perf_counter() - t1)}, fit=False)
+        judge(blend, extra={"w": blend_info["w"]}, fit=False,
+              spent=rating_seconds + (time.perf_counter() - t1))
     for p in predictors:
-        judge(p, "rating")
+        judge(p)
     return {
         "dataset": ds.name, "fingerprint": ds.fingerprint,
         "holdout": holdout, "threshold": h.threshold,
@@ -343,7 +355,11 @@ def save(report: dict, home: Path) -> Path:
     return path
 
 
-def load(home: Path, dataset: str) -> dict | None:
-    """The latest stored evaluation of ``dataset``, or None."""
-    path = path_of(home, dataset)
-    return json.loads(path.read_text()) if path.is_file() else None
+def load(home: Path, ds: Dataset) -> dict | None:
+    """The latest stored evaluation of ``ds``, or None when there is none or it was made on
+    another version of the data (another fingerprint)."""
+    path = path_of(home, ds.name)
+    if not path.is_file():
+        return None
+    report = json.loads(path.read_text())
+    return report if report.get("fingerprint") == ds.fingerprint else None

@@ -101,20 +101,19 @@ def build(ds: Dataset, mode: str = "latest", *, threshold: float | None = None,
         raise ConfigError(f"--holdout {mode!r}: expected one of {', '.join(HOLDOUTS)}")
     if threshold is None:
         threshold = default_threshold(ds.scale)
-    rating = np.asarray(ds.rating)
-    split = np.asarray(ds.split)
-    held = (split & np.uint8(Split.PROBE | Split.QUALIFYING)) != 0
-    known = ~np.isnan(rating)
+    user = np.asarray(ds.user)
+    held = ds.mask(Split.PROBE | Split.QUALIFYING)
+    known = ~np.isnan(np.asarray(ds.rating))
     unknown_rows = np.flatnonzero(held & ~known)
     if mode == "latest":
-        train_rows = np.flatnonzero((split & np.uint8(Split.TRAIN)) != 0)
+        train_rows = ds.rows(Split.TRAIN)
         test_rows = np.flatnonzero(held & known)
     else:
-        pool = np.flatnonzero((((split & np.uint8(Split.TRAIN)) != 0) | held) & known)
+        pool = np.flatnonzero(ds.mask(Split.TRAIN | Split.PROBE | Split.QUALIFYING) & known)
         # As many per user as the data set holds out, drawn uniformly from the user's pool.
-        n_held = np.bincount(np.asarray(ds.user)[held & known], minlength=ds.n_users)
+        n_held = np.bincount(user[held & known], minlength=ds.n_users)
         rng = np.random.default_rng(seed)
-        u = np.asarray(ds.user)[pool]
+        u = user[pool]
         order = np.lexsort((rng.random(len(pool)), u))
         su = u[order]
         starts = np.flatnonzero(np.r_[True, su[1:] != su[:-1]])
@@ -125,7 +124,7 @@ def build(ds: Dataset, mode: str = "latest", *, threshold: float | None = None,
         train_rows = np.sort(pool[order[~take]])
     test = ds.select(test_rows)
     return Holdout(train=ds.select(train_rows), test_user=test.user, test_item=test.item,
-                   test_rating=test.rating, unknown_user=np.asarray(ds.user)[unknown_rows],
+                   test_rating=test.rating, unknown_user=user[unknown_rows],
                    unknown_item=np.asarray(ds.item)[unknown_rows], mode=mode,
                    threshold=float(threshold))
 

@@ -90,34 +90,27 @@ def popularity_quantiles(item_users: np.ndarray) -> np.ndarray:
     """LensKit's ``MeanPopRank`` item quantiles ``q_i`` from each item's count of distinct
     training users: average ranks (ascending) among the items with a positive count, over
     their number; 0 for items with none."""
+    from scipy.stats import rankdata
+
     counts = np.asarray(item_users)
     q = np.zeros(len(counts), np.float64)
     pos = np.flatnonzero(counts > 0)
     if len(pos):
-        q[pos] = average_ranks(counts[pos]) / len(pos)
+        q[pos] = rankdata(counts[pos], method="average") / len(pos)
     return q
 
 
-def average_ranks(values: np.ndarray) -> np.ndarray:
-    """Ranks 1..n of ``values`` ascending, tied values sharing the mean of their ranks
-    (pandas' ``rank(method="average")``)."""
-    values = np.asarray(values)
-    order = np.argsort(values, kind="stable")
-    sorted_v = values[order]
-    starts = np.flatnonzero(np.r_[True, sorted_v[1:] != sorted_v[:-1]])
-    ends = np.r_[starts[1:], len(values)]
-    mean_rank = (starts + 1 + ends) / 2.0  # ranks starts+1..ends, their mean
-    ranks = np.empty(len(values), np.float64)
-    ranks[order] = np.repeat(mean_rank, ends - starts)
-    return ranks
+def _first_k(recs: np.ndarray, lengths: np.ndarray, k: int):
+    """(each list's first ``k`` slots, which of them hold an item)."""
+    top = recs[:, :k]
+    return top, (top >= 0) & (np.arange(top.shape[1]) < np.asarray(lengths)[:, None])
 
 
 def popularity_bias(recs: np.ndarray, lengths: np.ndarray, q: np.ndarray, k: int
                     ) -> np.ndarray:
     """Per-user ``MeanPopRank@k``: the mean of ``q`` over the first ``min(k, length)`` items
     (NaN for an empty list)."""
-    top = recs[:, :k]
-    valid = (top >= 0) & (np.arange(top.shape[1]) < np.asarray(lengths)[:, None])
+    top, valid = _first_k(recs, lengths, k)
     vals = np.where(valid, q[np.maximum(top, 0)], 0.0)
     n = valid.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -126,8 +119,7 @@ def popularity_bias(recs: np.ndarray, lengths: np.ndarray, q: np.ndarray, k: int
 
 def coverage(recs: np.ndarray, lengths: np.ndarray, n_items: int, k: int) -> float:
     """Catalog coverage@k: distinct items in the users' first ``k`` over ``n_items``."""
-    top = recs[:, :k]
-    valid = (top >= 0) & (np.arange(top.shape[1]) < np.asarray(lengths)[:, None])
+    top, valid = _first_k(recs, lengths, k)
     return float(len(np.unique(top[valid])) / n_items) if n_items else float("nan")
 
 

@@ -152,7 +152,7 @@ class RatingRanker:
         self.name = name or (family + (f"-{config}" if config else ""))
         self._fit = fit
 
-    def fit(self, train: Ratings, days: np.ndarray | None = None):
+    def fit(self, train: Ratings):
         self.model_ = self._fit(self.family, self.config, self.overrides, train,
                                 values=self.values)
         self.scale_ = train.scale

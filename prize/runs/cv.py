@@ -15,9 +15,8 @@ import re
 import time
 from pathlib import Path
 
+from prize.data.movielens import ML_SPLITS
 from prize.errors import ConfigError, DataError
-
-ML100K_FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 
 
 def parse_folds(text: str) -> list[str]:
@@ -29,10 +28,10 @@ def parse_folds(text: str) -> list[str]:
             raise ConfigError(f"--folds {text}: the range runs backwards")
         return [f"u{k}" for k in range(lo, hi + 1)]
     folds = [f.strip() for f in text.split(",") if f.strip()]
-    bad = [f for f in folds if f not in ML100K_FOLDS]
+    bad = [f for f in folds if f not in ML_SPLITS]
     if bad or not folds:
         raise ConfigError(f"--folds {text}: unknown fold {bad[0] if bad else text!r}; give "
-                          f"u1..u5, or a list of {', '.join(ML100K_FOLDS)}")
+                          f"u1..u5, or a list of {', '.join(ML_SPLITS)}")
     return folds
 
 
@@ -83,10 +82,10 @@ def cross_validate_folds(family: str, source: str, folds: list[str], home: Path,
 
     folder = movielens_folder(source, home)
     store = ProbeStore(home / "probes")
+    name = f"cv-{family}"
     rows = []
     for fold in folds:
         ds = fold_dataset(folder, fold, home)
-        name = f"cv-{family}"
         t0 = time.perf_counter()
         probe = train(ds, store, family, config=config, overrides=overrides, name=name,
                       progress=progress, save_model=False)

@@ -75,11 +75,15 @@ def train(ds: Dataset, store: ProbeStore, family: str, *, config=None, overrides
     if probe.family != family:
         raise ConfigError(f"{name!r} belongs to family {probe.family!r}, not {family!r}")
     store.check(ds, probe)
-    model, _ = make_predictor(family, values={"model": probe.model, **probe.config})
-    if (config is not None or overrides) and asked.params() != model.params():
+    values = {"model": probe.model, **probe.config}
+    if (config is not None or overrides) and asked.params() != make_predictor(
+            family, values=values)[0].params():
         raise ConfigError(
             "the final round refits with the probe round's settings; drop --config/"
             f"--set, or retrain the probe round of {name!r} with them first")
+    # What the probe round resolved from the data (AutoRec's n_hidden = 0) is fixed now:
+    # train+probe alone could resolve to another value.
+    model, _ = make_predictor(family, values={**values, **probe.extra.get("resolved", {})})
     return run_training(ds, model, name, store, round_="final", probe_record=probe,
                         resume=resume, checkpoint_dir=checkpoint_dir, progress=progress,
                         save_model=save_model)
@@ -93,7 +97,7 @@ def _model_blob(model, ds: Dataset, name: str, round_: str, residuals_of: str | 
     if save is False or (save is None and persist.nbytes(model) > persist.SIZE_LIMIT):
         return {}
     return {"model": persist.dumps(model, {
-        "dataset": ds.name, "dataset_fingerprint": ds.fingerprint, "predictor": name,
+        "dataset": ds.name, "dataset_fingerprint": ds.fingerprint, "name": name,
         "round": round_, "residuals_of": residuals_of})}
 
 
@@ -223,8 +227,9 @@ RANKING_FAMILIES = frozenset({"ease"})
 def check_beats_reference(ds: Dataset, record: PredictorRecord, store: ProbeStore,
                           allow_worse: bool = False) -> None:
     """Refuse (exit 2) a model whose probe RMSE does not beat its reference: the biases
-    mu + b_u + b_i (:class:`prize.models.baseline.Biases`, fitted here on the same TRAIN,
-    a fraction of a second), or for a model on residuals, its base predictor.
+    mu + b_u + b_i (``prize train baseline --config biases``, fitted here on the same TRAIN:
+    10 ALS sweeps, a fraction of the model's own time), or for a model on residuals, its
+    base predictor.
 
     The simple baselines (:data:`REFERENCE_MODELS`) and the data set's reference predictor
     (the Cinematch proxy the leaderboard measures against) are references themselves and
@@ -241,10 +246,9 @@ def check_beats_reference(ds: Dataset, record: PredictorRecord, store: ProbeStor
     if residuals_of:
         ref_name, ref = residuals_of, store.meta(ds.name, residuals_of).probe_rmse
     else:
-        from prize.models.baseline import Biases
-
         ref_name = "the biases baseline (prize train baseline --config biases)"
-        ref = score_probe(ds, _predict_rows(Biases().fit(ds.ratings(Split.TRAIN)), ds,
+        biases, _ = make_predictor("baseline", "biases")  # exactly what that command fits
+        ref = score_probe(ds, _predict_rows(biases.fit(ds.ratings(Split.TRAIN)), ds,
                                             ds.rows_of("probe")))
     if ref is None or probe_rmse < ref:
         return
@@ -302,8 +306,6 @@ def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: st
         return store.write(ds, name, arrays, record, blobs=_model_blob(
             model, ds, name, round_, residuals_of, save_model))
     n_epochs = probe_record.epochs or None
-    if probe_record.extra.get("resolved"):
-        model.resolve_as = dict(probe_record.extra["resolved"])
     info = _fit(model, ds, ratings(Split.TRAIN | Split.PROBE), None, n_epochs=n_epochs,
                 early_stopping=False, checkpoint=ckpt, resume=resume, progress=progress,
                 label=f"{name} (final round)")

@@ -32,8 +32,8 @@ import numpy as np
 
 from prize.config import at_least
 from prize.data.dataset import Ratings
-from prize.errors import ConfigError
-from prize.models._torch import torch_session
+from prize.models._torch import check_device, group_by, torch_session
+from prize.models.base import take
 from prize.models.baseline.simple import Biases
 from prize.models.epochs import IterativeConfig, IterativePredictor, epoch_rng
 
@@ -81,13 +81,10 @@ class AutoRecConfig(IterativeConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        at_least(self, 0, "n_hidden")
+        at_least(self, 0, "n_hidden", "lam")  # (lr > 0: IterativeConfig's rate checks)
         at_least(self, 1, "batch_size", "threads")
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay = {self.lr_decay}: expected 0 < lr_decay <= 1")
-        for name in ("lam", "lr"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} = {getattr(self, name)}: expected a number >= 0")
 
 
 #: The paper's hidden units, and the fewest the data-resolved count goes down to.
@@ -111,14 +108,6 @@ def hidden_units(ratings_per_sample: float) -> int:
     and 1M, the synthetic presets, Netflix (5,654 per movie) -- it is the paper's 500."""
     k = MAX_HIDDEN * min(1.0, (max(ratings_per_sample, 0.0) / FULL_AT) ** 3)
     return int(max(MIN_HIDDEN, round(k)))
-
-
-def _csr(key: np.ndarray, n: int, *values: np.ndarray):
-    """(indptr over ``n`` keys, each of ``values`` grouped by key, order kept)."""
-    order = np.argsort(key, kind="stable")
-    indptr = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(key, minlength=n), out=indptr[1:])
-    return (indptr, *(np.ascontiguousarray(v[order]) for v in values))
 
 
 class AutoRec(IterativePredictor):
@@ -155,12 +144,7 @@ class AutoRec(IterativePredictor):
     # -- data ----------------------------------------------------------------------------
     def _build_data(self, train: Ratings) -> None:
         cfg = self.config
-        if cfg.device == "cuda":
-            import torch
-
-            if not torch.cuda.is_available():
-                raise ConfigError("device = 'cuda' but torch sees no CUDA device; use "
-                                  "--set device=cpu")
+        check_device(cfg.device)
         user = np.asarray(train.user, np.int64)
         item = np.asarray(train.item, np.int64)
         r = np.asarray(train.rating, np.float64)
@@ -173,20 +157,18 @@ class AutoRec(IterativePredictor):
         samples, inputs = self._sides(user, item)
         n_samples, n_inputs = self._counts
         target = r - self._offset(user, item)
-        self.indptr_, self.inp_, self.val_, self.tgt_ = _csr(
+        self.indptr_, self.inp_, self.val_, self.tgt_ = group_by(
             samples, n_samples, inputs.astype(np.int32), r.astype(np.float32),
             target.astype(np.float32))
         self.n_obs_ = np.bincount(inputs, minlength=n_inputs)
         self.n_train_ = len(r)
         self._active = np.flatnonzero(np.diff(self.indptr_) > 0)
-        # What the config leaves to the data (n_hidden = 0), resolved here -- or taken
-        # from the probe round (prize.runs.single sets ``resolve_as`` for the final round,
-        # whose larger training set must not change the network the epochs were counted for).
-        given = dict(getattr(self, "resolve_as", None) or {})
+        # What the config leaves to the data (n_hidden = 0) is resolved here. The final
+        # round is built with the probe round's resolved value in its config
+        # (prize.runs.single): its larger training set must not change the network the
+        # epochs were counted for.
         if cfg.n_hidden:
             self.n_hidden_ = cfg.n_hidden
-        elif "n_hidden" in given:
-            self.n_hidden_ = int(given["n_hidden"])
         else:
             self.n_hidden_ = hidden_units(len(r) / max(len(self._active), 1))
         self.resolved_ = {} if cfg.n_hidden else {"n_hidden": self.n_hidden_}
@@ -258,8 +240,7 @@ class AutoRec(IterativePredictor):
 
         ok_u = (users >= 0) & (users < self.n_users_)
         ok_i = (items >= 0) & (items < self.n_items_)
-        out = (self.mu_ + np.where(ok_u, self.b_user_[np.where(ok_u, users, 0)], 0.0)
-               + np.where(ok_i, self.b_item_[np.where(ok_i, items, 0)], 0.0))
+        out = self.mu_ + take(self.b_user_, users) + take(self.b_item_, items)
         if self.config.offset == "none":
             shift = np.zeros(len(out))
         else:

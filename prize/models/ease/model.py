@@ -52,6 +52,8 @@ FLOAT64_UP_TO = 8_192
 GRAM_BLOCK = 1_024
 #: Users scored at a time: a (batch x n_items) float block (~150 MB at 17,770 items).
 USER_BATCH = 2_048
+#: Training ratings the rating calibration gamma is fitted on, at most.
+GAMMA_SAMPLE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -176,25 +178,30 @@ class EASE(Predictor):
         self.X_ = binary_matrix(src.user, src.item, train.n_users, train.n_items)
         self.B_ = ease_weights(self.X_, self.config.lambda_)
         self.biases_ = Biases().fit(train)
-        # γ: least squares of the biases' residuals on the training scores.
-        s = self.pair_scores(train.user, train.item)
-        z = train.rating - self.biases_.predict(train.user, train.item).astype(np.float64)
+        # γ: least squares of the biases' residuals on the training scores. One scalar: a
+        # fixed sample of GAMMA_SAMPLE ratings pins it (all of them below that), where the
+        # whole training set would cost a users x items product (tens of minutes on Netflix).
+        rows = np.arange(len(train))
+        if len(rows) > GAMMA_SAMPLE:
+            rows = np.sort(np.random.default_rng(0).choice(rows, GAMMA_SAMPLE, replace=False))
+        user, item = np.asarray(train.user)[rows], np.asarray(train.item)[rows]
+        s = self.pair_scores(user, item)
+        z = np.asarray(train.rating)[rows] - self.biases_.predict(user, item).astype(np.float64)
         ss = float(np.dot(s, s))
         self.gamma_ = float(np.dot(z, s) / ss) if ss > 0 else 0.0
 
     # -- ranking ------------------------------------------------------------------------
-    def scores(self, users, items=None) -> np.ndarray:
-        """s_ui = X_u · B_:i for every user in ``users`` and every item (or ``items``):
-        a (len(users), n_items) float32 matrix; 0 for users unknown or without ratings."""
+    def scores(self, users) -> np.ndarray:
+        """s_ui = X_u · B_:i for every user in ``users`` and every item: a (len(users),
+        n_items) float32 matrix; 0 for users unknown or without ratings."""
         self.check_is_fitted()
         users = np.asarray(users, np.int64)
-        cols = self.B_ if items is None else self.B_[:, np.asarray(items, np.int64)]
-        out = np.zeros((len(users), cols.shape[1]), np.float32)
+        out = np.zeros((len(users), self.B_.shape[1]), np.float32)
         known = (users >= 0) & (users < self.X_.shape[0])
         idx = np.flatnonzero(known)
         for lo in range(0, len(idx), USER_BATCH):
             part = idx[lo:lo + USER_BATCH]
-            out[part] = self.X_[users[part]] @ cols
+            out[part] = self.X_[users[part]] @ self.B_
         return out
 
     def rank(self, users, n: int, exclude_rated: bool = True) -> np.ndarray:

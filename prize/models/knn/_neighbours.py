@@ -70,8 +70,8 @@ def check_common(cfg) -> None:
         raise ValueError(f"baseline = {cfg.baseline!r}: expected one of {', '.join(BASELINES)}")
     at_least(cfg, 1, "k", "baseline_epochs")
     at_least(cfg, 0, "shrinkage")
-    if getattr(cfg, "weight_shrinkage", 0.0) < 0:
-        raise ValueError("weight_shrinkage must be >= 0")
+    if hasattr(cfg, "weight_shrinkage"):  # the item model's
+        at_least(cfg, 0, "weight_shrinkage")
     if cfg.baseline_reg_item < 0 or cfg.baseline_reg_user < 0:
         raise ValueError("baseline_reg_item and baseline_reg_user must be >= 0")
 

@@ -169,8 +169,7 @@ class SVD(FactorModel):
         c = self.config
         lo, hi = f32(self.scale_[0]), f32(self.scale_[1])
         if getattr(self, "_cached_feature", None) != f:
-            users = np.repeat(np.arange(len(csr.indptr) - 1), np.diff(csr.indptr))
-            base = self.mu_ + self.bu_[users] + self.bi_[csr.item]
+            base = self.mu_ + self.bu_[csr.user] + self.bi_[csr.item]
             self._cache = np.clip(base, lo, hi).astype(np.float32)
             for g in range(f):
                 _kernels.feature_commit(csr.indptr, csr.item, self.P_, self.Q_, g, lo, hi,

@@ -38,8 +38,8 @@ import numpy as np
 
 from prize.config import check_memory
 from prize.data.dataset import Ratings
-from prize.errors import ConfigError, DataError
-from prize.models._torch import torch_session
+from prize.errors import DataError
+from prize.models._torch import check_device, group_by, torch_session
 from prize.models.base import implicit_pairs
 from prize.models.epochs import IterativeConfig, IterativePredictor, epoch_rng
 
@@ -173,17 +173,6 @@ def rating_values(rating: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
     return lo + step * np.arange(K)
 
 
-def _csr(user: np.ndarray, values: np.ndarray, n_users: int):
-    """(indptr, values grouped by user, order kept within a user)."""
-    user = np.asarray(user)
-    if len(user) > 1 and np.any(user[1:] < user[:-1]):
-        order = np.argsort(user, kind="stable")
-        user, values = user[order], values[order]
-    indptr = np.zeros(n_users + 1, np.int64)
-    np.cumsum(np.bincount(user, minlength=n_users), out=indptr[1:])
-    return indptr, np.ascontiguousarray(values)
-
-
 class RBM(IterativePredictor):
     """The RBM of Salakhutdinov, Mnih & Hinton (2007): see the module docstring.
 
@@ -202,12 +191,7 @@ class RBM(IterativePredictor):
     # -- data ----------------------------------------------------------------------------
     def _build_data(self, train: Ratings, implicit: Ratings | None) -> None:
         cfg = self.config
-        if cfg.device == "cuda":
-            import torch
-
-            if not torch.cuda.is_available():
-                raise ConfigError("device = 'cuda' but torch sees no CUDA device; use "
-                                  "--set device=cpu")
+        check_device(cfg.device)
         values = rating_values(train.rating, self.scale_)
         self.values_ = values
         K = len(values)
@@ -219,15 +203,15 @@ class RBM(IterativePredictor):
         # Class frequencies per movie, for the visible biases' starting values.
         self._class_counts = np.bincount(vis, minlength=self.n_items_ * K).reshape(
             self.n_items_, K)
-        self.indptr_, self.vis_ = _csr(train.user, vis, self.n_users_)
+        self.indptr_, self.vis_ = group_by(train.user, self.n_users_, vis)
         self.imp_indptr_ = self.imp_item_ = None
         if cfg.conditional:
             if cfg.conditional_on == "all":
                 users, items = implicit_pairs(train, implicit)
             else:
                 users, items = np.asarray(train.user), np.asarray(train.item)
-            self.imp_indptr_, self.imp_item_ = _csr(users, np.asarray(items, np.int32),
-                                                    self.n_users_)
+            self.imp_indptr_, self.imp_item_ = group_by(users, self.n_users_,
+                                                        np.asarray(items, np.int32))
         self._active = np.flatnonzero(np.diff(self.indptr_) > 0)
 
     def _units(self, items, rating) -> np.ndarray:
