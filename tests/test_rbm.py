@@ -33,7 +33,8 @@ from prize.models.rbm.network import RBMNet, make_batch, scatter_rows
 #: The paper's settings (the shipped default before issue 15), which these tests measured.
 SMALL = {"n_hidden": 30, "n_epochs": 12, "batch_size": 10, "threads": 1,
          "cd_steps": [1, 3, 5, 9], "cd_epochs": [1, 5, 7, 9], "shared_weights": False,
-         "lr": 0.05, "lr_bias": 0.05, "weight_decay": 0.001, "patience": 4}
+         "lr": 0.05, "lr_bias": 0.05, "weight_decay": 0.001, "patience": 4,
+         "offset": "none"}
 
 
 def rbm(**values):
@@ -57,6 +58,11 @@ class TestFactoredSharedRBM(TestConditionalRBM):
                  "shared_weights": True, "reconstruction": "probabilities",
                  "conditional_on": "train"}
     margin = 0.3  # planted: 0.613
+
+
+class TestOffsetRBM(TestConditionalRBM):
+    overrides = {**SMALL, "shared_weights": True, "offset": "biases"}
+    margin = 0.25
 
 
 # -- rating classes --------------------------------------------------------------------------
@@ -180,10 +186,12 @@ def softmax(x):
     return e / e.sum(-1, keepdims=True)
 
 
-def dense_cd_update(P, V, rated, r, order, T, uniforms, mean_field, lr, momentum, decay):
+def dense_cd_update(P, V, rated, r, order, T, uniforms, mean_field, lr, momentum, decay,
+                    d=None):
     """One CD-T update of Salakhutdinov et al. (2007) with dense users × movies × K arrays:
     eqs. 1 and 2 (with the conditional term r D) for the Gibbs chain, the CD gradients of
-    W, b, D (and of A, B through W = A B; of the shared U through W + U), then
+    W, b, D (and of A, B through W = A B; of the shared U through W + U; of the offset's
+    tilt c, with d the users × movies offsets, through b_i^k + c_k d_ui), then
     Δθ ← μΔθ + ε(∇θ/n − λθ), θ ← θ + Δθ."""
     P = {k: v.astype(np.float64) for k, v in P.items()}
     n_users, M, K = V.shape
@@ -195,7 +203,8 @@ def dense_cd_update(P, V, rated, r, order, T, uniforms, mean_field, lr, momentum
     ph0 = sigmoid(P["bh"] + np.einsum("umk,mkf->uf", V, W) + cond)
     h = (next(draws) < ph0).astype(float)
     for t in range(1, T + 1):
-        pv = softmax(P["bv"][None] + np.einsum("uf,mkf->umk", h, W))
+        tilt = 0.0 if d is None else d[..., None] * P["c"]
+        pv = softmax(P["bv"][None] + np.einsum("uf,mkf->umk", h, W) + tilt)
         if t == T and mean_field:
             VT = pv * rated[..., None]
         else:
@@ -219,6 +228,9 @@ def dense_cd_update(P, V, rated, r, order, T, uniforms, mean_field, lr, momentum
     if "U" in P:
         grad["U"] = dW.sum(0)
         n["U"] = int(rated.sum())  # averaged over ratings, not users
+    if d is not None:
+        grad["c"] = np.einsum("um,umk->k", d, V - VT)
+        n["c"] = int(rated.sum())
     out = {}
     for k, g in grad.items():
         decay_k = decay * P[k] if k in ("W", "A", "B", "D", "U") else 0.0
@@ -229,13 +241,13 @@ def dense_cd_update(P, V, rated, r, order, T, uniforms, mean_field, lr, momentum
 
 @pytest.mark.parametrize("T", [1, 2])
 @pytest.mark.parametrize("mean_field", [False, True])
-@pytest.mark.parametrize("variant", ["full", "factored", "shared"])
+@pytest.mark.parametrize("variant", ["full", "factored", "shared", "offset"])
 def test_cd_update_matches_dense_reference(T, mean_field, variant):
     M, K, F, C = 6, 5, 3, 2
     ratings = {0: [(0, 4), (2, 1), (5, 3)], 1: [(1, 0), (2, 4), (3, 2), (4, 4)]}
     implicit = {0: [0, 2, 5, 1], 1: [1, 2, 3, 4, 0]}  # rated, plus one more known pair
     net = RBMNet(M, K, F, conditional=True, n_factors=C if variant == "factored" else 0,
-                 shared=variant == "shared")
+                 shared=variant == "shared", offset=variant == "offset")
     rng = np.random.default_rng(1)
     state = {}
     for name in net.shapes:
@@ -254,14 +266,18 @@ def test_cd_update_matches_dense_reference(T, mean_field, variant):
     vis = np.array([i * K + k for u in (0, 1) for i, k in ratings[u]])
     imp_indptr = np.array([0, 4, 9])
     imp_item = np.array([i for u in (0, 1) for i in implicit[u]])
-    batch = make_batch(np.array([0, 1]), indptr, vis, imp_indptr, imp_item, "cpu")
+    b_user, b_item = np.array([0.4, -0.7]), rng.normal(0, 0.5, M)
+    offset = (b_user, b_item, K) if variant == "offset" else None
+    batch = make_batch(np.array([0, 1]), indptr, vis, imp_indptr, imp_item, "cpu", offset)
+    d = b_user[:, None] + b_item[None, :] if variant == "offset" else None
 
     draw = FeedDraw(0)
     net.contrastive_divergence(batch, T, draw, torch.arange(1.0, 6.0), mean_field)
     net.update(2, len(batch), {k: 0.1 for k in net.params}, 0.9, 0.01)
     got = net.state()
     order = {u: [i for i, _ in rs] for u, rs in ratings.items()}
-    want = dense_cd_update(state, V, rated, r, order, T, draw.log, mean_field, 0.1, 0.9, 0.01)
+    want = dense_cd_update(state, V, rated, r, order, T, draw.log, mean_field, 0.1, 0.9, 0.01,
+                           d)
     assert set(got) == set(want)
     for key in want:
         np.testing.assert_allclose(got[key], want[key], rtol=1e-4, atol=1e-6, err_msg=key)
@@ -283,7 +299,7 @@ def test_state_dict_round_trip_predicts_the_same():
 
 
 @pytest.mark.parametrize("variant", [{}, {"factored": True, "n_factors": 8,
-                                         "shared_weights": True}])
+                                         "shared_weights": True}, {"offset": "biases"}])
 def test_training_predictions_leave_the_rating_out(variant):
     # predict_training must equal predict() of the same RBM with that one rating deleted
     # from the user's visible units (the conditional "rated" term keeps the movie).
@@ -375,6 +391,29 @@ def planted_tastes(seed: int = 0, n_users: int = 1000, n_items: int = 200, rank:
 
 #: On planted_tastes the conditional RBM reaches 0.676, the plain one 0.704.
 CONDITIONAL_GAIN = 0.02
+
+
+def test_the_offset_starts_at_the_biases_and_helps_on_sparse_movies():
+    """300 users and 600 movies, about 10 training ratings per movie: untrained, the offset
+    RBM predicts what the biases do (up to the softmax's curvature), and trained it beats
+    the same RBM without the offset. Measured (seeds 0, 1): start 0.036 and 0.041 RMSE
+    from the biases; trained 0.668 against 0.684 and 0.637 against 0.642."""
+    from prize.models.baseline.simple import Biases
+
+    train, probe = planted(n_users=300, n_items=600, n_per_user=(10, 30))
+    biases = Biases().fit(train).predict(probe.user, probe.item)
+    tiny_step = {"lr": 1e-9, "lr_bias": 1e-9, "n_epochs": 1}
+    start = rbm(**{**SMALL, "shared_weights": True, "offset": "biases", **tiny_step}).fit(train)
+    assert rmse(start.predict(probe.user, probe.item), biases) < 0.06
+    plain = rbm(**{**SMALL, "shared_weights": True, **tiny_step}).fit(train)
+    assert rmse(plain.predict(probe.user, probe.item), biases) > 0.15  # movie means only
+    scores = {}
+    for offset in ("none", "biases"):
+        model = rbm(**{**SMALL, "shared_weights": True, "offset": offset, "n_epochs": 30,
+                       "early_stopping": False, "cd_steps": [1], "cd_epochs": [1],
+                       "lr": 0.02, "lr_bias": 0.02, "weight_decay": 0.01}).fit(train)
+        scores[offset] = rmse(model.predict(probe.user, probe.item), probe.rating)
+    assert scores["biases"] <= scores["none"] - 0.005, scores
 
 
 def test_conditional_rbm_uses_who_rated_what():

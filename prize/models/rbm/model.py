@@ -41,6 +41,7 @@ from prize.data.dataset import Ratings
 from prize.errors import DataError
 from prize.models._torch import check_device, group_by, torch_session
 from prize.models.base import implicit_pairs
+from prize.models.baseline.simple import Biases
 from prize.models.epochs import IterativeConfig, IterativePredictor, epoch_rng
 
 #: The most rating classes the softmax visible units may have.
@@ -66,6 +67,11 @@ class RBMConfig(IterativeConfig):
     """Not in the paper: add to W a component U (K × F) shared by all movies, the RBM's
     channel for a user's overall leniency, learned from every rating (see
     :mod:`prize.models.rbm.network`). Needed on small data sets such as MovieLens 100K."""
+    offset: Literal["none", "biases"] = "none"
+    """Not in the paper: "biases" adds c_k (b_u + b_i) to each softmax's exponent, the
+    user's and the movie's biases from the baseline family's ``biases`` (fitted on the same
+    ratings) with a learned tilt c per class, and starts the visible biases at the overall
+    class frequencies (see :mod:`prize.models.rbm.network`). "none": the paper's model."""
     n_epochs: int = 50
     """Sweeps over the users (the paper: 40 to 50 on Netflix)."""
     early_stopping: bool = True
@@ -179,7 +185,8 @@ class RBM(IterativePredictor):
     Data (built at start or resume, kept for prediction): ``values_`` (the K class values),
     ``mu_``, ``item_count_``, and per-user CSR arrays of the training ratings
     (``indptr_``, ``vis_`` = movie·K + class) and of the conditional pairs
-    (``imp_indptr_``, ``imp_item_``). Learned: ``net_``, an :class:`RBMNet`.
+    (``imp_indptr_``, ``imp_item_``); with ``offset = "biases"``, ``b_user_`` (one more
+    entry, 0, for unknown users) and ``b_item_``. Learned: ``net_``, an :class:`RBMNet`.
     """
 
     family = "rbm"
@@ -198,6 +205,7 @@ class RBM(IterativePredictor):
         rating = np.asarray(train.rating)
         self.mu_ = (float(np.mean(rating, dtype=np.float64)) if len(rating)
                     else float(np.mean(self.scale_)))
+        self._variance = float(np.var(rating, dtype=np.float64)) if len(rating) else 1.0
         vis = self._units(train.item, rating)
         self.item_count_ = np.bincount(train.item, minlength=self.n_items_)
         # Class frequencies per movie, for the visible biases' starting values.
@@ -213,6 +221,25 @@ class RBM(IterativePredictor):
             self.imp_indptr_, self.imp_item_ = group_by(users, self.n_users_,
                                                         np.asarray(items, np.int32))
         self._active = np.flatnonzero(np.diff(self.indptr_) > 0)
+        if cfg.offset == "biases":
+            base = Biases().fit(train)  # deterministic: a resumed run gets the same
+            self.b_user_ = np.append(np.asarray(base.bu_, np.float32), np.float32(0))
+            self.b_item_ = np.asarray(base.bi_, np.float32)
+
+    def _offset_of(self):
+        """make_batch's ``offset`` argument (None without the offset)."""
+        if self.config.offset == "none":
+            return None
+        return self.b_user_, self.b_item_, len(self.values_)
+
+    def _query_offset(self, users: np.ndarray, items: np.ndarray, device):
+        """d_ui of query pairs (users may be the unknown-user index n_users), or None."""
+        if self.config.offset == "none":
+            return None
+        import torch
+
+        d = self.b_user_[users] + self.b_item_[items]
+        return torch.from_numpy(np.ascontiguousarray(d, np.float32)).to(device)
 
     def _units(self, items, rating) -> np.ndarray:
         """The visible unit of each rating, movie · K + class, in int32 (M·K < 2^31): on
@@ -228,7 +255,7 @@ class RBM(IterativePredictor):
         from prize.models.rbm.network import make_batch
 
         return make_batch(users, self.indptr_, self.vis_, self.imp_indptr_, self.imp_item_,
-                          self.net_.device)
+                          self.net_.device, self._offset_of())
 
     def _torch(self):
         """The config's torch threads and determinism; no autograd (every gradient here is
@@ -249,7 +276,8 @@ class RBM(IterativePredictor):
         return RBMNet(self.n_items_, len(self.values_), cfg.n_hidden,
                       conditional=cfg.conditional,
                       n_factors=cfg.n_factors if cfg.factored else 0,
-                      shared=cfg.shared_weights, device=cfg.device)
+                      shared=cfg.shared_weights, offset=cfg.offset == "biases",
+                      device=cfg.device)
 
     def resume(self, train: Ratings, implicit: Ratings | None, state) -> None:
         self._build_data(train, implicit)  # the net's shape needs the rating classes
@@ -267,7 +295,13 @@ class RBM(IterativePredictor):
             counts = self._class_counts.astype(np.float64)
             prior = (counts.sum(0) + 1.0) / (counts.sum() + K)
             freq = (counts + 2.0 * prior) / (counts.sum(1, keepdims=True) + 2.0)
-            self.net_.init(epoch_rng(cfg.seed, 0), cfg.init_std, np.log(freq))
+            c = None
+            if cfg.offset == "biases":
+                # The biases carry each movie's level: every movie starts at the overall
+                # class frequencies, tilted by c_k d_ui, which moves the mean by ~d_ui.
+                freq = np.broadcast_to(prior, freq.shape)
+                c = (self.values_ - self.mu_) / max(float(self._variance), 1e-6)
+            self.net_.init(epoch_rng(cfg.seed, 0), cfg.init_std, np.log(freq), c)
 
     def run_epoch(self, epoch: int, train: Ratings) -> tuple[float, int]:
         from prize.models.rbm.network import TorchDraw
@@ -332,7 +366,10 @@ class RBM(IterativePredictor):
                 seg = torch.from_numpy(np.repeat(np.arange(hi - lo), count[lo:hi])).to(
                     net.device)
                 q = torch.from_numpy(items[rows]).to(net.device)
-                p = net.visible_probs(h, q, offsets, seg)
+                p = net.visible_probs(h, q, offsets, seg,
+                                      self._query_offset(u[by_user][first[lo]:first[hi - 1]
+                                                                    + count[hi - 1]],
+                                                         items[rows], net.device))
                 if self.config.predict == "argmax":
                     pred = values[p.argmax(1)]
                 else:
@@ -377,7 +414,8 @@ class RBM(IterativePredictor):
                     q = torch.from_numpy(unit[r]).to(net.device)
                     h = torch.sigmoid(x[torch.from_numpy(seg[c:c + 16384]).to(net.device)]
                                       - net.unit_weights(q))
-                    p = net.own_visible_probs(h, q)
+                    p = net.own_visible_probs(h, q, self._query_offset(users[r], items[r],
+                                                                       net.device))
                     pred = values[p.argmax(1)] if self.config.predict == "argmax" else (
                         p @ values)
                     out[r] = pred.cpu().numpy()
@@ -386,6 +424,7 @@ class RBM(IterativePredictor):
     def __getstate__(self):
         d = dict(self.__dict__)
         d.pop("_class_counts", None)
+        d.pop("_variance", None)
         return d
 
 
