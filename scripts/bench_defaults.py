@@ -15,8 +15,9 @@ Data sets: MovieLens 100K's five folds, MovieLens 100K under the Netflix protoco
 subsamples of it at 20k and 50k ratings, a half-star version (each rating minus 0.5 on
 half the rows, a hash of user and movie), one without dates (imported with a ``_`` time
 column), a sparse one (``ml100k-sparse``: each movie split into six by a hash of user and
-movie, so 10,092 movies with 10 ratings each on average, about as sparse per movie as
-MovieLens' 100k-rating "latest-small" set), and the synthetic tiny, small and medium presets at noise scales 0.6 and 1.4.
+movie, so 8,150 movies with 12 ratings each on average, about as sparse per movie as
+MovieLens' 100k-rating "latest-small" set), and the synthetic tiny, small and medium
+presets at noise scales 0.6 and 1.4.
 
     python scripts/bench_defaults.py                                  # everything (hours)
     python scripts/bench_defaults.py --datasets ml100k-u1,tiny-0.6 --families mf,rbm,gbdt
