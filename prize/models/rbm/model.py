@@ -19,6 +19,8 @@ movie q,
     p(v_q^k = 1 | p̂) = exp(b_q^k + Σ_j p̂_j W_qj^k) / Σ_l exp(b_q^l + Σ_j p̂_j W_qj^l)
     r̂_uq = Σ_k value_k p(v_q^k = 1 | p̂)     (or the value of the most probable class)
 
+(with ``offset = "biases"``, each exponent also gains c_k (b_u + b_q)).
+
 Queries are grouped by user and handled 4,096 users at a time: one hidden-layer pass per
 user, then one sampled product over the user's query movies.
 
@@ -347,6 +349,7 @@ class RBM(IterativePredictor):
         u = np.where((u >= 0) & (u < self.n_users_), u, self.n_users_)
         by_user, uniq, first, count = _grouped(u)  # the queries grouped by user
         order = sel[by_user]
+        u_rows = u[by_user]  # the user index of each query, in that order
         indptr = np.append(self.indptr_, self.indptr_[-1])
         imp_indptr = (np.append(self.imp_indptr_, self.imp_indptr_[-1])
                       if self.imp_indptr_ is not None else None)
@@ -366,10 +369,9 @@ class RBM(IterativePredictor):
                 seg = torch.from_numpy(np.repeat(np.arange(hi - lo), count[lo:hi])).to(
                     net.device)
                 q = torch.from_numpy(items[rows]).to(net.device)
-                p = net.visible_probs(h, q, offsets, seg,
-                                      self._query_offset(u[by_user][first[lo]:first[hi - 1]
-                                                                    + count[hi - 1]],
-                                                         items[rows], net.device))
+                d = self._query_offset(u_rows[first[lo]:first[hi - 1] + count[hi - 1]],
+                                       items[rows], net.device)
+                p = net.visible_probs(h, q, offsets, seg, d)
                 if self.config.predict == "argmax":
                     pred = values[p.argmax(1)]
                 else:
