@@ -282,6 +282,17 @@ def test_leftovers_of_dead_writers_are_cleaned_at_the_next_start(toy, home):
     assert open_dataset(data / "toy").fingerprint == toy.fingerprint
 
 
+def test_data_list_shows_a_broken_dataset_beside_the_good_ones(toy, home):
+    broken = home / "data" / "broken"
+    broken.mkdir()
+    (broken / "meta.json").write_text('{"name": "broken", "counts": ')  # cut short
+    out = run_prize("data", "list", home=home).stdout
+    assert "toy" in out and "broken" in out and "BROKEN" in out and "--force" in out
+    listed = run_prize("data", "list", "--json", home=home, json_out=True)["datasets"]
+    by_name = {d["name"]: d for d in listed}
+    assert by_name["toy"]["rows"] == len(toy) and "error" in by_name["broken"]
+
+
 # ----------------------------------------------------------------------------- 4. readers
 def test_readers_mark_stale_and_broken_predictors(toy, home):
     store = ProbeStore(home / "probes")

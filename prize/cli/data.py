@@ -249,11 +249,17 @@ def list_cmd(ctx, as_json):
     for p in sorted(root.glob("*/meta.json")) if root.is_dir() else []:
         if p.parent.name.startswith("."):
             continue
-        m = json.loads(p.read_text())
-        rows.append({"name": m["name"], "format": m["source"]["format"],
-                     "rows": m["counts"]["rows"], "fingerprint": m["fingerprint"]})
+        try:  # one broken folder must not hide the others
+            m = json.loads(p.read_text())
+            rows.append({"name": m["name"], "format": m["source"]["format"],
+                         "rows": int(m["counts"]["rows"]), "fingerprint": m["fingerprint"]})
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            rows.append({"name": p.parent.name, "error": f"unreadable {p} "
+                         f"({type(e).__name__}: {e})",
+                         "fix": "re-import it with `prize data import ... --force`"})
     emit(ctx, {"datasets": rows}, as_json, lambda r: (
         f"{d['name']:<24}{d['format']:<18}{d['rows']:>14,}  {d['fingerprint']}"
+        if "error" not in d else f"{d['name']:<24}BROKEN: {d['error']}; {d['fix']}"
         for d in r["datasets"]))
 
 
