@@ -34,7 +34,7 @@ from prize.models.rbm.network import RBMNet, make_batch, scatter_rows
 SMALL = {"n_hidden": 30, "n_epochs": 12, "batch_size": 10, "threads": 1,
          "cd_steps": [1, 3, 5, 9], "cd_epochs": [1, 5, 7, 9], "shared_weights": False,
          "lr": 0.05, "lr_bias": 0.05, "weight_decay": 0.001, "patience": 4,
-         "offset": "none"}
+         "offset": "none", "weight_decay_per": "update"}
 
 
 def rbm(**values):
@@ -391,6 +391,22 @@ def planted_tastes(seed: int = 0, n_users: int = 1000, n_items: int = 200, rank:
 
 #: On planted_tastes the conditional RBM reaches 0.676, the plain one 0.704.
 CONDITIONAL_GAIN = 0.02
+
+
+def test_a_weight_cost_per_epoch_is_spread_over_the_updates():
+    """weight_decay_per = "epoch": λ per pass over the users, each update applying its share
+    (batch users / active users); with 150 users in batches of 10, λ = 0.15 per epoch is
+    0.01 per update, bit for bit, and a stronger λ shrinks the weights."""
+    train, probe = planted(n_users=150, n_items=60, n_per_user=(10, 30))
+    base = {**SMALL, "n_epochs": 3, "early_stopping": False, "batch_size": 10}
+    per_update = rbm(**{**base, "weight_decay": 0.01}).fit(train)
+    per_epoch = rbm(**{**base, "weight_decay": 0.15, "weight_decay_per": "epoch"}).fit(train)
+    assert len(per_update._active) == 150
+    np.testing.assert_allclose(per_epoch.predict(probe.user, probe.item),
+                               per_update.predict(probe.user, probe.item), rtol=1e-5)
+    strong = rbm(**{**base, "weight_decay": 15.0, "weight_decay_per": "epoch"}).fit(train)
+    assert (np.abs(strong.state_dict()["W"]).mean()
+            < 0.5 * np.abs(per_epoch.state_dict()["W"]).mean())
 
 
 def test_the_offset_starts_at_the_biases_and_helps_on_sparse_movies():

@@ -93,7 +93,14 @@ class RBMConfig(IterativeConfig):
     momentum: float = 0.9
     """μ of Δθ ← μ Δθ + ε (∇θ − λ θ) (the paper: 0.9)."""
     weight_decay: float = 0.001
-    """λ, the L2 weight cost on W (A, B) and D, not on the biases (the paper: 0.001)."""
+    """λ, the L2 weight cost on W (A, B), D and U, not on the biases (the paper: 0.001)."""
+    weight_decay_per: Literal["update", "epoch"] = "update"
+    """How λ is counted. "update" (the paper): every mini-batch update decays the weights by
+    ε λ θ, so a pass over the users applies it (users / batch_size) times, and the prior
+    weighs more, against the data, the more users a set has. "epoch" (ours): λ is the cost
+    of one pass, spread over its updates (ε λ θ · batch users / active users each), like a
+    MAP prior counted once against every user's likelihood: at 1,000 users and batches of
+    100, λ = 0.1 is the paper's-style 0.01 per update; at 10,000 users it is 0.001."""
     init_std: float = 0.01
     """Initial weights ~ N(0, init_std²) (the paper: 0.01); visible biases start at the log
     of each movie's smoothed rating frequencies, hidden biases at 0."""
@@ -325,7 +332,9 @@ class RBM(IterativePredictor):
                 n += len(batch)
                 if not math.isfinite(se):
                     return math.nan, n  # the trainer reports the divergence
-                net.update(batch.n_users, len(batch), lr, cfg.momentum, cfg.weight_decay)
+                decay = cfg.weight_decay * (batch.n_users / len(perm)
+                                            if cfg.weight_decay_per == "epoch" else 1.0)
+                net.update(batch.n_users, len(batch), lr, cfg.momentum, decay)
         return math.sqrt(se / max(n, 1)), n
 
     def state_dict(self) -> dict[str, np.ndarray]:
