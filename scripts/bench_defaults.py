@@ -24,7 +24,7 @@ presets at noise scales 0.6 and 1.4.
 
 MovieLens data: $PRIZE_SHARED_DATA/ml-100k. Work folder: --home (default: a temporary one,
 removed afterwards; give one to reuse the imported sets and the predictors stored there:
-a row already stored is not trained again, so clear the folder after changing a default).
+a row already stored is not trained again unless its default's config has changed since).
 """
 
 from __future__ import annotations
@@ -120,7 +120,9 @@ def build(name: str, home: Path, shared: Path | None) -> bool:
 def run_dataset(name: str, home: Path, rows: list[str]) -> dict[str, tuple[float, float]]:
     """{row: (rmse, margin)} for one data set."""
     from prize.blend.run import run_blend
+    from prize.config import to_dict
     from prize.data.dataset import open_dataset
+    from prize.models import make_predictor
     from prize.probes import ProbeStore
     from prize.runs.single import train
 
@@ -134,8 +136,12 @@ def run_dataset(name: str, home: Path, rows: list[str]) -> dict[str, tuple[float
         t0 = time.perf_counter()
         try:
             rec = store.meta(ds.name, row)  # kept from an earlier run in the same --home
-            if rec is None or (final and rec.round != "final"):
-                rec = train(ds, store, family, config=config, name=row, allow_worse=True)
+            # ... unless the default changed since: its stored config is not today's
+            stale = rec is not None and rec.config != to_dict(
+                make_predictor(family, config)[0].config)
+            if rec is None or stale or (final and rec.round != "final"):
+                rec = train(ds, store, family, config=config, name=row, allow_worse=True,
+                            force=stale)
                 if final:
                     rec = train(ds, store, family, name=row, round_="final")
         except Exception as e:  # noqa: BLE001 - one failing model must not stop the matrix
