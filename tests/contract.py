@@ -40,6 +40,13 @@ def widen(r: Ratings, users: int = 1, items: int = 1) -> Ratings:
     return dataclasses.replace(r, n_users=r.n_users + users, n_items=r.n_items + items)
 
 
+def predictor(family: str, config: str | None = None, **values):
+    """A fresh predictor from a shipped config (None: the family's default) and ``values``,
+    given as ``--set`` would give them."""
+    pairs = [f"{k}={json.dumps(v)}" for k, v in values.items()]
+    return make_predictor(family, config, pairs)[0]
+
+
 class PredictorContract:
     family: ClassVar[str]
     model: ClassVar[str]
@@ -52,9 +59,7 @@ class PredictorContract:
     @classmethod
     def make(cls, **more):
         """A fresh predictor from the shipped config, ``overrides`` and ``more``."""
-        pairs = [f"{k}={json.dumps(v)}" for k, v in {**cls.overrides, **more}.items()]
-        predictor, _ = make_predictor(cls.family, cls.config or cls.model, pairs)
-        return predictor
+        return predictor(cls.family, cls.config or cls.model, **{**cls.overrides, **more})
 
     @pytest.fixture(scope="class")
     @classmethod

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import make_toy_dataset, run_prize
-from contract import PredictorContract, rmse
+from contract import PredictorContract, predictor, rmse
 from planted import planted
 
 from prize.errors import ConfigError
@@ -23,26 +23,17 @@ SMALL = {"n_hidden": 16, "n_epochs": 10, "batch_size": 16, "threads": 1}
 
 
 def autorec(config: str | None = None, **values):
-    pairs = [f"{k}={json.dumps(v)}" for k, v in values.items()]
-    return make_predictor("autorec", config, pairs)[0]
+    return predictor("autorec", config, **values)
 
 
 # -- the contract ------------------------------------------------------------------------
 class TestIAutoRec(PredictorContract):
-    family, model, overrides = "autorec", "i-autorec", SMALL
+    family, model, config, overrides = "autorec", "i-autorec", "default", SMALL
     margin = 0.2  # planted: 0.70 against the mean's 0.956
-
-    @classmethod
-    def make(cls, **more):
-        return autorec(None, **{**cls.overrides, **more})  # configs/autorec/default.toml
 
 
 class TestUAutoRec(TestIAutoRec):
-    model = "u-autorec"
-
-    @classmethod
-    def make(cls, **more):
-        return autorec("user", **{**cls.overrides, **more})
+    model, config = "u-autorec", "user"
 
 
 class TestPaperIAutoRec(TestIAutoRec):

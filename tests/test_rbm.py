@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import make_toy_dataset, ml100k_fold, run_prize
-from contract import PredictorContract, rmse
+from contract import PredictorContract, predictor, rmse
 from planted import planted
 
 from prize.data import Split, open_dataset
@@ -39,18 +39,13 @@ SMALL = {"n_hidden": 30, "n_epochs": 12, "batch_size": 10, "threads": 1,
 
 def rbm(**values):
     """An RBM from the shipped default config plus ``values`` (as ``--set`` would)."""
-    pairs = [f"{k}={json.dumps(v)}" for k, v in values.items()]
-    return make_predictor("rbm", None, pairs)[0]
+    return predictor("rbm", None, **values)
 
 
 # -- the contract, for the paper's model and for the variants ----------------------------------
 class TestConditionalRBM(PredictorContract):
-    family, model, overrides = "rbm", "rbm", SMALL
+    family, model, config, overrides = "rbm", "rbm", "default", SMALL
     margin = 0.25  # planted: 0.681 against the mean's 0.956
-
-    @classmethod
-    def make(cls, **more):
-        return rbm(**{**cls.overrides, **more})  # configs/rbm/default.toml, not rbm.toml
 
 
 class TestFactoredSharedRBM(TestConditionalRBM):

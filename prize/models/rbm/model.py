@@ -214,7 +214,6 @@ class RBM(IterativePredictor):
         rating = np.asarray(train.rating)
         self.mu_ = (float(np.mean(rating, dtype=np.float64)) if len(rating)
                     else float(np.mean(self.scale_)))
-        self._variance = float(np.var(rating, dtype=np.float64)) if len(rating) else 1.0
         vis = self._units(train.item, rating)
         self.item_count_ = np.bincount(train.item, minlength=self.n_items_)
         # Class frequencies per movie, for the visible biases' starting values.
@@ -309,7 +308,9 @@ class RBM(IterativePredictor):
                 # The biases carry each movie's level: every movie starts at the overall
                 # class frequencies, tilted by c_k d_ui, which moves the mean by ~d_ui.
                 freq = np.broadcast_to(prior, freq.shape)
-                c = (self.values_ - self.mu_) / max(float(self._variance), 1e-6)
+                per_class = counts.sum(0)
+                variance = per_class @ (self.values_ - self.mu_) ** 2 / max(per_class.sum(), 1)
+                c = (self.values_ - self.mu_) / max(float(variance), 1e-6)
             self.net_.init(epoch_rng(cfg.seed, 0), cfg.init_std, np.log(freq), c)
 
     def run_epoch(self, epoch: int, train: Ratings) -> tuple[float, int]:
@@ -435,7 +436,6 @@ class RBM(IterativePredictor):
     def __getstate__(self):
         d = dict(self.__dict__)
         d.pop("_class_counts", None)
-        d.pop("_variance", None)
         return d
 
 

@@ -444,14 +444,6 @@ class RBMNet:
             if t < T:
                 h = (draw(B, self.F) < phT).to(phT.dtype)
         self._gradients(batch, ph0, stats0, phT, statsT, visT, segT, wT)
-        if self.offset:  # Δc_k: Σ d_ui (v_i^k data − v_i^k reconstructed)
-            d = batch.offset
-            gc = torch.bincount(batch.vis % K, weights=d, minlength=K)
-            if t == T and mean_field:
-                gc -= (pv * d[:, None]).sum(0)
-            else:
-                gc -= torch.bincount(visT % K, weights=d, minlength=K)
-            self._grad["c"] += gc.to(ph0.dtype)
         return sq_err
 
     def _gradients(self, batch, ph0, stats0, phT, statsT, visT, segT, wT) -> None:
@@ -472,6 +464,11 @@ class RBMNet:
         scatter_rows(G, visT, segT, srcT, -1.0, wT)
         g["bv"] += torch.bincount(batch.vis, minlength=MK).to(ph0.dtype)
         g["bv"] -= torch.bincount(visT, weights=wT, minlength=MK).to(ph0.dtype)
+        if self.offset:  # Δc_k = Σ d_ui (v_i^k data − v_i^k reconstructed), like b_i^k's
+            d, K = batch.offset, self.K
+            dT = d if wT is None else d.repeat_interleave(K) * wT  # mean field: K per rating
+            g["c"] += torch.bincount(batch.vis % K, weights=d, minlength=K).to(ph0.dtype)
+            g["c"] -= torch.bincount(visT % K, weights=dT, minlength=K).to(ph0.dtype)
         g["bh"] += (ph0 - phT).sum(0)
         if self.shared:
             g["U"] += stats0["n"].T @ ph0 - statsT["n"].T @ phT
