@@ -62,7 +62,7 @@ BLEND_ROWS = ("linear", "fwls", "gbdt", "nn")
 FOLDS = [f"ml100k-u{k}" for k in range(1, 6)]
 SYNTH = [f"{p}-{s}" for p in ("tiny", "small", "medium") for s in ("0.6", "1.4")]
 DATASETS = FOLDS + ["ml100k", "ml100k-20k", "ml100k-50k", "ml100k-half", "ml100k-nodates",
-                    "ml100k-sparse"] + SYNTH
+                    "ml100k-sparse", "ml100k-skew"] + SYNTH
 
 
 def prize(home: Path, *args: str) -> None:
@@ -101,6 +101,10 @@ def build(name: str, home: Path, shared: Path | None) -> bool:
         elif name == "ml100k-sparse":  # each movie split in six by a hash of the user
             data = data.copy()
             data[:, 1] = data[:, 1] * 6 + (data[:, 0] * 7919 + data[:, 1] * 104729) % 6
+        elif name == "ml100k-skew":  # each movie split in pieces of halving sizes
+            data = data.copy()
+            h = ((data[:, 0] * 7919 + data[:, 1] * 104729) % 1_000_003 + 0.5) / 1_000_003
+            data[:, 1] = data[:, 1] * 8 + np.minimum(np.floor(-np.log2(h)), 7).astype(np.int64)
         path = home / "raw" / f"{name}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w") as f:

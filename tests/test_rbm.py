@@ -34,7 +34,8 @@ from prize.models.rbm.network import RBMNet, make_batch, scatter_rows
 SMALL = {"n_hidden": 30, "n_epochs": 12, "batch_size": 10, "threads": 1,
          "cd_steps": [1, 3, 5, 9], "cd_epochs": [1, 5, 7, 9], "shared_weights": False,
          "lr": 0.05, "lr_bias": 0.05, "weight_decay": 0.001, "patience": 4,
-         "offset": "none", "weight_decay_per": "update"}
+         "offset": "none", "weight_decay_per": "update", "movie_weights": "full",
+         "min_epochs": 1}
 
 
 def rbm(**values):
@@ -90,7 +91,8 @@ def test_cd_schedule_and_config_errors():
     assert [cfg.cd_steps_at(e) for e in range(1, 11)] == [1, 1, 1, 3, 3, 5, 5, 5, 9, 9]
     for bad in ({"cd_steps": [1, 3], "cd_epochs": [1]}, {"cd_epochs": [2, 5, 6, 7]},
                 {"cd_epochs": [1, 5, 5, 7]}, {"cd_steps": [0, 3, 5, 9]}, {"momentum": 1.0},
-                {"n_hidden": 0}):
+                {"n_hidden": 0}, {"movie_weights": "linear", "factored": True},
+                {"min_epochs": 0}):
         with pytest.raises(ConfigError):
             rbm(**bad)
     with pytest.raises(ConfigError, match="allowed keys"):
@@ -182,12 +184,13 @@ def softmax(x):
 
 
 def dense_cd_update(P, V, rated, r, order, T, uniforms, mean_field, lr, momentum, decay,
-                    d=None):
+                    d=None, s=None):
     """One CD-T update of Salakhutdinov et al. (2007) with dense users × movies × K arrays:
     eqs. 1 and 2 (with the conditional term r D) for the Gibbs chain, the CD gradients of
     W, b, D (and of A, B through W = A B; of the shared U through W + U; of the offset's
-    tilt c, with d the users × movies offsets, through b_i^k + c_k d_ui), then
-    Δθ ← μΔθ + ε(∇θ/n − λθ), θ ← θ + Δθ."""
+    tilt c, with d the users × movies offsets, through b_i^k + c_k d_ui; of w through the
+    linear W_i^k = s_k w_i, s a unit vector: ∂/∂w_i = Σ_k s_k ∂/∂W_i^k, a step s ∂/∂w_i in
+    W_i), then Δθ ← μΔθ + ε(∇θ/n − λθ), θ ← θ + Δθ."""
     P = {k: v.astype(np.float64) for k, v in P.items()}
     n_users, M, K = V.shape
     W = np.einsum("mkc,cf->mkf", P["A"], P["B"]) if "A" in P else P["W"]
@@ -219,7 +222,7 @@ def dense_cd_update(P, V, rated, r, order, T, uniforms, mean_field, lr, momentum
         grad["A"] = np.einsum("mkf,cf->mkc", dW, P["B"])
         grad["B"] = np.einsum("mkc,mkf->cf", P["A"], dW)
     else:
-        grad["W"] = dW
+        grad["W"] = dW if s is None else np.einsum("k,l,mlf->mkf", s, s, dW)
     if "U" in P:
         grad["U"] = dW.sum(0)
         n["U"] = int(rated.sum())  # averaged over ratings, not users
@@ -236,13 +239,15 @@ def dense_cd_update(P, V, rated, r, order, T, uniforms, mean_field, lr, momentum
 
 @pytest.mark.parametrize("T", [1, 2])
 @pytest.mark.parametrize("mean_field", [False, True])
-@pytest.mark.parametrize("variant", ["full", "factored", "shared", "offset"])
+@pytest.mark.parametrize("variant", ["full", "factored", "shared", "offset", "linear"])
 def test_cd_update_matches_dense_reference(T, mean_field, variant):
     M, K, F, C = 6, 5, 3, 2
     ratings = {0: [(0, 4), (2, 1), (5, 3)], 1: [(1, 0), (2, 4), (3, 2), (4, 4)]}
     implicit = {0: [0, 2, 5, 1], 1: [1, 2, 3, 4, 0]}  # rated, plus one more known pair
     net = RBMNet(M, K, F, conditional=True, n_factors=C if variant == "factored" else 0,
-                 shared=variant == "shared", offset=variant == "offset")
+                 shared=variant == "shared", offset=variant == "offset",
+                 linear=np.array([1.0, 1.5, 2.0, 2.5, 3.0]) if variant == "linear" else None)
+    s = np.array([-2.0, -1.0, 0.0, 1.0, 2.0]) / np.sqrt(10.0)  # the centred values, unit
     rng = np.random.default_rng(1)
     state = {}
     for name in net.shapes:
@@ -250,6 +255,9 @@ def test_cd_update_matches_dense_reference(T, mean_field, variant):
         # Spread enough that the probabilities are far from 1/2 and 1/K.
         state[name] = rng.normal(0, 0.7, shape).astype(np.float32)
         state[f"v_{name}"] = rng.normal(0, 0.1, shape).astype(np.float32)
+        if variant == "linear" and name == "W":  # W and its velocity start linear
+            for key in (name, f"v_{name}"):
+                state[key] = np.einsum("k,l,mlf->mkf", s, s, state[key]).astype(np.float32)
     net.load(state)
 
     V, rated, r = np.zeros((2, M, K)), np.zeros((2, M)), np.zeros((2, M))
@@ -272,7 +280,7 @@ def test_cd_update_matches_dense_reference(T, mean_field, variant):
     got = net.state()
     order = {u: [i for i, _ in rs] for u, rs in ratings.items()}
     want = dense_cd_update(state, V, rated, r, order, T, draw.log, mean_field, 0.1, 0.9, 0.01,
-                           d)
+                           d, s if variant == "linear" else None)
     assert set(got) == set(want)
     for key in want:
         np.testing.assert_allclose(got[key], want[key], rtol=1e-4, atol=1e-6, err_msg=key)
@@ -425,6 +433,26 @@ def test_the_offset_starts_at_the_biases_and_helps_on_sparse_movies():
                        "lr": 0.02, "lr_bias": 0.02, "weight_decay": 0.01}).fit(train)
         scores[offset] = rmse(model.predict(probe.user, probe.item), probe.rating)
     assert scores["biases"] <= scores["none"] - 0.005, scores
+
+
+def test_linear_movie_weights_help_on_sparse_movies():
+    """The same sparse set (about 10 training ratings per movie): with F weights per movie
+    (W_i^k = s_k w_i) instead of K × F, the RBM overfits less. Measured (seeds 0, 1): 0.657
+    against 0.695 and 0.621 against 0.669; W stays in that subspace."""
+    train, probe = planted(n_users=300, n_items=600, n_per_user=(10, 30))
+    scores = {}
+    for weights in ("full", "linear"):
+        model = rbm(**{**SMALL, "shared_weights": True, "offset": "biases", "n_epochs": 30,
+                       "movie_weights": weights, "early_stopping": False, "cd_steps": [1],
+                       "cd_epochs": [1], "lr": 0.05, "lr_bias": 0.02, "weight_decay": 0.05,
+                       "weight_decay_per": "epoch"}).fit(train)
+        scores[weights] = rmse(model.predict(probe.user, probe.item), probe.rating)
+    assert scores["linear"] <= scores["full"] - 0.015, scores
+    W = model.state_dict()["W"]  # M × K × F; every movie's K × F block is s wᵀ
+    s = model.values_ - model.values_.mean()
+    w = np.einsum("k,mkf->mf", s, W) / (s @ s)
+    np.testing.assert_allclose(W, s[None, :, None] * w[:, None, :], atol=1e-6)
+    assert np.abs(w).max() > 0.05  # the weights did learn
 
 
 def test_conditional_rbm_uses_who_rated_what():

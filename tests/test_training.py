@@ -90,6 +90,17 @@ def test_early_stopping_restores_the_best_epoch(data):
     assert rmse(m.predict(pr.user, pr.item, pr.day), pr.rating) == pytest.approx(best, abs=1e-6)
 
 
+def test_min_epochs_holds_early_stopping_back(data):
+    # The same run as above, told not to stop before epoch 12: it runs at least that long,
+    # and still keeps (and restores) its best epoch, which comes early.
+    cfg = ToyConfig(n_epochs=30, lr=0.3, reg=0.0, early_stopping=True, patience=2)
+    early, _ = fitted(cfg, data)
+    held, reports = fitted(ToyConfig(**{**cfg.__dict__, "min_epochs": 12}), data)
+    assert early.epochs_run_ < 12 <= held.epochs_run_ < 30
+    assert held.best_epoch_ == 1 + int(np.argmin([r.probe_rmse for r in reports]))
+    assert held.best_epoch_ < 12
+
+
 def test_divergence_stops_with_advice(data):
     with pytest.raises(DivergenceError, match="lower the learning rate|Lower the learning rate"):
         fitted(ToyConfig(n_epochs=5, lr=50.0), data)

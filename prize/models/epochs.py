@@ -50,6 +50,9 @@ class IterativeConfig:
     """Stop when the probe RMSE has not improved for ``patience`` epochs; keep the best."""
     patience: int = 2
     """Epochs without a probe improvement before early stopping."""
+    min_epochs: int = 1
+    """Early stopping never stops before this many epochs (a model whose probe RMSE dips
+    early, then rises before the slower part of its learning sets in, needs it)."""
     seed: int = 0
     """Seeds the initialisation and every epoch's randomness."""
 
@@ -58,7 +61,7 @@ class IterativeConfig:
     learning_rate_field: ClassVar[str | None] = "lr"
 
     def __post_init__(self):
-        at_least(self, 1, "n_epochs", "patience")
+        at_least(self, 1, "n_epochs", "patience", "min_epochs")
         at_least(self, 0, "seed")
         self._check_rates()
 
@@ -173,6 +176,7 @@ class Trainer:
         early = cfg.early_stopping if early_stopping is None else early_stopping
         self.early_stopping = bool(early) and self.probe is not None
         self.patience = int(cfg.patience)
+        self.min_epochs = int(cfg.min_epochs)
         self.progress = Progress()
         self.best_state: dict[str, np.ndarray] | None = None
         self._resume_state: dict[str, np.ndarray] | None = None
@@ -217,7 +221,8 @@ class Trainer:
                                        for k, v in model.state_dict().items()}
             else:
                 p.bad_epochs += 1
-                if self.early_stopping and p.bad_epochs >= self.patience:
+                if (self.early_stopping and p.bad_epochs >= self.patience
+                        and epoch >= self.min_epochs):
                     p.stopped_early = True
             yield report
         if self.early_stopping and self.best_state is not None and p.best_epoch != p.epoch:

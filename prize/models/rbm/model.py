@@ -69,6 +69,12 @@ class RBMConfig(IterativeConfig):
     """Not in the paper: add to W a component U (K × F) shared by all movies, the RBM's
     channel for a user's overall leniency, learned from every rating (see
     :mod:`prize.models.rbm.network`). Needed on small data sets such as MovieLens 100K."""
+    movie_weights: Literal["full", "linear"] = "full"
+    """Not in the paper: "linear" ties each movie's K × F weights to F, W_ij^k = s_k w_ij
+    with s_k the class's value minus the mean of the class values, so that a movie's pull
+    on a hidden unit is linear in its rating (the class-specific shape comes from the shared
+    U and the visible biases). "full": the paper's K × F free weights, which overfit movies
+    with a dozen ratings (see :mod:`prize.models.rbm.network`). Not with ``factored``."""
     offset: Literal["none", "biases"] = "none"
     """Not in the paper: "biases" adds c_k (b_u + b_i) to each softmax's exponent, the
     user's and the movie's biases from the baseline family's ``biases`` (fitted on the same
@@ -144,6 +150,9 @@ class RBMConfig(IterativeConfig):
         for name in ("lr", "lr_bias", "weight_decay", "init_std"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} = {getattr(self, name)}: expected a number >= 0")
+        if self.movie_weights == "linear" and self.factored:
+            raise ValueError("movie_weights = 'linear' needs factored = false (the linear "
+                             "weights tie a full W)")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum = {self.momentum}: expected 0 <= momentum < 1")
         if not self.cd_steps or len(self.cd_steps) != len(self.cd_epochs):
@@ -285,6 +294,7 @@ class RBM(IterativePredictor):
                       conditional=cfg.conditional,
                       n_factors=cfg.n_factors if cfg.factored else 0,
                       shared=cfg.shared_weights, offset=cfg.offset == "biases",
+                      linear=self.values_ if cfg.movie_weights == "linear" else None,
                       device=cfg.device)
 
     def resume(self, train: Ratings, implicit: Ratings | None, state) -> None:

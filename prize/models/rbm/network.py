@@ -17,6 +17,9 @@ rating is known to exist (training, probe and qualifying pairs), ratings unknown
 
     (ours)        shared: W_ij^k + U_j^k, with U (K × F) common to every movie
 
+    (ours)        linear: W_ij^k = s_k w_ij, s_k = value_k − mean of the class values: each
+                  movie's weight to a hidden unit is linear in the rating's value
+
     (ours)        offset: the exponent of eq. 1 gains c_k d_ui, with d_ui = b_u + b_i the
                   user's and the movie's biases (fixed, from the biases baseline) and c
                   (K,) learned: a tilt of the softmax toward higher or lower classes
@@ -41,6 +44,16 @@ softmax's mean by about d_ui at the start, and the visible biases start at the o
 class frequencies instead of each movie's. The energy gains −Σ_i Σ_k c_k d_ui v_i^k, so
 the hidden conditionals (eq. 2) are unchanged and Δc_k = ε Σ_i d_ui (<v_i^k>_data −
 <v_i^k>_T), averaged over the batch's ratings like U's.
+
+The linear movie weights are not in the paper. A full W_i has K × F weights per movie, which
+a movie with a dozen ratings cannot pin down: on a 100,000-rating MovieLens set with about
+ten ratings per movie the RBM overfit within a few epochs and did not beat the biases on
+probe. With W_i^k = s_k w_i a movie has F weights, as many as a factor model's q_i, and the
+shape of each softmax across the classes comes from the shared U and the visible biases.
+It is trained as the full model with each step projected onto that subspace: the gradient
+of w_i is Σ_k s_k ∂/∂W_i^k, and the projection P = s sᵀ / sᵀs maps a full gradient of W_i
+onto the step it makes in W_i = s w_iᵀ; W starts in the subspace, and momentum and weight
+decay keep it there.
 
 Learning follows the contrastive-divergence approximation: with ``<·>_data`` the
 statistics with the visible units clamped to the user's ratings and the hidden
@@ -222,15 +235,24 @@ class RBMNet:
     - ``U`` (K × F) the shared component of W (``shared`` only);
     - ``c`` (K,) the tilt of the offset d_ui (``offset`` only; not decayed).
 
+    ``linear`` (the K class values, or None) keeps each movie's W_i^k = s_k w_i with s the
+    centred values (see the module's notes).
+
     Each parameter has a velocity (momentum) of its shape, ``v_<name>``, kept between
     mini-batches and saved with the state so that a resumed run repeats exactly.
     """
 
     def __init__(self, n_items: int, n_classes: int, n_hidden: int, *, conditional: bool,
                  n_factors: int = 0, shared: bool = False, offset: bool = False,
-                 device: str | torch.device = "cpu"):
+                 linear: np.ndarray | None = None, device: str | torch.device = "cpu"):
         self.M, self.K, self.F = int(n_items), int(n_classes), int(n_hidden)
         self.C = int(n_factors)  # 0: W is a full matrix
+        if linear is not None and (self.C or len(linear) != self.K):
+            raise ValueError("linear movie weights need a full W and one value per class")
+        # the unit direction s / |s| of the centred class values (None: W is free)
+        self.linear = None if linear is None else tuple(
+            (np.asarray(linear, float) - np.mean(linear))
+            / np.linalg.norm(np.asarray(linear, float) - np.mean(linear)))
         self.conditional = bool(conditional)
         self.device = torch.device(device)
         MK = self.M * self.K
@@ -272,6 +294,16 @@ class RBMNet:
                 value = rng.normal(0.0, std, self.shapes[name]).astype(np.float32)
             self.params[name] = torch.from_numpy(value).to(self.device)
             self.velocity[name] = torch.zeros_like(self.params[name])
+        self._project("W", self.params)
+
+    def _project(self, name: str, tensors: dict[str, torch.Tensor]) -> None:
+        """Map ``tensors[name]`` (W or its gradient) onto the linear movie weights W_i^k =
+        s_k w_i in place: W_i ← s sᵀ W_i for the unit vector s (nothing without ``linear``)."""
+        if self.linear is None or name != "W":
+            return
+        t = tensors[name].view(self.M, self.K, self.F)
+        s = torch.tensor(self.linear, dtype=t.dtype, device=t.device)
+        t.copy_(s[:, None] * torch.einsum("k,mkf->mf", s, t)[:, None, :])
 
     def state(self) -> dict[str, np.ndarray]:
         """Parameters and velocities as numpy arrays (W as M × K × F, bv as M × K)."""
@@ -307,6 +339,7 @@ class RBMNet:
 
     def __setstate__(self, d):
         state = d.pop("_state")
+        self.linear = None  # models saved before the linear movie weights existed
         self.__dict__.update(d)
         self.device = torch.device(self.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
@@ -486,6 +519,7 @@ class RBMNet:
         """
         for name, p in self.params.items():
             v, g = self.velocity[name], self._grad[name]
+            self._project(name, self._grad)
             n = max(n_ratings, 1) if name in ("U", "c") else n_users
             step = lr[name] / n
             decay = lr[name] * weight_decay if name in WEIGHTS else 0.0
