@@ -45,10 +45,12 @@ def specs(rbm_device: str, epochs: int | None):
         # Bell & Koren's interpolation on global-effect residuals (their .9086 rung)
         Spec("knn-interp-ge", "knn", "interp", ('baseline="global_effects"',)),
         Spec("mf-funk", "mf", "funk", ep),
-        # The paper's Netflix size, F = 100 hidden units (the default's 50 are for sets of
-        # any size, small ones included).
-        Spec("rbm-conditional", "rbm", "default", (f'device="{rbm_device}"', "n_hidden=100",
-                                                   *ep), keep_train=True),
+        # The paper's Netflix size, F = 100 hidden units and its full W (the README's
+        # figure; the default's linear movie weights came after it and were not run here),
+        # with the default's U, offset and weight cost per pass as they stood then.
+        Spec("rbm-conditional", "rbm", "default",
+             (f'device="{rbm_device}"', "n_hidden=100", 'movie_weights="full"', "lr=0.02",
+              "weight_decay=0.15", "min_epochs=1", *ep), keep_train=True),
     ]
     # The rungs pin their settings rather than follow the defaults, which issue 15 tunes
     # for small and noisy data sets: with the mf default's λ = 0.08 and early stopping the

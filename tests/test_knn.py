@@ -724,3 +724,47 @@ def test_the_proxy_is_the_reference_and_every_leaderboard_set_trains_it():
         spec = specs[ref["name"]]
         assert (spec.family, spec.config, spec.set, spec.residuals_of) == (
             ref["family"], ref["config"], (), None), path.name
+
+
+def test_out_of_fold_training_predictions(home):
+    """--train-folds K: each training rating is predicted by a model of the same config that
+    never saw it. An MF with no regularisation fits its own training ratings better than
+    it predicts others; out of fold, its training RMSE is near the probe's. In-process,
+    each fold's predictions are those of the model fitted on the other folds, computed
+    by hand."""
+    from prize.data.dataset import Split, open_dataset
+    from prize.probes import ProbeStore
+    from prize.runs.single import FOLD_SEED, out_of_fold
+
+    make_planted_dataset(home)
+    mf = ["--set", "n_factors=40", "--set", "reg=0.0", "--set", "early_stopping=false",
+          "--set", "n_epochs=25", "--allow-worse", "--json"]
+    run_prize("train", "mf", "--data", "planted", "--name", "mf-in",
+              "--keep-train-predictions", *mf, home=home, json_out=True)
+    oof = run_prize("train", "mf", "--data", "planted", "--name", "mf-oof", "--train-folds",
+                    "4", *mf, home=home, json_out=True)
+    ds, store = open_dataset("planted", home), ProbeStore(home / "probes")
+    assert store.meta(ds.name, "mf-oof").extra["train_folds"] == 4
+    y = ds.ratings(Split.TRAIN).rating
+    inside = rmse(store.read(ds, "mf-in", "train"), y)
+    outside = rmse(store.read(ds, "mf-oof", "train"), y)
+    # measured: in-sample 0.477, out of fold 0.571, probe 0.621 (the probe holds each
+    # user's latest ratings, which drift)
+    assert outside > inside + 0.05 and outside > oof["probe_rmse"] - 0.1, (
+        inside, outside, oof["probe_rmse"])
+
+    train = ds.ratings(Split.TRAIN)
+    biases, _ = make_predictor("baseline", "biases")
+    got = out_of_fold(biases, ds, train, 3, None)
+    fold = np.random.default_rng(FOLD_SEED).integers(0, 3, len(train))
+    for j in range(3):
+        rest = fold != j
+        part = Ratings(train.user[rest], train.item[rest], train.rating[rest],
+                       train.day[rest], train.n_users, train.n_items, train.scale)
+        want = make_predictor("baseline", "biases")[0].fit(part).predict(
+            train.user[~rest], train.item[~rest])
+        np.testing.assert_allclose(got[~rest], want, rtol=1e-6)
+    assert rmse(got, train.rating) > rmse(biases.fit(train).predict(train.user, train.item),
+                                          train.rating)
+    with pytest.raises(ConfigError, match="train_folds"):
+        out_of_fold(biases, ds, train, 1, None)

@@ -32,6 +32,10 @@ from prize.models import FAMILIES
 @click.option("--resume", is_flag=True, help="Continue from the last epoch's checkpoint.")
 @click.option("--keep-train-predictions", is_flag=True,
               help="Also store predictions of the training rows (for kNN on residuals).")
+@click.option("--train-folds", type=click.IntRange(min=2), default=None, metavar="K",
+              help="Store out-of-fold training predictions instead: each fold of K "
+                   "predicted by the same model fitted on the others (K more fits; "
+                   "implies --keep-train-predictions).")
 @click.option("--residuals-of", default=None, metavar="PREDICTOR",
               help="Fit on the training residuals of a stored predictor (kept with "
                    "--keep-train-predictions) and add its predictions back.")
@@ -47,14 +51,15 @@ from prize.models import FAMILIES
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def train_cmd(ctx, family, data_name, config, overrides, name, round_, resume,
-              keep_train_predictions, residuals_of, save_model, force, allow_worse, reveal,
-              as_json):
+              keep_train_predictions, train_folds, residuals_of, save_model, force,
+              allow_worse, reveal, as_json):
     from prize.runs.single import train
 
     ds, store = open_data(ctx, data_name)
     quiet = as_json or ctx.obj.get("quiet")
     record = train(ds, store, family, config=config, overrides=overrides, name=name,
                    round_=round_, resume=resume, keep_train=keep_train_predictions,
+                   train_folds=train_folds or 0,
                    residuals_of=residuals_of, allow_worse=allow_worse,
                    checkpoint_dir=home_of(ctx) / "checkpoints" / ds.name, progress=not quiet,
                    save_model=save_model, force=force)

@@ -8,7 +8,8 @@ probe-store folder.
 A predictor set (``configs/leaderboard/<set>.toml``) lists predictors as
 ``[[predictor]]`` tables: ``name``, ``family``, optional ``config`` (a name under
 ``configs/<family>/`` or a path), ``set`` (a list of ``key=value`` overrides),
-``keep_train`` (store training-set predictions) and ``residuals_of`` (train on the
+``keep_train`` (store training-set predictions), ``train_folds`` (store them out of
+fold, K folds: :func:`prize.runs.single.out_of_fold`) and ``residuals_of`` (train on the
 residuals of another predictor of the set, which then runs first).
 """
 
@@ -35,11 +36,12 @@ class Spec:
     set: tuple[str, ...] = ()
     keep_train: bool = False
     residuals_of: str | None = None
+    train_folds: int = 0
 
     def as_dict(self) -> dict:
         return {"name": self.name, "family": self.family, "config": self.config,
                 "set": list(self.set), "keep_train": self.keep_train,
-                "residuals_of": self.residuals_of}
+                "residuals_of": self.residuals_of, "train_folds": self.train_folds}
 
 
 @dataclass
@@ -65,7 +67,7 @@ def set_path(name: str | os.PathLike) -> Path:
 def load_set(name: str | os.PathLike) -> PredictorSet:
     path = set_path(name)
     raw = load_toml(path)
-    allowed = {"name", "family", "config", "set", "keep_train", "residuals_of"}
+    allowed = {"name", "family", "config", "set", "keep_train", "residuals_of", "train_folds"}
     specs = []
     for k, p in enumerate(raw.get("predictor", []), 1):
         unknown = set(p) - allowed
@@ -79,7 +81,8 @@ def load_set(name: str | os.PathLike) -> PredictorSet:
         except DataError as e:
             raise ConfigError(f"{path}: predictor {k}: {e}") from None
         specs.append(Spec(p["name"], p["family"], p.get("config"), tuple(p.get("set", ())),
-                          bool(p.get("keep_train", False)), p.get("residuals_of")))
+                          bool(p.get("keep_train", False)), p.get("residuals_of"),
+                          int(p.get("train_folds", 0))))
     names = [s.name for s in specs]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
@@ -122,7 +125,8 @@ def up_to_date(store, ds, spec: Spec, round_: str) -> bool:
     model, _ = make_predictor(spec.family, spec.config, spec.set)
     same = (m.family == spec.family and m.model == model.name
             and m.config == to_dict(model.config) and m.residuals_of == spec.residuals_of
-            and (not spec.keep_train or "train" in m.files))
+            and (not (spec.keep_train or spec.train_folds) or "train" in m.files)
+            and m.extra.get("train_folds", 0) == spec.train_folds)
     return same and (round_ == "probe" or m.round == "final")
 
 
@@ -147,6 +151,7 @@ def train_task(home: str, data: str, spec: dict, round_: str = "probe",
         ds = open_dataset(data, root)
         r = train(ds, ProbeStore(root / "probes"), s.family, config=s.config, overrides=s.set,
                   name=s.name, round_=round_, keep_train=s.keep_train,
+                  train_folds=s.train_folds,
                   residuals_of=s.residuals_of, checkpoint_dir=root / "checkpoints" / ds.name,
                   progress=progress, force=True,  # the set says what the name holds
                   allow_worse=True)  # weak members still help a blend
