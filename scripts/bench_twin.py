@@ -60,7 +60,8 @@ def specs(rbm_device: str, epochs: int | None):
         # far from convergence on 2M-20M ratings (small-twin f=100: probe still falling
         # 0.002 an epoch at 20; quiz 0.984 -> 0.963 with these).
         out.append(Spec(f"mf-f{f}", "mf", None, (f"n_factors={f}", "lr=0.01", "reg=0.05",
-                                                 "early_stopping=false",
+                                                 "reg_bias=0.05", "reg_prior=0",
+                                                 "reg_bias_prior=0", "early_stopping=false",
                                                  *(ep or ("n_epochs=40",))),
                         keep_train=f == 100))
         out.append(Spec(f"svdpp-f{f}", "svdpp", None, (f"n_factors={f}",

@@ -737,7 +737,8 @@ def test_out_of_fold_training_predictions(home):
     from prize.runs.single import FOLD_SEED, out_of_fold
 
     make_planted_dataset(home)
-    mf = ["--set", "n_factors=40", "--set", "reg=0.0", "--set", "early_stopping=false",
+    mf = ["--set", "n_factors=40", "--set", "reg=0.0", "--set", "reg_prior=0",
+          "--set", "reg_bias=0.0", "--set", "reg_bias_prior=0", "--set", "early_stopping=false",
           "--set", "n_epochs=25", "--allow-worse", "--json"]
     run_prize("train", "mf", "--data", "planted", "--name", "mf-in",
               "--keep-train-predictions", *mf, home=home, json_out=True)

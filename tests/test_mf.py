@@ -94,8 +94,8 @@ def test_noiseless_low_rank_is_recovered(threads):
         return Ratings(u[m].astype(np.int32), i[m].astype(np.int32), r[m],
                        np.zeros(m.sum(), np.int32), n_users, n_items)
     train, test = sub(~held), sub(held)
-    settings = ["n_factors=10", "n_epochs=150", "lr=0.01", "reg=0.001", "init_std=0.1",
-                f"threads={threads}"]
+    settings = ["n_factors=10", "n_epochs=150", "lr=0.01", "reg=0.001", "reg_bias=0.001",
+                "reg_prior=0", "reg_bias_prior=0", "init_std=0.1", f"threads={threads}"]
     model, _ = make_predictor("mf", None, settings)
     model.fit(train)
     pred = model.predict(test.user, test.item)
@@ -104,6 +104,33 @@ def test_noiseless_low_rank_is_recovered(threads):
         again, _ = make_predictor("mf", None, settings)
         again.fit(train)
         np.testing.assert_array_equal(again.predict(test.user, test.item), pred)
+
+
+def test_priors_shrink_users_and_items_with_few_ratings():
+    """reg_prior and reg_bias_prior add prior / n to each step's λ (n the user's or the
+    item's training ratings), and on sparse, noisy ratings (10 to 30 per user, ~13 per
+    movie, noise SD 1) they help. Measured (seeds 0, 1): 1.025 against 1.043 without them,
+    1.030 against 1.052. (On the same set with noise 0.4 they cost 0.02: the data-rich,
+    low-noise case wants less shrinkage, as on the synthetic tiny-0.6.)"""
+    from planted import planted
+
+    train, probe = planted(n_users=300, n_items=600, n_per_user=(10, 30), noise=1.0)
+    base = ["early_stopping=false", "n_epochs=60", "threads=1"]
+    scores = {}
+    for name, extra in (("none", ["reg_prior=0", "reg_bias_prior=0"]), ("priors", [])):
+        model, _ = make_predictor("mf", None, base + extra)
+        model.fit(train)
+        scores[name] = rmse(model.predict(probe.user, probe.item), probe.rating)
+    assert scores["priors"] <= scores["none"] - 0.008, scores
+    c = model.config
+    assert c.reg_prior > 0 and c.reg_bias_prior > 0  # the default has them
+    reg_bu, reg_bi, reg_pu, reg_qi = model._regs(model._data(train))
+    n_u = np.bincount(train.user, minlength=train.n_users)
+    n_i = np.maximum(np.bincount(train.item, minlength=train.n_items), 1)
+    np.testing.assert_allclose(reg_pu, c.reg + c.reg_prior / n_u, rtol=1e-6)
+    np.testing.assert_allclose(reg_qi, c.reg + c.reg_prior / n_i, rtol=1e-6)
+    np.testing.assert_allclose(reg_bu, c.reg_bias + c.reg_bias_prior / n_u, rtol=1e-6)
+    np.testing.assert_allclose(reg_bi, c.reg_bias + c.reg_bias_prior / n_i, rtol=1e-6)
 
 
 def test_implicit_all_uses_probe_and_qualifying_pairs(home):

@@ -38,8 +38,10 @@ def params(rng, *shapes):
 # ----------------------------------------------------------------------------- twins
 
 
-def svd_steps(visits, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
-    """Paterek's SGD steps, literally, over the (user, rating index) pairs of ``visits``."""
+def svd_steps(visits, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, regs, biased):
+    """Paterek's SGD steps, literally, over the (user, rating index) pairs of ``visits``;
+    ``regs`` = the λ of b_u, b_i, p_u, q_i, one per user or item (:func:`regs`)."""
+    reg_bu, reg_bi, reg_pu, reg_qi = regs
     bu, bi, P, Q = (x.astype(np.float64).tolist() for x in (bu, bi, P, Q))
     se = 0.0
     for u, k in visits:
@@ -49,19 +51,24 @@ def svd_steps(visits, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, 
         e = float(rating[k]) - pred
         se += e * e
         if biased:
-            bu[u] += lr_b * (e - reg_b * bu[u])
-            bi[i] += lr_b * (e - reg_b * bi[i])
+            bu[u] += lr_b * (e - reg_bu[u] * bu[u])
+            bi[i] += lr_b * (e - reg_bi[i] * bi[i])
         for f in range(F):
             p, q = P[u][f], Q[i][f]
-            P[u][f] = p + lr_f * (e * q - reg_f * p)
-            Q[i][f] = q + lr_f * (e * p - reg_f * q)
+            P[u][f] = p + lr_f * (e * q - reg_pu[u] * p)
+            Q[i][f] = q + lr_f * (e * p - reg_qi[i] * q)
     return se, bu, bi, P, Q
 
 
-def svd_twin(d, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
+def regs(rng):
+    """Weight decays that differ by user and by item (λ + prior / n in the model)."""
+    return [rng.uniform(0.01, 0.08, n).astype(np.float32) for n in (U, I, U, I)]
+
+
+def svd_twin(d, mu, bu, bi, P, Q, lr_b, lr_f, regs, biased):
     visits = [(u, k) for u in d["perm"] for k in range(d["indptr"][u], d["indptr"][u + 1])]
-    return svd_steps(visits, d["item"], d["rating"], mu, bu, bi, P, Q, lr_b, lr_f, reg_b,
-                     reg_f, biased)
+    return svd_steps(visits, d["item"], d["rating"], mu, bu, bi, P, Q, lr_b, lr_f, regs,
+                     biased)
 
 def svdpp_twin(d, mu, bu, bi, P, Q, Y, lr_b, lr_f, lr_y, reg_b, reg_f, reg_y, use_p):
     """Koren's SVD++ SGD, literally: z recomputed and every y_j updated at every rating."""
@@ -102,24 +109,23 @@ def close(a, b):
 def test_svd_epoch(data, biased):
     bu, bi = params(data["rng"], U, I)
     P, Q = params(data["rng"], (U, F), (I, F))
-    args = (np.float32(3.5), bu, bi, P, Q, 0.01, 0.02, 0.03, 0.04)
-    want = svd_twin(data, *args, biased)
-    f32 = [np.float32(x) for x in args[5:]]
+    r = regs(data["rng"])
+    want = svd_twin(data, np.float32(3.5), bu, bi, P, Q, 0.01, 0.02, r, biased)
     got = _kernels.svd_epoch(data["indptr"], data["item"], data["rating"], data["perm"],
-                             args[0], bu, bi, P, Q, *f32, biased)
+                             np.float32(3.5), bu, bi, P, Q, np.float32(0.01), np.float32(0.02),
+                             *r, biased)
     close(got, want[0])
     for a, b in zip((bu, bi, P, Q), want[1:], strict=True):
         close(a, b)
 
 
-def svd_blocks_twin(d, uperm, uoff, bptr, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, reg_b,
-                    reg_f):
+def svd_blocks_twin(d, uperm, uoff, bptr, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, regs):
     """DSGD's schedule run one block after another: sub-epoch s, then block t, visits the
     ratings of users in block t of items in block (t + s) mod T."""
     T = len(uoff) - 1
     visits = [(u, k) for s in range(T) for t in range(T) for u in uperm[uoff[t]:uoff[t + 1]]
               for k in range(bptr[u, (t + s) % T], bptr[u, (t + s) % T + 1])]
-    return svd_steps(visits, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, True)
+    return svd_steps(visits, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, regs, True)
 
 
 @pytest.mark.parametrize("T", [2, 3])
@@ -139,10 +145,11 @@ def test_svd_epoch_blocks(data, T):
     uoff = np.searchsorted(user_block[uperm], np.arange(T + 1)).astype(np.int64)
     bu, bi = params(data["rng"], U, I)
     P, Q = params(data["rng"], (U, F), (I, F))
-    rates = (0.01, 0.02, 0.03, 0.04)
-    want = svd_blocks_twin(data, uperm, uoff, bptr, item, rating, 3.5, bu, bi, P, Q, *rates)
+    r = regs(data["rng"])
+    want = svd_blocks_twin(data, uperm, uoff, bptr, item, rating, 3.5, bu, bi, P, Q, 0.01,
+                           0.02, r)
     got = _kernels.svd_epoch_blocks(bptr, item, rating, uperm, uoff, np.float32(3.5), bu, bi,
-                                    P, Q, *(np.float32(r) for r in rates), True)
+                                    P, Q, np.float32(0.01), np.float32(0.02), *r, True)
     close(got, want[0])
     for a, b in zip((bu, bi, P, Q), want[1:], strict=True):
         close(a, b)

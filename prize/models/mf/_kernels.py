@@ -125,9 +125,10 @@ def _implicit_sum(nptr, nitem, Y, u, norm, z):
 
 
 @njit(**_OPTS_SVD)
-def _svd_user(u, lo, hi, nu, nlo, nhi, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, keep_b,
-              keep_f, biased):
-    """The SGD steps of user u's ratings lo..hi; returns their squared errors.
+def _svd_user(u, lo, hi, nu, nlo, nhi, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, reg_bu,
+              reg_bi, reg_pu, reg_qi, biased):
+    """The SGD steps of user u's ratings lo..hi; returns their squared errors. The weight
+    decays are per user (``reg_bu``, ``reg_pu``) and per item (``reg_bi``, ``reg_qi``).
 
     ``nu`` is the next user to be visited (-1: none) and ``nlo..nhi`` its ratings: its
     factor row and first item rows are prefetched now, since users come in random order.
@@ -148,6 +149,8 @@ def _svd_user(u, lo, hi, nu, nlo, nhi, item, rating, mu, bu, bi, P, Q, lr_b, lr_
         return se
     pu = P[u]
     b_u = bu[u]
+    keep_bu = np.float32(1.0) - lr_b * reg_bu[u]
+    keep_pu = np.float32(1.0) - lr_f * reg_pu[u]
     qi = Q[item[lo]]
     dot = np.float32(0.0)
     for f in range(F):
@@ -159,35 +162,36 @@ def _svd_user(u, lo, hi, nu, nlo, nhi, item, rating, mu, bu, bi, P, Q, lr_b, lr_
         qi = Q[i]
         if biased:
             e = rating[k] - (dot + mu + b_u + bi[i])
-            b_u = keep_b * b_u + lr_b * e
-            bi[i] = keep_b * bi[i] + lr_b * e
+            b_u = keep_bu * b_u + lr_b * e
+            bi[i] = (np.float32(1.0) - lr_b * reg_bi[i]) * bi[i] + lr_b * e
         else:
             e = rating[k] - dot
         se += e * e
         g = lr_f * e
+        keep_qi = np.float32(1.0) - lr_f * reg_qi[i]
         if k + 1 < hi:
             qj = Q[item[k + 1]]
             dot = np.float32(0.0)
             for f in range(F):
                 p = pu[f]
                 q = qi[f]
-                p_new = keep_f * p + g * q
+                p_new = keep_pu * p + g * q
                 pu[f] = p_new
-                qi[f] = keep_f * q + g * p
+                qi[f] = keep_qi * q + g * p
                 dot += p_new * qj[f]
         else:  # the user's last rating: no next dot product
             for f in range(F):
                 p = pu[f]
                 q = qi[f]
-                pu[f] = keep_f * p + g * q
-                qi[f] = keep_f * q + g * p
+                pu[f] = keep_pu * p + g * q
+                qi[f] = keep_qi * q + g * p
     bu[u] = b_u
     return se
 
 
 @njit(**_OPTS_SVD)
-def _svd_users(users, lo, hi, start, stop, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, keep_b,
-               keep_f, biased):
+def _svd_users(users, lo, hi, start, stop, item, rating, mu, bu, bi, P, Q, lr_b, lr_f, reg_bu,
+               reg_bi, reg_pu, reg_qi, biased):
     """The SGD steps of ``users[lo:hi]`` in that order, user u's ratings being rows
     ``start[u]..stop[u]``; each user prefetches the next one's rows. Returns the squared
     errors. The sequential epoch and each DSGD block are one such run."""
@@ -205,29 +209,29 @@ def _svd_users(users, lo, hi, start, stop, item, rating, mu, bu, bi, P, Q, lr_b,
             _prefetch_span(rating, start[w], stop[w])
             _prefetch_span(bu, w, w + 1)
         se += _svd_user(u, start[u], stop[u], nu, nlo, nhi, item, rating, mu, bu, bi, P, Q,
-                        lr_b, lr_f, keep_b, keep_f, biased)
+                        lr_b, lr_f, reg_bu, reg_bi, reg_pu, reg_qi, biased)
     return se
 
 
 @njit(**_OPTS_SVD)
-def svd_epoch(indptr, item, rating, perm, mu, bu, bi, P, Q, lr_b, lr_f, reg_b, reg_f, biased):
+def svd_epoch(indptr, item, rating, perm, mu, bu, bi, P, Q, lr_b, lr_f, reg_bu, reg_bi,
+              reg_pu, reg_qi, biased):
     """Biased MF (Paterek's RSVD2, Koren's "SVD"): r̂ = μ + b_u + b_i + p_uᵀq_i.
 
     For each rating, e = r − r̂ and
-        b_u += γ_b (e − λ_b b_u),   b_i += γ_b (e − λ_b b_i),
-        p_u += γ (e q_i − λ p_u),   q_i += γ (e p_u − λ q_i),
-    computed as p ← (1 − γλ) p + (γe) q: the same step, fewer operations.
+        b_u += γ_b (e − λ_bu b_u),   b_i += γ_b (e − λ_bi b_i),
+        p_u += γ (e q_i − λ_pu p_u),   q_i += γ (e p_u − λ_qi q_i),
+    computed as p ← (1 − γλ) p + (γe) q: the same step, fewer operations. Each λ is given
+    per user (``reg_bu``, ``reg_pu``) or per item (``reg_bi``, ``reg_qi``), float32 arrays.
     With ``biased`` false the model is Funk's / Paterek's unbiased RSVD, r̂ = p_uᵀq_i.
     """
-    keep_b = np.float32(1.0) - lr_b * reg_b
-    keep_f = np.float32(1.0) - lr_f * reg_f
     return _svd_users(perm, 0, perm.shape[0], indptr[:-1], indptr[1:], item, rating, mu, bu,
-                      bi, P, Q, lr_b, lr_f, keep_b, keep_f, biased)
+                      bi, P, Q, lr_b, lr_f, reg_bu, reg_bi, reg_pu, reg_qi, biased)
 
 
 @njit(cache=True, fastmath=True, error_model="numpy", nogil=True, parallel=True)
-def svd_epoch_blocks(bptr, item, rating, uperm, uoff, mu, bu, bi, P, Q, lr_b, lr_f, reg_b,
-                     reg_f, biased):
+def svd_epoch_blocks(bptr, item, rating, uperm, uoff, mu, bu, bi, P, Q, lr_b, lr_f, reg_bu,
+                     reg_bi, reg_pu, reg_qi, biased):
     """The SVD epoch as T×T disjoint blocks run T at a time (Gemulla et al.'s DSGD, KDD 2011).
 
     Users fall in T blocks (``uperm[uoff[t]:uoff[t+1]]``, this epoch's order) and items in
@@ -236,15 +240,14 @@ def svd_epoch_blocks(bptr, item, rating, uperm, uoff, mu, bu, bi, P, Q, lr_b, lr
     the threads never touch the same parameter and the result does not depend on timing.
     """
     T = uoff.shape[0] - 1
-    keep_b = np.float32(1.0) - lr_b * reg_b
-    keep_f = np.float32(1.0) - lr_f * reg_f
     se = 0.0
     part = np.zeros(T)
     for s in range(T):
         for t in prange(T):
             b = (t + s) % T
             part[t] = _svd_users(uperm, uoff[t], uoff[t + 1], bptr[:, b], bptr[:, b + 1], item,
-                                 rating, mu, bu, bi, P, Q, lr_b, lr_f, keep_b, keep_f, biased)
+                                 rating, mu, bu, bi, P, Q, lr_b, lr_f, reg_bu, reg_bi, reg_pu,
+                                 reg_qi, biased)
         se += part.sum()
     return se
 

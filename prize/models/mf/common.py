@@ -47,7 +47,7 @@ class FactorModel(IterativePredictor):
     def __getstate__(self):
         # Training-time caches (ratings CSR, implicit CSR) never travel with the model.
         return {k: v for k, v in self.__dict__.items()
-                if k not in ("_csr", "_nptr", "_nitem", "_block_cache")}
+                if k not in ("_csr", "_nptr", "_nitem", "_block_cache", "_reg_cache")}
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {k: getattr(self, k) for k in self._param_names} | {"mu": np.float32(self.mu_)}

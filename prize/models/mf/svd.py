@@ -51,6 +51,14 @@ class SVDConfig(IterativeConfig):
     """λ, regularisation of the factors."""
     reg_bias: float | None = None
     """λ_b, regularisation of the biases (None: same as ``reg``)."""
+    reg_prior: float = 0.0
+    """A penalty ``reg_prior`` ‖p_u‖² counted once per user (and ‖q_i‖² once per item), on
+    top of λ's, which counts once per rating: a Gaussian prior, spread over the user's n_u
+    ratings as λ + reg_prior / n_u in each step. It shrinks the factors of users and items
+    with few ratings harder than λ alone, which weighs the same against every rating."""
+    reg_bias_prior: float = 0.0
+    """The same for the biases: λ_b + reg_bias_prior / n in each step, so that b_u comes out
+    near Σ e / (n_u + reg_bias_prior), the pseudo-ratings of the biases baseline."""
     init_std: float = 0.1
     """Standard deviation of the normal initialisation of p_u and q_i."""
     biased: bool = True
@@ -147,8 +155,8 @@ class SVD(FactorModel):
     def _epoch(self, csr, perm, decay, epoch):
         c = self.config
         lr_b = f32((c.lr_bias if c.lr_bias is not None else c.lr) * decay)
-        reg_b = f32(c.reg_bias if c.reg_bias is not None else c.reg)
-        lr_f, reg_f = f32(c.lr * decay), f32(c.reg)
+        lr_f = f32(c.lr * decay)
+        reg_bu, reg_bi, reg_pu, reg_qi = self._regs(csr)
         if c.threads > 1:
             blocks = self._blocks(csr)
             user_block = blocks["user_block"]
@@ -156,12 +164,30 @@ class SVD(FactorModel):
             uoff = np.searchsorted(user_block[uperm], np.arange(c.threads + 1)).astype(np.int64)
             return _kernels.svd_epoch_blocks(blocks["bptr"], blocks["item"], blocks["rating"],
                                              uperm, uoff, self.mu_, self.bu_, self.bi_, self.P_,
-                                             self.Q_, lr_b, lr_f, reg_b, reg_f, c.biased)
+                                             self.Q_, lr_b, lr_f, reg_bu, reg_bi, reg_pu,
+                                             reg_qi, c.biased)
         if not c.feature_at_a_time:
             return _kernels.svd_epoch(csr.indptr, csr.item, csr.rating, perm, self.mu_, self.bu_,
-                                      self.bi_, self.P_, self.Q_, lr_b, lr_f, reg_b, reg_f,
-                                      c.biased)
+                                      self.bi_, self.P_, self.Q_, lr_b, lr_f, reg_bu, reg_bi,
+                                      reg_pu, reg_qi, c.biased)
         return self._feature_epoch(csr, perm, epoch - 1)
+
+    def _regs(self, csr):
+        """(λ of b_u, of b_i, of p_u, of q_i) per user and per item, float32: λ + prior / n
+        (see ``reg_prior``), computed once per training set."""
+        key = (csr.key, self.config)
+        cached = getattr(self, "_reg_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        c = self.config
+        reg_b = c.reg_bias if c.reg_bias is not None else c.reg
+        n_u = np.maximum(np.diff(csr.indptr), 1).astype(np.float64)
+        n_i = np.maximum(np.bincount(csr.item, minlength=len(self.bi_)), 1).astype(np.float64)
+        regs = tuple(np.ascontiguousarray(reg + prior / n, np.float32) for reg, prior, n in (
+            (reg_b, c.reg_bias_prior, n_u), (reg_b, c.reg_bias_prior, n_i),
+            (c.reg, c.reg_prior, n_u), (c.reg, c.reg_prior, n_i)))
+        self._reg_cache = (key, regs)
+        return regs
 
     def _feature_epoch(self, csr, perm, f: int) -> float:
         """Funk: train feature ``f`` alone to convergence on the clipped cache of the
