@@ -64,7 +64,8 @@ def specs(rbm_device: str, epochs: int | None):
                                                  "reg_bias_prior=0", "early_stopping=false",
                                                  *(ep or ("n_epochs=40",))),
                         keep_train=f == 100))
-        out.append(Spec(f"svdpp-f{f}", "svdpp", None, (f"n_factors={f}",
+        out.append(Spec(f"svdpp-f{f}", "svdpp", None, (f"n_factors={f}", "reg=0.04",
+                                                       "reg_prior=0", "reg_bias_prior=0",
                                                        "early_stopping=false",
                                                        *(ep or ("n_epochs=30",)))))
         out.append(Spec(f"timesvdpp-f{f}", "timesvdpp", None, (f"n_factors={f}", *ep)))

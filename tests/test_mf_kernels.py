@@ -70,8 +70,11 @@ def svd_twin(d, mu, bu, bi, P, Q, lr_b, lr_f, regs, biased):
     return svd_steps(visits, d["item"], d["rating"], mu, bu, bi, P, Q, lr_b, lr_f, regs,
                      biased)
 
-def svdpp_twin(d, mu, bu, bi, P, Q, Y, lr_b, lr_f, lr_y, reg_b, reg_f, reg_y, use_p):
-    """Koren's SVD++ SGD, literally: z recomputed and every y_j updated at every rating."""
+
+def svdpp_twin(d, mu, bu, bi, P, Q, Y, lr_b, lr_f, lr_y, regs, reg_y, use_p):
+    """Koren's SVD++ SGD, literally: z recomputed and every y_j updated at every rating;
+    ``regs`` = the λ of b_u, b_i, p_u, q_i, one per user or item."""
+    reg_bu, reg_bi, reg_pu, reg_qi = regs
     bu, bi, P, Q, Y = (x.astype(np.float64).tolist() for x in (bu, bi, P, Q, Y))
     se = 0.0
     for u in d["perm"]:
@@ -84,13 +87,13 @@ def svdpp_twin(d, mu, bu, bi, P, Q, Y, lr_b, lr_f, lr_y, reg_b, reg_f, reg_y, us
             e = float(d["rating"][k]) - (mu + bu[u] + bi[i] + sum(pe[f] * Q[i][f]
                                                                   for f in range(F)))
             se += e * e
-            bu[u] += lr_b * (e - reg_b * bu[u])
-            bi[i] += lr_b * (e - reg_b * bi[i])
+            bu[u] += lr_b * (e - reg_bu[u] * bu[u])
+            bi[i] += lr_b * (e - reg_bi[i] * bi[i])
             q_old = list(Q[i])
             for f in range(F):
-                Q[i][f] += lr_f * (e * pe[f] - reg_f * Q[i][f])
+                Q[i][f] += lr_f * (e * pe[f] - reg_qi[i] * Q[i][f])
                 if use_p:
-                    P[u][f] += lr_f * (e * q_old[f] - reg_f * P[u][f])
+                    P[u][f] += lr_f * (e * q_old[f] - reg_pu[u] * P[u][f])
             for j in N:
                 for f in range(F):
                     Y[j][f] += lr_y * (e * norm * q_old[f] - reg_y * Y[j][f])
@@ -161,11 +164,11 @@ def test_svdpp_epoch(data, use_p):
     P, Q, Y = params(data["rng"], (U, F), (I, F), (I, F))
     if not use_p:
         P[:] = 0.0  # NSVD keeps an all-zero P (the kernel's contract without p_u)
-    rates = (0.01, 0.02, 0.015, 0.03, 0.04, 0.05)
-    want = svdpp_twin(data, 3.5, bu, bi, P, Q, Y, *rates, use_p)
+    rates, r = (0.01, 0.02, 0.015), regs(data["rng"])
+    want = svdpp_twin(data, 3.5, bu, bi, P, Q, Y, *rates, r, 0.05, use_p)
     got = _kernels.svdpp_epoch(data["indptr"], data["item"], data["rating"], data["perm"],
                                data["nptr"], data["nitem"], np.float32(3.5), bu, bi, P, Q, Y,
-                               *(np.float32(r) for r in rates), use_p)
+                               *(np.float32(x) for x in rates), *r, np.float32(0.05), use_p)
     close(got, want[0])
     for a, b in zip((bu, bi, P, Q, Y), want[1:], strict=True):
         close(a, b)

@@ -319,7 +319,7 @@ def _prefetch_users(perm, uu, indptr, nptr, nitem, item, rating, bu, P):
 
 @njit(**_OPTS)
 def svdpp_epoch(indptr, item, rating, perm, nptr, nitem, mu, bu, bi, P, Q, Y, lr_b, lr_f, lr_y,
-                reg_b, reg_f, reg_y, use_p):
+                reg_bu, reg_bi, reg_pu, reg_qi, reg_y, use_p):
     """SVD++ (Koren, KDD 2008): r̂ = μ + b_u + b_i + q_iᵀ(p_u + |N(u)|^-½ Σ_{j∈N(u)} y_j).
 
     N(u) (``nptr``/``nitem``, CSR by user) is everything u is known to have rated. Per
@@ -332,7 +332,9 @@ def svdpp_epoch(indptr, item, rating, perm, nptr, nitem, mu, bu, bi, P, Q, Y, lr
     So the kernel keeps D and z up to date per rating in O(f) and touches the y_j once per
     user per sweep: exactly Koren's per-rating algorithm, at about the cost of SVD. With
     ``use_p`` false the user is represented only through the items rated: NSVD1 /
-    Asymmetric SVD without p_u (``P`` must then be all zero; it stays so).
+    Asymmetric SVD without p_u (``P`` must then be all zero; it stays so). The weight
+    decays of b and of p_u, q_i are per user and per item, as in :func:`svd_epoch`; λ_y is
+    one number (the closed form above needs the same d for every j).
     """
     F = P.shape[1]
     se = 0.0
@@ -363,15 +365,16 @@ def svdpp_epoch(indptr, item, rating, perm, nptr, nitem, mu, bu, bi, P, Q, Y, lr
                 dot += pe[f] * qi[f]
             e = rating[k] - (mu + bu[u] + bi[i] + dot)
             se += e * e
-            bu[u] += lr_b * (e - reg_b * bu[u])
-            bi[i] += lr_b * (e - reg_b * bi[i])
+            bu[u] += lr_b * (e - reg_bu[u] * bu[u])
+            bi[i] += lr_b * (e - reg_bi[i] * bi[i])
             zstep = lr_y if hi > lo else np.float32(0.0)
+            r_q, r_p = reg_qi[i], reg_pu[u]
             for f in range(F):
                 q = qi[f]
                 acc[f] = decay * acc[f] + e * q
                 z[f] = decay * z[f] + zstep * e * q
-                qi[f] = q + lr_f * (e * pe[f] - reg_f * q)
-                pu[f] += lr_p * (e * q - reg_f * pu[f])
+                qi[f] = q + lr_f * (e * pe[f] - r_q * q)
+                pu[f] += lr_p * (e * q - r_p * pu[f])
         n_u = indptr[u + 1] - indptr[u]
         if n_u > 0:
             shrink = np.float32(decay ** n_u)

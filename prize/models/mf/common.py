@@ -3,6 +3,8 @@ CSR N(u), initialisation, per-epoch user order and learning-rate decay, and pred
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from prize.config import check_memory
@@ -36,6 +38,21 @@ def implicit_csr(users: np.ndarray, items: np.ndarray, n_users: int, n_items: in
     """N(u) as CSR (indptr, items), each pair once; pairs out of range are skipped."""
     return _kernels.group_by_user(np.asarray(users), np.asarray(items), int(n_users),
                                   int(n_items))
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Regularisation per user and per item, mixed into the configs of ``mf``, ``svdpp``
+    and ``nsvd`` (:meth:`FactorModel._regs`)."""
+
+    reg_prior: float = 0.0
+    """A penalty ``reg_prior`` ‖p_u‖² counted once per user (and ‖q_i‖² once per item), on
+    top of λ's, which counts once per rating: a Gaussian prior, spread over the user's n_u
+    ratings as λ + reg_prior / n_u in each step. It shrinks the factors of users and items
+    with few ratings harder than λ alone, which weighs the same against every rating."""
+    reg_bias_prior: float = 0.0
+    """The same for the biases: λ_b + reg_bias_prior / n in each step, so that b_u comes out
+    near Σ e / (n_u + reg_bias_prior), the pseudo-ratings of the biases baseline."""
 
 
 class FactorModel(IterativePredictor):
@@ -99,6 +116,24 @@ class FactorModel(IterativePredictor):
     def resume(self, train: Ratings, implicit: Ratings | None, state) -> None:
         self.load_state_dict(state)
         self._prepare_data(train, implicit)
+
+    def _regs(self, csr):
+        """(λ of b_u, of b_i, of p_u, of q_i) per user and per item, float32: λ + prior / n
+        (see ``reg_prior``), computed once per training set."""
+        key = (csr.key, self.config)
+        cached = getattr(self, "_reg_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        c = self.config
+        reg_b = c.reg_bias if c.reg_bias is not None else c.reg
+        prior, bias_prior = getattr(c, "reg_prior", 0.0), getattr(c, "reg_bias_prior", 0.0)
+        n_u = np.maximum(np.diff(csr.indptr), 1).astype(np.float64)
+        n_i = np.maximum(np.bincount(csr.item, minlength=len(self.bi_)), 1).astype(np.float64)
+        regs = tuple(np.ascontiguousarray(reg + prior / n, np.float32) for reg, prior, n in (
+            (reg_b, bias_prior, n_u), (reg_b, bias_prior, n_i),
+            (c.reg, prior, n_u), (c.reg, prior, n_i)))
+        self._reg_cache = (key, regs)
+        return regs
 
     def _normal(self, rng, shape) -> np.ndarray:
         return rng.normal(0.0, self.config.init_std, shape).astype(np.float32)

@@ -31,11 +31,11 @@ import numpy as np
 from prize.models.base import take
 from prize.models.epochs import IterativeConfig
 from prize.models.mf import _kernels
-from prize.models.mf.common import FactorModel, f32
+from prize.models.mf.common import FactorModel, Priors, f32
 
 
 @dataclass(frozen=True)
-class SVDConfig(IterativeConfig):
+class SVDConfig(IterativeConfig, Priors):
     n_factors: int = 50
     """f, the number of latent factors."""
     n_epochs: int = 20
@@ -51,14 +51,6 @@ class SVDConfig(IterativeConfig):
     """λ, regularisation of the factors."""
     reg_bias: float | None = None
     """λ_b, regularisation of the biases (None: same as ``reg``)."""
-    reg_prior: float = 0.0
-    """A penalty ``reg_prior`` ‖p_u‖² counted once per user (and ‖q_i‖² once per item), on
-    top of λ's, which counts once per rating: a Gaussian prior, spread over the user's n_u
-    ratings as λ + reg_prior / n_u in each step. It shrinks the factors of users and items
-    with few ratings harder than λ alone, which weighs the same against every rating."""
-    reg_bias_prior: float = 0.0
-    """The same for the biases: λ_b + reg_bias_prior / n in each step, so that b_u comes out
-    near Σ e / (n_u + reg_bias_prior), the pseudo-ratings of the biases baseline."""
     init_std: float = 0.1
     """Standard deviation of the normal initialisation of p_u and q_i."""
     biased: bool = True
@@ -171,23 +163,6 @@ class SVD(FactorModel):
                                       self.bi_, self.P_, self.Q_, lr_b, lr_f, reg_bu, reg_bi,
                                       reg_pu, reg_qi, c.biased)
         return self._feature_epoch(csr, perm, epoch - 1)
-
-    def _regs(self, csr):
-        """(λ of b_u, of b_i, of p_u, of q_i) per user and per item, float32: λ + prior / n
-        (see ``reg_prior``), computed once per training set."""
-        key = (csr.key, self.config)
-        cached = getattr(self, "_reg_cache", None)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        c = self.config
-        reg_b = c.reg_bias if c.reg_bias is not None else c.reg
-        n_u = np.maximum(np.diff(csr.indptr), 1).astype(np.float64)
-        n_i = np.maximum(np.bincount(csr.item, minlength=len(self.bi_)), 1).astype(np.float64)
-        regs = tuple(np.ascontiguousarray(reg + prior / n, np.float32) for reg, prior, n in (
-            (reg_b, c.reg_bias_prior, n_u), (reg_b, c.reg_bias_prior, n_i),
-            (c.reg, c.reg_prior, n_u), (c.reg, c.reg_prior, n_i)))
-        self._reg_cache = (key, regs)
-        return regs
 
     def _feature_epoch(self, csr, perm, f: int) -> float:
         """Funk: train feature ``f`` alone to convergence on the clipped cache of the

@@ -21,11 +21,11 @@ import numpy as np
 
 from prize.models.epochs import IterativeConfig
 from prize.models.mf import _kernels
-from prize.models.mf.common import FactorModel, f32
+from prize.models.mf.common import FactorModel, Priors, f32
 
 
 @dataclass(frozen=True)
-class SVDppConfig(IterativeConfig):
+class SVDppConfig(IterativeConfig, Priors):
     n_factors: int = 20
     """f, the number of latent factors."""
     n_epochs: int = 30
@@ -79,7 +79,7 @@ class SVDpp(FactorModel):
             csr.indptr, csr.item, csr.rating, perm, self._nptr, self._nitem, self.mu_,
             self.bu_, self.bi_, self.P_, self.Q_, self.Y_,
             f32(pick(c.lr_bias, c.lr) * decay), f32(c.lr * decay), f32(pick(c.lr_y, c.lr) * decay),
-            f32(pick(c.reg_bias, c.reg)), f32(c.reg), f32(pick(c.reg_y, c.reg)), self.use_p)
+            *self._regs(csr), f32(pick(c.reg_y, c.reg)), self.use_p)
 
 
 @dataclass(frozen=True)
