@@ -41,13 +41,15 @@ from prize.models import make_predictor
 
 GOALS = {"mf": 15e6, "svdpp": 6e6, "timesvdpp": 3e6}
 NETFLIX = 100_480_507
-# Surprise's defaults: SVD f=100, SVD++ f=20; 20 epochs; lr 0.005 / 0.007; reg 0.02.
+# Surprise's defaults: SVD f=100, SVD++ f=20; 20 epochs; lr 0.005 / 0.007; reg 0.02 on
+# everything, per rating (so none of our per-user and per-item priors).
+PLAIN = ["reg_bias=0.02", "reg_prior=0", "reg_bias_prior=0", "early_stopping=false"]
 CASES = [
-    ("mf", ["n_factors=100", "n_epochs=20", "lr=0.005", "reg=0.02", "init_std=0.1"],
+    ("mf", ["n_factors=100", "n_epochs=20", "lr=0.005", "reg=0.02", "init_std=0.1", *PLAIN],
      "svd", dict(n_factors=100, n_epochs=20, lr_all=0.005, reg_all=0.02, init_std_dev=0.1,
                  random_state=0), 10.0),
     ("svdpp", ["n_factors=20", "n_epochs=20", "lr=0.007", "reg=0.02", "init_std=0.1",
-               "implicit=train"],
+               "implicit=train", *PLAIN],
      "svdpp", dict(n_factors=20, n_epochs=20, lr_all=0.007, reg_all=0.02, init_std_dev=0.1,
                    random_state=0), 20.0),
 ]
