@@ -16,8 +16,10 @@ subsamples of it at 20k and 50k ratings, a half-star version (each rating minus 
 half the rows, a hash of user and movie), one without dates (imported with a ``_`` time
 column), a sparse one (``ml100k-sparse``: each movie split into six by a hash of user and
 movie, so 8,150 movies with 12 ratings each on average, about as sparse per movie as
-MovieLens' 100k-rating "latest-small" set), and the synthetic tiny, small and medium
-presets at noise scales 0.6 and 1.4.
+MovieLens' 100k-rating "latest-small" set), a skewed one (``ml100k-skew``: each movie split
+into up to eight pieces of halving sizes by a hash, half its ratings in the first: 8,048
+movies, a few popular and a long tail of rare ones, as in "latest-small"), and the
+synthetic tiny, small and medium presets at noise scales 0.6 and 1.4.
 
     python scripts/bench_defaults.py                                  # everything (hours)
     python scripts/bench_defaults.py --datasets ml100k-u1,tiny-0.6 --families mf,rbm,gbdt
