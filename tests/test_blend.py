@@ -225,7 +225,10 @@ def test_binned_fwls_gbdt_nn_run_and_store(tiny):
     binned = run_blend(ds, store, "linear", REAL, config="linear-binned")
     assert binned["name"] == "blend-linear-binned"
     assert sum(b["rows"] for b in binned["bins"]) == len(ds.truth("probe"))
-    fw = run_blend(ds, store, "fwls", REAL)
+    fw = run_blend(ds, store, "fwls", REAL)  # the default: the two supports
+    assert set(fw["weights"]["svdpp"]) == {"const", "user_support", "movie_support"}
+    fw = run_blend(ds, store, "fwls", REAL, overrides=[
+        'meta=["user_support", "movie_support", "frequency", "date"]'])
     assert set(fw["weights"]["svdpp"]) == {"const", "user_support", "movie_support",
                                            "frequency", "date"}
     g = run_blend(ds, store, "gbdt", REAL, overrides=["n_trees=25", "learning_rate=0.05",
