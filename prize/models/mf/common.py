@@ -119,19 +119,19 @@ class FactorModel(IterativePredictor):
 
     def _regs(self, csr):
         """(λ of b_u, of b_i, of p_u, of q_i) per user and per item, float32: λ + prior / n
-        (see ``reg_prior``), computed once per training set."""
+        (see :class:`Priors`, which the config must mix in), computed once per training
+        set."""
         key = (csr.key, self.config)
         cached = getattr(self, "_reg_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
         c = self.config
         reg_b = c.reg_bias if c.reg_bias is not None else c.reg
-        prior, bias_prior = getattr(c, "reg_prior", 0.0), getattr(c, "reg_bias_prior", 0.0)
         n_u = np.maximum(np.diff(csr.indptr), 1).astype(np.float64)
         n_i = np.maximum(np.bincount(csr.item, minlength=len(self.bi_)), 1).astype(np.float64)
         regs = tuple(np.ascontiguousarray(reg + prior / n, np.float32) for reg, prior, n in (
-            (reg_b, bias_prior, n_u), (reg_b, bias_prior, n_i),
-            (c.reg, prior, n_u), (c.reg, prior, n_i)))
+            (reg_b, c.reg_bias_prior, n_u), (reg_b, c.reg_bias_prior, n_i),
+            (c.reg, c.reg_prior, n_u), (c.reg, c.reg_prior, n_i)))
         self._reg_cache = (key, regs)
         return regs
 

@@ -148,6 +148,8 @@ class SVD(FactorModel):
         c = self.config
         lr_b = f32((c.lr_bias if c.lr_bias is not None else c.lr) * decay)
         lr_f = f32(c.lr * decay)
+        if c.feature_at_a_time:  # Funk's own λ, one number (threads = 1 is enforced)
+            return self._feature_epoch(csr, perm, epoch - 1)
         reg_bu, reg_bi, reg_pu, reg_qi = self._regs(csr)
         if c.threads > 1:
             blocks = self._blocks(csr)
@@ -158,11 +160,9 @@ class SVD(FactorModel):
                                              uperm, uoff, self.mu_, self.bu_, self.bi_, self.P_,
                                              self.Q_, lr_b, lr_f, reg_bu, reg_bi, reg_pu,
                                              reg_qi, c.biased)
-        if not c.feature_at_a_time:
-            return _kernels.svd_epoch(csr.indptr, csr.item, csr.rating, perm, self.mu_, self.bu_,
-                                      self.bi_, self.P_, self.Q_, lr_b, lr_f, reg_bu, reg_bi,
-                                      reg_pu, reg_qi, c.biased)
-        return self._feature_epoch(csr, perm, epoch - 1)
+        return _kernels.svd_epoch(csr.indptr, csr.item, csr.rating, perm, self.mu_, self.bu_,
+                                  self.bi_, self.P_, self.Q_, lr_b, lr_f, reg_bu, reg_bi,
+                                  reg_pu, reg_qi, c.biased)
 
     def _feature_epoch(self, csr, perm, f: int) -> float:
         """Funk: train feature ``f`` alone to convergence on the clipped cache of the

@@ -294,14 +294,15 @@ class RBMNet:
                 value = rng.normal(0.0, std, self.shapes[name]).astype(np.float32)
             self.params[name] = torch.from_numpy(value).to(self.device)
             self.velocity[name] = torch.zeros_like(self.params[name])
-        self._project("W", self.params)
+        if "W" in self.params:
+            self._project(self.params["W"])
 
-    def _project(self, name: str, tensors: dict[str, torch.Tensor]) -> None:
-        """Map ``tensors[name]`` (W or its gradient) onto the linear movie weights W_i^k =
+    def _project(self, t: torch.Tensor) -> None:
+        """Map ``t`` (W or its gradient, M·K × F) onto the linear movie weights W_i^k =
         s_k w_i in place: W_i ← s sᵀ W_i for the unit vector s (nothing without ``linear``)."""
-        if self.linear is None or name != "W":
+        if self.linear is None:
             return
-        t = tensors[name].view(self.M, self.K, self.F)
+        t = t.view(self.M, self.K, self.F)
         s = torch.tensor(self.linear, dtype=t.dtype, device=t.device)
         t.copy_(s[:, None] * torch.einsum("k,mkf->mf", s, t)[:, None, :])
 
@@ -517,9 +518,10 @@ class RBMNet:
         rating adds to their gradients, so they are averaged over the batch's ratings, as
         if U were the weights of one movie that every user rated.
         """
+        if "W" in self._grad:
+            self._project(self._grad["W"])  # the step stays in the linear subspace
         for name, p in self.params.items():
             v, g = self.velocity[name], self._grad[name]
-            self._project(name, self._grad)
             n = max(n_ratings, 1) if name in ("U", "c") else n_users
             step = lr[name] / n
             decay = lr[name] * weight_decay if name in WEIGHTS else 0.0
