@@ -241,6 +241,42 @@ def test_binned_fwls_gbdt_nn_run_and_store(tiny):
         assert store.meta(ds.name, m["name"]).family == "blend"
 
 
+def _planted_blend_rows(n, interaction, seed=0):
+    """Three noisy predictors of a truth and four meta-features; with ``interaction`` the
+    truth follows predictor 0 where meta-feature 0 is positive and predictor 1 elsewhere,
+    which no linear blend can express."""
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(3.6, 0.9, n)
+    X = truth[:, None] + rng.normal(0, [0.8, 0.9, 1.0], (n, 3))
+    F = rng.normal(0, 1, (n, 4))
+    if interaction:
+        X[:, 0] = np.where(F[:, 0] > 0, truth + rng.normal(0, 0.2, n), rng.normal(3.6, 1, n))
+        X[:, 1] = np.where(F[:, 0] > 0, rng.normal(3.6, 1, n), truth + rng.normal(0, 0.2, n))
+    y = np.clip(truth + rng.normal(0, 0.3, n), 1, 5)
+    return X.astype(np.float32), y, F
+
+
+def test_nn_blend_starts_as_ridge_and_keeps_only_clear_gains():
+    from prize.blend.nn import NNBlender, NNConfig
+
+    # A linear truth: the network has nothing to add, so it stays the ridge blend (on
+    # these rows the ridge start is within 0.002 of the linear blender's fit).
+    X, y, F = _planted_blend_rows(3000, interaction=False)
+    Xt, yt, Ft = _planted_blend_rows(20000, interaction=False, seed=1)
+    nn = NNBlender(NNConfig(min_steps=300)).fit(X, y, F)
+    lin = LinearBlender(LinearConfig()).fit(X, y)
+    assert not nn.trained_kept_
+    assert rmse(nn.predict(Xt, Ft), yt) <= rmse(lin.predict(Xt), yt) + 0.002
+    assert np.allclose(nn.net_.skip.weight.detach().numpy()[0, 3:], 0.0)  # meta: none
+    # An interaction: the trained network replaces its start and beats the linear blend.
+    X, y, F = _planted_blend_rows(6000, interaction=True)
+    Xt, yt, Ft = _planted_blend_rows(20000, interaction=True, seed=1)
+    nn = NNBlender(NNConfig()).fit(X, y, F)
+    lin = LinearBlender(LinearConfig()).fit(X, y)
+    assert nn.trained_kept_
+    assert rmse(nn.predict(Xt, Ft), yt) < rmse(lin.predict(Xt), yt) - 0.1
+
+
 def test_default_predictors_exclude_blends_and_errors(tiny):
     _, ds, store = tiny
     run_blend(ds, store, "linear", REAL)  # a blend in the store
