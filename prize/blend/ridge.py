@@ -41,7 +41,11 @@ weight of each predictor is a linear function of the meta-features,
 .. math:: \hat r = \sum_j \sum_l v_{jl}\, f_l(m)\, x_j + \sum_{l \ge 1} v_{0l} f_l(m),
           \qquad f_0 = 1,
 
-a ridge regression over the products :math:`f_l x_j` (meta-features standardized).
+a ridge regression over the products :math:`f_l x_j` (meta-features standardized). The
+products with :math:`l \ge 1` are penalized :math:`\tau\lambda`, the predictions
+:math:`\lambda`; :math:`\tau` is chosen with :math:`\lambda` by the same (nested) CV from
+``interaction_penalties``, so on a probe set too small for the interactions the blend
+falls back towards the linear one (a large :math:`\tau`) instead of overfitting them.
 """
 
 from __future__ import annotations
@@ -94,9 +98,15 @@ class FWLSConfig(LinearConfig):
     meta: tuple[str, ...] = META
     # Meta-features whose linear functions weight the predictors (a constant is always
     # added): any of user_support, movie_support, frequency, date.
+    interaction_penalties: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)
+    # τ: the interaction columns (prediction × meta-feature) are penalized τλ, the
+    # predictions λ. With several, the (nested) CV chooses τ with λ; a large τ leaves
+    # the linear blend (plus the meta-features' own terms).
 
     def __post_init__(self):
         super().__post_init__()
+        if not self.interaction_penalties or min(self.interaction_penalties) <= 0:
+            raise ValueError("interaction_penalties: give one or more positive values")
         unknown = [m for m in self.meta if m not in META]
         if unknown:
             raise ValueError(f"unknown meta-feature {unknown[0]!r}; known: {', '.join(META)}")
@@ -210,23 +220,24 @@ def _solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
         return out.reshape(b.shape)
 
 
-def _pen(p: int) -> np.ndarray:
-    E = np.ones(p)
+def _pen(p: int, col_weight: np.ndarray | None = None) -> np.ndarray:
+    """The penalty's diagonal: 0 on the intercept, 1 (or ``col_weight``) elsewhere."""
+    E = np.ones(p) if col_weight is None else np.array(col_weight, np.float64)
     E[0] = 0.0
     return E
 
 
-def solve_global(G, c, n, lams: np.ndarray) -> np.ndarray:
+def solve_global(G, c, n, lams: np.ndarray, col_weight=None) -> np.ndarray:
     """Weights (L, p) of the global blend for each λ, from per-bin (G, c, n)."""
     Gg, cg, N = G.sum(0), c.sum(0), n.sum()
-    E = _pen(len(cg))
+    E = _pen(len(cg), col_weight)
     A = Gg[None] + (np.asarray(lams)[:, None] * N * E)[:, :, None] * np.eye(len(cg))
     return _solve(A, np.broadcast_to(cg, (len(lams), len(cg))))
 
 
-def solve_bin(Gb, cb, nb, w_g: np.ndarray, lams: np.ndarray) -> np.ndarray:
+def solve_bin(Gb, cb, nb, w_g: np.ndarray, lams: np.ndarray, col_weight=None) -> np.ndarray:
     """Weights (L, p) of one bin, shrunk towards the global weights ``w_g``."""
-    E = _pen(len(cb))
+    E = _pen(len(cb), col_weight)
     pen = np.asarray(lams)[:, None] * nb * E  # (L, p)
     A = Gb[None] + pen[:, :, None] * np.eye(len(cb))
     return _solve(A, cb[None] + pen * w_g[None])
@@ -238,14 +249,30 @@ def sse(G, c, s, W: np.ndarray) -> np.ndarray:
 
 
 class RidgeFit:
-    """λ selection, fits and predictions from :class:`GramStats`."""
+    """λ selection, fits and predictions from :class:`GramStats`.
 
-    def __init__(self, stats: GramStats, lams: np.ndarray):
+    ``col_weight`` (p,) scales the penalty of each column (the intercept's is always 0):
+    FWLS penalizes its interaction columns τ times harder than the predictions.
+    """
+
+    def __init__(self, stats: GramStats, lams: np.ndarray, col_weight=None):
         self.st = stats
         self.lams = lams
+        self.col_weight = col_weight
+        self.tau: float | None = None  # FWLS's interaction penalty, when it has one
+        self.cv_error_ = np.inf  # the inner CV's squared error at the last select()
+
+    def cols(self, keep: list[int]) -> RidgeFit:
+        """The same fit restricted to design columns ``keep`` (see GramStats.cols)."""
+        w = None if self.col_weight is None else \
+            np.asarray(self.col_weight)[[0] + [c + 1 for c in keep]]
+        out = RidgeFit(self.st.cols(keep), self.lams, w)
+        out.tau = self.tau
+        return out
 
     def select(self, outer: int | None) -> tuple[float, np.ndarray]:
-        """(λ_g, λ_b per bin) minimising the CV error over the folds other than ``outer``."""
+        """(λ_g, λ_b per bin) minimising the CV error over the folds other than ``outer``
+        (that error, summed over the inner folds and bins, is left in ``cv_error_``)."""
         st, lams = self.st, self.lams
         inner = [j for j in range(st.K) if j != outer]
         base = () if outer is None else (outer,)
@@ -253,27 +280,31 @@ class RidgeFit:
         for j in inner:
             G, c, n = st.train(base + (j,))
             Gt, ct, s, _ = st.fold(j)
-            err += sse(Gt.sum(0), ct.sum(0), s.sum(), solve_global(G, c, n, lams))
+            err += sse(Gt.sum(0), ct.sum(0), s.sum(),
+                       solve_global(G, c, n, lams, self.col_weight))
         lam_g = float(lams[int(np.argmin(err))])
+        self.cv_error_ = float(err.min())
         if st.B == 1:
             return lam_g, np.array([lam_g])
         err_b = np.zeros((st.B, len(lams)))
         for j in inner:
             G, c, n = st.train(base + (j,))
             Gt, ct, s, _ = st.fold(j)
-            w_g = solve_global(G, c, n, [lam_g])[0]
+            w_g = solve_global(G, c, n, [lam_g], self.col_weight)[0]
             for b in range(st.B):
-                err_b[b] += sse(Gt[b], ct[b], s[b], solve_bin(G[b], c[b], n[b], w_g, lams))
+                err_b[b] += sse(Gt[b], ct[b], s[b],
+                                solve_bin(G[b], c[b], n[b], w_g, lams, self.col_weight))
+        self.cv_error_ = float(err_b.min(axis=1).sum())
         return lam_g, lams[np.argmin(err_b, axis=1)]
 
     def fit(self, exclude: tuple[int, ...], lam_g: float, lam_b: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray]:
         """(w_g (p,), W (B, p)) fitted on all folds but ``exclude``."""
         G, c, n = self.st.train(exclude)
-        w_g = solve_global(G, c, n, [lam_g])[0]
+        w_g = solve_global(G, c, n, [lam_g], self.col_weight)[0]
         if self.st.B == 1:
             return w_g, w_g[None]
-        W = np.stack([solve_bin(G[b], c[b], n[b], w_g, [lam_b[b]])[0]
+        W = np.stack([solve_bin(G[b], c[b], n[b], w_g, [lam_b[b]], self.col_weight)[0]
                       for b in range(self.st.B)])
         return w_g, W
 
@@ -345,12 +376,21 @@ class LinearBlender(Blender):
         with one_blas_thread():
             return self._fit(X, y, F)
 
+    def _ridges(self, stats: GramStats) -> list[RidgeFit]:
+        """The candidate fits whose penalties the CV chooses among (one: λ alone)."""
+        return [RidgeFit(stats, self.config.lambdas)]
+
+    @staticmethod
+    def _choose(fits: list[RidgeFit], outer: int | None):
+        """(fit, λ_g, λ_b) of the smallest CV error over the folds other than ``outer``."""
+        picks = [(rf, *rf.select(outer)) for rf in fits]
+        return min(picks, key=lambda t: t[0].cv_error_) if len(picks) > 1 else picks[0]
+
     def _fit(self, X, y, F):
         folds = np.arange(len(y)) % self.config.n_folds
         self.design_, bins, self.stats_ = self._stats(X, y, F, folds)
-        self.rf_ = rf = RidgeFit(self.stats_, self.config.lambdas)
-        self.lam_g_, self.lam_b_ = rf.select(None)
-        self.w_g_, self.W_ = rf.fit((), self.lam_g_, self.lam_b_)
+        self.rf_, self.lam_g_, self.lam_b_ = self._choose(self._ridges(self.stats_), None)
+        self.w_g_, self.W_ = self.rf_.fit((), self.lam_g_, self.lam_b_)
         self.y_mean_ = self.stats_.y_mean
         return self
 
@@ -372,14 +412,16 @@ class LinearBlender(Blender):
     def _cross_validate(self, X, y, F, folds) -> CVResult:
         cfg = self.config
         design, bins, stats = self._stats(X, y, F, folds)
-        rf = RidgeFit(stats, cfg.lambdas)
-        lam_g, lam_b = rf.select(None)
+        fits = self._ridges(stats)
+        rf, lam_g, lam_b = self._choose(fits, None)
         oof = np.empty(len(y))
-        chosen = []
+        chosen, taus = [], []
         for k in range(stats.K):
-            lk = rf.select(k) if cfg.lambda_selection == "nested" else (lam_g, lam_b)
+            rk, *lk = self._choose(fits, k) if cfg.lambda_selection == "nested" else \
+                (rf, lam_g, lam_b)
             chosen.append(lk[0])
-            _, W = rf.fit((k,), *lk)
+            taus.append(rk.tau)
+            _, W = rk.fit((k,), *lk)
             idx = np.flatnonzero(folds == k)
             oof[idx] = predict_rows(design, idx, W, bins, stats.y_mean)
         oof = clip(oof, self.scale)
@@ -389,9 +431,12 @@ class LinearBlender(Blender):
         self.w_g_, self.W_ = rf.fit((), lam_g, lam_b)
         self.y_mean_ = stats.y_mean
         self.rf_ = rf
-        return CVResult(oof, rmse(oof, y), _fold_rmse(oof, y, folds),
-                        {"lambda": lam_g, "lambda_bins": [float(v) for v in lam_b],
-                         "lambda_per_fold": chosen})
+        info = {"lambda": lam_g, "lambda_bins": [float(v) for v in lam_b],
+                "lambda_per_fold": chosen}
+        if len(fits) > 1:
+            info["interaction_penalty"] = rf.tau
+            info["interaction_penalty_per_fold"] = taus
+        return CVResult(oof, rmse(oof, y), _fold_rmse(oof, y, folds), info)
 
     def drop_loss(self, names: list[str]) -> dict[str, float]:
         """CV RMSE without each predictor minus CV RMSE with all (unclipped, no nesting)."""
@@ -407,7 +452,7 @@ class LinearBlender(Blender):
         for j, name in enumerate(names):
             drop = set(groups[j])
             keep = [c for c in all_cols if c not in drop] + self._always()
-            rf = RidgeFit(st.cols(keep), self.config.lambdas)
+            rf = self.rf_.cols(keep)
             out[name] = float(np.sqrt(rf.cv_sse(self.lam_g_, self.lam_b_) / N) - full)
         return out
 
@@ -457,11 +502,24 @@ class FWLSBlender(LinearBlender):
         d = self.design_
         return list(range(d.P * (len(d.meta_cols) + 1), d.n_cols))
 
+    def _ridges(self, stats: GramStats) -> list[RidgeFit]:
+        L = len(self.config.meta) + 1
+        P = (stats.G.shape[-1] - 1 - (L - 1)) // L
+        fits = []
+        for tau in self.config.interaction_penalties:
+            w = np.ones(stats.G.shape[-1])
+            for l in range(1, L):  # the product of each prediction with meta-feature l
+                w[1 + np.arange(P) * L + l] = tau
+            rf = RidgeFit(stats, self.config.lambdas, w)
+            rf.tau = float(tau)
+            fits.append(rf)
+        return fits
+
     def report(self, names, meta_names):
         w = self.w_g_[1:]
         L = len(self.config.meta) + 1
         labels = ["const", *self.config.meta]
-        return {"lambda": self.lam_g_,
+        return {"lambda": self.lam_g_, "interaction_penalty": self.rf_.tau,
                 "weights": {n: {lab: float(w[j * L + l]) for l, lab in enumerate(labels)}
                             for j, n in enumerate(names)},
                 "meta_only": {m: float(w[len(names) * L + l])
