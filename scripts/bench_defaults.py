@@ -14,12 +14,14 @@ better. The RMSE of a predictor is:
 Data sets: MovieLens 100K's five folds, MovieLens 100K under the Netflix protocol, random
 subsamples of it at 20k and 50k ratings, a half-star version (each rating minus 0.5 on
 half the rows, a hash of user and movie), one without dates (imported with a ``_`` time
-column), a sparse one (``ml100k-sparse``: each movie split into six by a hash of user and
-movie, so 8,150 movies with 12 ratings each on average, about as sparse per movie as
-MovieLens' 100k-rating "latest-small" set), a skewed one (``ml100k-skew``: each movie split
-into up to eight pieces of halving sizes by a hash, half its ratings in the first: 8,048
-movies, a few popular and a long tail of rare ones, as in "latest-small"), and the
-synthetic tiny, small and medium presets at noise scales 0.6 and 1.4.
+column), a continuous one (``ml100k-cont``: each rating moved by up to half a star, a hash
+of user and movie, on a 0.5..5.5 scale with no step), a sparse one (``ml100k-sparse``:
+each movie split into six by a hash of user and movie, so 8,150 movies with 12 ratings
+each on average, about as sparse per movie as MovieLens' 100k-rating "latest-small" set), a
+skewed one (``ml100k-skew``: each movie split into up to eight pieces of halving sizes by a
+hash, half its ratings in the first: 8,048 movies, a few popular and a long tail of rare
+ones, as in "latest-small"), and the synthetic tiny, small and medium presets at noise
+scales 0.6 and 1.4.
 
     python scripts/bench_defaults.py                                  # everything (hours)
     python scripts/bench_defaults.py --datasets ml100k-u1,tiny-0.6 --families mf,rbm,gbdt
@@ -64,7 +66,7 @@ BLEND_ROWS = ("linear", "fwls", "gbdt", "nn")
 FOLDS = [f"ml100k-u{k}" for k in range(1, 6)]
 SYNTH = [f"{p}-{s}" for p in ("tiny", "small", "medium") for s in ("0.6", "1.4")]
 DATASETS = FOLDS + ["ml100k", "ml100k-20k", "ml100k-50k", "ml100k-half", "ml100k-nodates",
-                    "ml100k-sparse", "ml100k-skew"] + SYNTH
+                    "ml100k-cont", "ml100k-sparse", "ml100k-skew"] + SYNTH
 
 
 def prize(home: Path, *args: str) -> None:
@@ -100,6 +102,10 @@ def build(name: str, home: Path, shared: Path | None) -> bool:
             scale = "0.5:5:0.5"
         elif name == "ml100k-nodates":
             cols = "user,item,rating,_"
+        elif name == "ml100k-cont":  # a continuous scale: each rating moved by up to half
+            jitter = ((data[:, 0] * 7919 + data[:, 1] * 104729) % 1000 + 0.5) / 1000 - 0.5
+            rating = rating + jitter  # a star, a hash of user and movie
+            scale = "0.5:5.5:0"
         elif name == "ml100k-sparse":  # each movie split in six by a hash of the user
             data = data.copy()
             data[:, 1] = data[:, 1] * 6 + (data[:, 0] * 7919 + data[:, 1] * 104729) % 6

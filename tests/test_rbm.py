@@ -85,6 +85,35 @@ def test_half_stars_use_ten_classes():
     assert pred.min() >= 0.5 and pred.max() <= 5.0
 
 
+def test_continuous_ratings_are_binned():
+    """Ratings on no grid (each planted star moved by up to 0.45) fall into ten classes of
+    equal width over the scale, valued at their means; the binned RBM still learns (its
+    probe RMSE well under the training mean's), and ``continuous_classes = 0`` refuses."""
+    from prize.models.rbm.model import rating_bins
+
+    values, edges = rating_bins(np.array([0.6, 0.7, 2.0, 5.5]), (0.5, 5.5), 5)
+    np.testing.assert_allclose(edges, [0.5, 1.5, 2.5, 3.5, 4.5, 5.5])
+    np.testing.assert_allclose(values, [0.65, 2.0, 3.0, 4.0, 5.5])  # means; centres if empty
+    train, probe = planted(n_users=300, n_items=60, n_per_user=(15, 30))
+    rng = np.random.default_rng(0)
+
+    def moved(r):
+        return dataclasses.replace(r, rating=(r.rating + rng.uniform(-0.45, 0.45, len(r))
+                                              ).astype(np.float32), scale=(0.5, 5.5))
+
+    train, probe = moved(train), moved(probe)
+    model = rbm(**{**SMALL, "movie_weights": "linear"}).fit(train)
+    assert model.net_.K == 10 and model.edges_ is not None
+    assert np.all(np.diff(model.values_) > 0) and 0.5 <= model.values_[0]
+    pred = model.predict(probe.user, probe.item)
+    assert pred.min() >= 0.5 and pred.max() <= 5.5
+    mean_rmse = rmse(np.full(len(probe), train.rating.mean()), probe.rating)
+    # measured 0.896 against 1.000
+    assert rmse(pred, probe.rating) < mean_rmse - 0.05, (rmse(pred, probe.rating), mean_rmse)
+    with pytest.raises(DataError, match="grid"):
+        rbm(**{**SMALL, "continuous_classes": 0}).fit(train)
+
+
 # -- config ----------------------------------------------------------------------------------
 def test_cd_schedule_and_config_errors():
     cfg = RBMConfig(cd_steps=(1, 3, 5, 9), cd_epochs=(1, 4, 6, 9))
@@ -92,7 +121,7 @@ def test_cd_schedule_and_config_errors():
     for bad in ({"cd_steps": [1, 3], "cd_epochs": [1]}, {"cd_epochs": [2, 5, 6, 7]},
                 {"cd_epochs": [1, 5, 5, 7]}, {"cd_steps": [0, 3, 5, 9]}, {"momentum": 1.0},
                 {"n_hidden": 0}, {"movie_weights": "linear", "factored": True},
-                {"min_epochs": 0}):
+                {"min_epochs": 0}, {"continuous_classes": 1}, {"continuous_classes": 21}):
         with pytest.raises(ConfigError):
             rbm(**bad)
     with pytest.raises(ConfigError, match="allowed keys"):

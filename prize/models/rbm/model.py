@@ -8,7 +8,9 @@ the CD-T schedule, and prediction.
 Rating classes. The K softmax states of a visible unit are the values of the data set's
 rating grid: the largest step (dividing one star) that puts every training rating and both
 ends of ``train.scale`` on ``lo + step · k`` (K = 5 for 1..5 stars, 10 for 0.5..5
-half-stars).
+half-stars). Ratings on no such grid of at most ``MAX_CLASSES`` values (a continuous scale,
+such as Jester's -10..10) fall into ``continuous_classes`` bins of equal width over the
+scale, each class's value the mean of its training ratings.
 
 Prediction (the paper's mean-field version, which it found as accurate as the exact
 marginal and faster; we measured the same on MovieLens 100K): for a user u and a query
@@ -69,6 +71,10 @@ class RBMConfig(IterativeConfig):
     """Not in the paper: add to W a component U (K × F) shared by all movies, the RBM's
     channel for a user's overall leniency, learned from every rating (see
     :mod:`prize.models.rbm.network`). Needed on small data sets such as MovieLens 100K."""
+    continuous_classes: int = 10
+    """Ratings on no grid of at most 20 values (a continuous scale) are binned into this
+    many classes of equal width over the scale, each valued at the mean of its training
+    ratings (0: refuse such ratings)."""
     movie_weights: Literal["full", "linear"] = "full"
     """Not in the paper: "linear" ties each movie's K × F weights to F, W_ij^k = s_k w_ij
     with s_k the class's value minus the mean of the class values, so that a movie's pull
@@ -150,6 +156,9 @@ class RBMConfig(IterativeConfig):
         for name in ("lr", "lr_bias", "weight_decay", "init_std"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} = {getattr(self, name)}: expected a number >= 0")
+        if self.continuous_classes not in (0, *range(2, MAX_CLASSES + 1)):
+            raise ValueError(f"continuous_classes = {self.continuous_classes}: expected 0 "
+                             f"(refuse ratings on no grid) or 2 to {MAX_CLASSES}")
         if self.movie_weights == "linear" and self.factored:
             raise ValueError("movie_weights = 'linear' needs factored = false (the linear "
                              "weights tie a full W)")
@@ -197,6 +206,23 @@ def rating_values(rating: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
     return lo + step * np.arange(K)
 
 
+def rating_bins(rating: np.ndarray, scale: tuple[float, float], n_bins: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(values, edges) of ``n_bins`` classes of equal width over ``scale`` for ratings on no
+    grid: class k holds the ratings in [edges[k], edges[k+1]) (the last also its upper
+    end), and its value is their mean (the bin's centre when it has none)."""
+    r = np.asarray(rating, np.float64)
+    lo, hi = float(min(scale[0], r.min(initial=scale[0]))), \
+        float(max(scale[1], r.max(initial=scale[1])))
+    edges = np.linspace(lo, hi, n_bins + 1)
+    k = np.clip(np.searchsorted(edges, r, side="right") - 1, 0, n_bins - 1)
+    count = np.bincount(k, minlength=n_bins)
+    total = np.bincount(k, weights=r, minlength=n_bins)
+    centre = (edges[:-1] + edges[1:]) / 2
+    values = np.where(count > 0, total / np.maximum(count, 1), centre)
+    return values, edges
+
+
 class RBM(IterativePredictor):
     """The RBM of Salakhutdinov, Mnih & Hinton (2007): see the module docstring.
 
@@ -217,7 +243,14 @@ class RBM(IterativePredictor):
     def _build_data(self, train: Ratings, implicit: Ratings | None) -> None:
         cfg = self.config
         check_device(cfg.device)
-        values = rating_values(train.rating, self.scale_)
+        self.edges_ = None
+        try:
+            values = rating_values(train.rating, self.scale_)
+        except DataError:
+            if cfg.continuous_classes < 2:
+                raise
+            values, self.edges_ = rating_bins(train.rating, self.scale_,
+                                              cfg.continuous_classes)
         self.values_ = values
         K = len(values)
         rating = np.asarray(train.rating)
@@ -262,6 +295,12 @@ class RBM(IterativePredictor):
         """The visible unit of each rating, movie · K + class, in int32 (M·K < 2^31): on
         Netflix every extra byte per rating here is 100 MB."""
         values = self.values_
+        if self.edges_ is not None:  # binned: the class whose interval holds the rating
+            vis = np.clip(np.searchsorted(self.edges_, np.asarray(rating, np.float64),
+                                          side="right") - 1, 0, len(values) - 1
+                          ).astype(np.int32)
+            vis += np.multiply(np.asarray(items), len(values), dtype=np.int32)
+            return vis
         step = values[1] - values[0] if len(values) > 1 else 1.0
         vis = np.rint((np.asarray(rating, np.float32) - np.float32(values[0]))
                       / np.float32(step)).astype(np.int32)
