@@ -57,3 +57,60 @@ def test_missing_column_name_is_explained(tmp_path):
     (tmp_path / "r.csv").write_text("a,b,3\n")
     with pytest.raises(DataError, match="lacks 'rating'"):
         import_csv(tmp_path / "r.csv", tmp_path / "ds", name="ds", columns="user,item,_")
+
+
+def _pairs(ds) -> dict:
+    """{(user id, item id): rating} of a dataset."""
+    users, items = ds.ids("user"), ds.ids("item")
+    return {(users[u], items[i]): float(r)
+            for u, i, r in zip(ds.user, ds.item, ds.rating, strict=True)}
+
+
+def test_duplicate_pairs_error_or_keep_first_or_last(tmp_path):
+    # (a, x) rated three times: at days 5, 1 and 5 again (a tie, broken by file order).
+    (tmp_path / "r.csv").write_text("a,x,4,432000\nb,x,3,0\na,x,2,86400\na,y,5,0\n"
+                                    "a,x,1,432000\nb,y,2,86400\n")
+    with pytest.raises(DataError) as e:
+        import_csv(tmp_path / "r.csv", tmp_path / "err", name="err")
+    assert e.value.line == 3 and "--duplicates last" in str(e.value)
+    assert not (tmp_path / "err").exists()
+    kept = {}
+    for rule in ("first", "last"):
+        report = import_csv(tmp_path / "r.csv", tmp_path / rule, name=rule, duplicates=rule)
+        ds = open_dataset(tmp_path / rule)
+        assert report["duplicates_dropped"] == 2 and len(ds) == 4
+        kept[rule] = _pairs(ds)
+    assert kept["first"][("a", "x")] == 2.0  # the earliest day
+    assert kept["last"][("a", "x")] == 1.0  # the latest day, the later line of the two
+    assert kept["first"][("b", "y")] == kept["last"][("b", "y")] == 2.0
+
+
+@pytest.mark.parametrize("variant", ["1m", "10m", "latest"])
+def test_movielens_formats(tmp_path, variant):
+    """The 1M and 10M layouts (``::``-separated ratings.dat; 10M has half stars) and the
+    latest/20M/25M one (ratings.csv with a header), written small: the scale is read from
+    the ratings (whole stars: 1..5 in five classes; half stars: 0.5..5)."""
+    from prize.data.movielens import import_movielens
+
+    rng = np.random.default_rng(0)
+    half = variant != "1m"
+    rows = [(u, i, (rng.integers(1, 11) / 2 if half else rng.integers(1, 6)), 978300000 + k)
+            for k, (u, i) in enumerate((u, i) for u in range(1, 21) for i in range(1, 13))]
+    folder = tmp_path / variant
+    folder.mkdir()
+    if variant == "latest":
+        (folder / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + "".join(
+            f"{u},{i},{r:g},{t}\n" for u, i, r, t in rows))
+        (folder / "movies.csv").write_text("movieId,title,genres\n" + "".join(
+            f'{i},"Film {i}, The (1999)",Drama\n' for i in range(1, 13)))
+    else:
+        (folder / "ratings.dat").write_text("".join(f"{u}::{i}::{r:g}::{t}\n"
+                                                    for u, i, r, t in rows))
+        (folder / "movies.dat").write_text("".join(f"{i}::Film {i} (1999)::Drama\n"
+                                                   for i in range(1, 13)))
+    report = import_movielens(folder, tmp_path / "ds", name="ds")
+    ds = open_dataset(tmp_path / "ds")
+    assert report["ratings"] == len(rows) == len(ds)
+    lo = 0.5 if half else 1.0
+    assert ds.meta["rating_scale"] == {"min": lo, "max": 5.0, "step": 0.5 if half else 1.0}
+    assert _pairs(ds)[(rows[7][0], rows[7][1])] == rows[7][2]

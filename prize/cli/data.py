@@ -40,6 +40,10 @@ force_option = click.option("--force", is_flag=True, help="Replace a dataset of 
 PRESET_NAMES = ("tiny", "small", "tiny-twin", "small-twin", "medium", "netflix")
 skip_option = click.option("--skip-bad-lines", is_flag=True,
                            help="Count and report bad lines instead of stopping at the first.")
+duplicates_option = click.option(
+    "--duplicates", type=click.Choice(["error", "first", "last"]), default="error",
+    show_default=True, help="A (user, item) pair rated more than once: a bad line, or keep "
+    "its earliest (first) or most recent (last) rating; file order breaks ties.")
 
 
 @click.group()
@@ -60,6 +64,8 @@ def _import_lines(r: dict):
             yield f"  {k:<11}{r[k]:>14,}"
     for what, n in (r.get("dropped") or {}).items():
         yield f"  dropped {n:,} {what} pairs of movies not imported"
+    if r.get("duplicates_dropped"):
+        yield f"  dropped {r['duplicates_dropped']:,} repeated ratings of a (user, item) pair"
     b = r["bad_lines"]
     if b["total"]:
         yield f"  skipped {b['total']:,} bad lines: " + ", ".join(
@@ -115,17 +121,19 @@ def import_netflix_cmd(ctx, path, name, probe, old_probe, qualifying, titles, tr
               "and thirds.")
 @probe_rule_option
 @skip_option
+@duplicates_option
 @force_option
 @json_option
 @click.pass_context
 def import_movielens_cmd(ctx, path, name, split, seed, probe_rule, old_probe_rule,
-                         skip_bad_lines, force, as_json):
-    """MovieLens 100K (u.data), 1M (ratings.dat[.gz]) or latest/20M/25M (ratings.csv)."""
+                         skip_bad_lines, duplicates, force, as_json):
+    """MovieLens 100K (u.data), 1M or 10M (ratings.dat[.gz]) or latest/20M/25M (ratings.csv)."""
     from prize.data.movielens import import_movielens
 
     report = import_movielens(path, dataset_dir(name, home_of(ctx)), name=name, split=split,
                               seed=seed, skip_bad_lines=skip_bad_lines, overwrite=force,
-                              probe=probe_rule or old_probe_rule or "recent")
+                              probe=probe_rule or old_probe_rule or "recent",
+                              duplicates=duplicates)
     emit(ctx, report, as_json, _import_lines)
 
 
@@ -159,17 +167,19 @@ def _scale(ctx, param, value):
               help="Rating scale MIN:MAX[:STEP]; STEP 0 allows any value in range.")
 @click.option("--seed", default=0, show_default=True)
 @skip_option
+@duplicates_option
 @force_option
 @json_option
 @click.pass_context
 def import_csv_cmd(ctx, path, name, sep, columns, header, time_format, scale, seed,
-                   skip_bad_lines, force, as_json):
+                   skip_bad_lines, duplicates, force, as_json):
     """Any delimited ratings file; the Netflix hold-out protocol is applied."""
     from prize.data.csv import import_csv
 
     report = import_csv(path, dataset_dir(name, home_of(ctx)), name=name, sep=sep, columns=columns,
                         header=header, time_format=time_format, scale=scale, seed=seed,
-                        skip_bad_lines=skip_bad_lines, overwrite=force)
+                        skip_bad_lines=skip_bad_lines, overwrite=force,
+                        duplicates=duplicates)
     emit(ctx, report, as_json, _import_lines)
 
 

@@ -20,9 +20,12 @@ from prize.errors import DataError
 def import_csv(path, target, *, name: str, sep: str = ",", columns: str = "user,item,rating,time",
                header: bool = False, time_format: str | None = None,
                scale: tuple[float, float, float] = (1.0, 5.0, 1.0), seed: int = 0,
-               skip_bad_lines: bool = False, overwrite: bool = False) -> dict:
+               skip_bad_lines: bool = False, overwrite: bool = False,
+               duplicates: str = "error") -> dict:
     """Import any delimited ratings file; ``columns`` names its fields in order
-    (``user``, ``item``, ``rating``, optional ``time``; ``_`` skips a field)."""
+    (``user``, ``item``, ``rating``, optional ``time``; ``_`` skips a field).
+    ``duplicates``: a pair rated more than once is an error, or its "first" or "last"
+    rating (by time, then file order) is kept."""
     check_free(target, overwrite)
     t0 = time.perf_counter()
     fields = tuple(c.strip() for c in columns.split(","))
@@ -54,4 +57,4 @@ def import_csv(path, target, *, name: str, sep: str = ",", columns: str = "user,
                         titles={}, genres={}, bad=bad,
                         source={"format": "csv", "path": str(path), "sep": sep,
                                 "columns": columns},
-                        t0=t0, overwrite=overwrite)
+                        t0=t0, overwrite=overwrite, duplicates=duplicates)

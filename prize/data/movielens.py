@@ -83,8 +83,11 @@ def _mlcsv_items(src: SourceFile) -> tuple[dict, dict]:
 
 def import_movielens(path, target, *, name: str, split: str | None = None, seed: int = 0,
                      skip_bad_lines: bool = False, overwrite: bool = False,
-                     probe: str = "recent") -> dict:
-    """Import MovieLens 100K / 1M / latest / 20M / 25M from its folder (or archive)."""
+                     probe: str = "recent", duplicates: str = "error") -> dict:
+    """Import MovieLens 100K / 1M / 10M / latest / 20M / 25M from its folder (or archive).
+
+    ``duplicates``: what to do with a (user, movie) pair rated more than once -- "error"
+    (a bad line), "first" or "last" (keep the earliest or the most recent rating)."""
     check_free(target, overwrite)
     t0 = time.perf_counter()
     bad = BadLines(skip=skip_bad_lines)
@@ -106,8 +109,11 @@ def import_movielens(path, target, *, name: str, split: str | None = None, seed:
         else:
             parts = [(files["u.data"], False)]
     elif "ratings.dat" in files or "ratings.dat.gz" in files:
+        # 1M has whole stars, 10M half stars, in the same format: read half stars, and
+        # keep whole stars as the scale where every rating is one (see below).
         fmt, variant = ML1M, "ml-1m"
         parts = [(files.get("ratings.dat") or files["ratings.dat.gz"], False)]
+        scale = (0.5, 5.0, 0.5)
         titles, genres = _ml1m_items(files["movies.dat"]) if "movies.dat" in files else ({}, {})
     elif "ratings.csv" in files:
         fmt, variant = MLCSV, "ml-csv"
@@ -119,6 +125,11 @@ def import_movielens(path, target, *, name: str, split: str | None = None, seed:
                         expected="u.data (100K), ratings.dat (1M) or ratings.csv "
                                  "(latest, 20M, 25M)")
     tables = [_parse.parse_table(src, fmt, bad, scale) for src, _ in parts]
+    if scale[2] == 0.5 and all(len(t.rating) and np.all(t.rating >= 1)
+                               and np.all(t.rating == np.floor(t.rating)) for t in tables):
+        scale = (1.0, 5.0, 1.0)  # 1M (or a whole-star ratings.csv): five classes, not ten
+    elif variant == "ml-1m":
+        variant = "ml-10m"
     if split is not None:
         given = np.concatenate([np.full(len(t.user), is_test) for t, (_, is_test) in
                                 zip(tables, parts, strict=True)])
@@ -129,4 +140,4 @@ def import_movielens(path, target, *, name: str, split: str | None = None, seed:
                             "protocol holds out each user's latest ratings")
     return build_tables(tables, target, name=name, seed=seed, scale=scale, given=given,
                         titles=titles, genres=genres, bad=bad, source=meta_source, t0=t0,
-                        overwrite=overwrite, probe=probe)
+                        overwrite=overwrite, probe=probe, duplicates=duplicates)

@@ -17,12 +17,19 @@ from prize.data.dataset import DEFAULT_REFERENCE
 from prize.data.split import given_split, netflix_split, qualifying_order
 from prize.errors import DataError
 
+#: What an import does with a (user, item) pair rated more than once.
+DUPLICATES = ("error", "first", "last")
+
 
 def build_tables(tables: list[TableResult], target, *, name, seed, scale, given, titles,
                  genres, bad: BadLines, source: dict, t0: float, overwrite: bool,
-                 probe: str = "recent") -> dict:
-    """Parsed tables to a dataset at ``target``: dense ids, duplicates to ``bad``, the
-    protocol (``given`` test rows, else netflix), the atomic write; the import summary."""
+                 probe: str = "recent", duplicates: str = "error") -> dict:
+    """Parsed tables to a dataset at ``target``: dense ids, duplicates to ``bad`` (or, with
+    ``duplicates`` "first" or "last", each repeated pair's earliest or most recent rating
+    kept, file order breaking ties), the protocol (``given`` test rows, else netflix), the
+    atomic write; the import summary."""
+    if duplicates not in DUPLICATES:
+        raise DataError(f"unknown duplicates rule {duplicates!r}", expected=" or ".join(DUPLICATES))
     user_raw = np.concatenate([t.user for t in tables])
     item_raw = np.concatenate([t.item for t in tables])
     rating = np.concatenate([t.rating for t in tables])
@@ -32,6 +39,22 @@ def build_tables(tables: list[TableResult], target, *, name, seed, scale, given,
     user_ids, user = dense(user_raw)
     item_ids, item = dense(item_raw)
     keys = pair_keys(item, user, len(user_ids))
+    n_dropped = 0
+    if duplicates != "error":  # sorted by pair, then date, then file order
+        order = np.lexsort((np.arange(len(keys)), day, keys))
+        new_pair = np.ones(len(keys), bool)
+        new_pair[1:] = keys[order][1:] != keys[order][:-1]
+        if duplicates == "first":
+            keep_rows = order[new_pair]
+        else:  # the last row of each run of one pair
+            keep_rows = order[np.append(new_pair[1:], True)]
+        n_dropped = len(keys) - len(keep_rows)
+        if n_dropped:
+            keep = np.zeros(len(keys), bool)
+            keep[keep_rows] = True
+            user, item, rating, day, keys = user[keep], item[keep], rating[keep], day[keep], \
+                keys[keep]
+            given = given[keep] if given is not None else None
     order = np.argsort(keys, kind="stable")
     rep = np.flatnonzero(keys[order][1:] == keys[order][:-1])
     if len(rep):
@@ -43,7 +66,9 @@ def build_tables(tables: list[TableResult], target, *, name, seed, scale, given,
             bad.add(DataError(
                 f"duplicate (user, movie): user {user_raw[r]} rates item {item_raw[r]} again",
                 path=table.source.label, line=int(table.line[r - row_of[t]]),
-                expected="one rating per user and item"))
+                expected="one rating per user and item",
+                fix="--duplicates last keeps each pair's most recent rating (first: the "
+                    "earliest); --skip-bad-lines drops the repeats and counts them"))
             keep[r] = False
         user, item, rating, day = user[keep], item[keep], rating[keep], day[keep]
         given = given[keep] if given is not None else None
@@ -86,5 +111,6 @@ def build_tables(tables: list[TableResult], target, *, name, seed, scale, given,
         "name": name, "path": str(target), "ratings": int(n_rows), "users": c["users"],
         "items": c["items"], "train": c["train"], "probe": c["probe"],
         "qualifying": c["qualifying"], "bad_lines": bad.report(), "seconds": seconds,
+        "duplicates_dropped": int(n_dropped),
         "fingerprint": meta["fingerprint"],
     }
