@@ -107,3 +107,27 @@ def test_config_and_backend_errors(monkeypatch):
     assert resolve_backend("auto") == "sklearn"
     with pytest.raises(ValueError, match="pip install"):
         resolve_backend("lightgbm")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_early_stopping_stops_where_the_trees_have_nothing_to_add(planted, backend):
+    """The truth is a linear blend of noisy predictors: the trees on the ridge blend's
+    residuals can only fit noise. With early stopping each fit stops after a few trees and
+    the CV is no worse than without; on the planted switch it still grows the trees."""
+    X, y, F, folds = planted
+    rng = np.random.default_rng(1)
+    s = rng.normal(3.6, 0.9, len(y))
+    Xl = (s[:, None] + rng.normal(0, [0.6, 0.7], (len(y), 2))).astype(np.float32)
+    yl = s + rng.normal(0, 0.5, len(y))
+    cfg = dict(FAST, backend=backend, base="linear", n_trees=200, learning_rate=0.2,
+               min_samples_leaf=20)
+    plain = GBDTBlender(GBDTConfig(**cfg)).cross_validate(Xl, yl, F, folds).rmse
+    es = GBDTBlender(GBDTConfig(**cfg, early_stopping_rounds=10))
+    stopped = es.cross_validate(Xl, yl, F, folds).rmse
+    trees = [m.best_iteration if backend == "lightgbm" else m.n_iter_ for m, _ in es.models_]
+    assert max(trees) < 100, trees
+    assert stopped < plain, (stopped, plain)
+    es = GBDTBlender(GBDTConfig(**cfg, early_stopping_rounds=10))
+    es.cross_validate(X, y, F, folds)
+    trees = [m.best_iteration if backend == "lightgbm" else m.n_iter_ for m, _ in es.models_]
+    assert min(trees) > 20, trees

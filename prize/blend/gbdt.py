@@ -23,12 +23,18 @@ Two tree builders (``backend``), both histogram GBDTs:
     ``max_features``, and the cross-validation bins the probe rows **once**: every fold
     trains on a subset of one binned data set. ``auto`` picks it when it imports.
 
-Early stopping is off, so every fold grows exactly ``n_trees`` trees. ``final = "average"``
-(the default) gives the qualifying predictions as the mean of the K fold models of the
-cross-validation (each saw (K-1)/K of probe): it saves the refit and, being a small bag,
-predicts as well or better (on the synthetic small preset's progress2007 probe: quiz
-0.9251 against 0.9298 for BellKor's settings). ``final = "refit"`` fits once more on all of
-probe (the protocol's step 3).
+With ``early_stopping_rounds = 0`` (BellKor's way) every fold grows exactly ``n_trees``
+trees. Otherwise (the shipped config: 20) each fit holds out a seeded 10% of its own rows
+and stops once 20 trees in a row have not lowered their error: on the residuals of the
+ridge base the trees often have little to add, and on a few thousand probe rows 200 of
+them fit noise (the synthetic tiny preset at noise 1.4: CV margin over the best single
++0.0007 with 200 trees, +0.0043 stopped; MovieLens' 20k subsample +0.0044 -> +0.0069).
+
+``final = "average"`` (the default) gives the qualifying predictions as the mean of the K
+fold models of the cross-validation (each saw (K-1)/K of probe): it saves the refit and,
+being a small bag, predicts as well or better (on the synthetic small preset's
+progress2007 probe: quiz 0.9251 against 0.9298 for BellKor's settings). ``final =
+"refit"`` fits once more on all of probe (the protocol's step 3).
 
 With LightGBM the histograms are summed over gradients quantized to 16 levels, the leaf
 values refitted on the exact gradients (``quantized_gradients``; Shi et al. 2022).
@@ -69,6 +75,12 @@ class GBDTConfig(BlendConfig):
     # Smallest leaf (rows); guards the small bins of rare meta-feature values.
     l2_regularization: float = 0.0
     # L2 penalty on leaf values.
+    early_stopping_rounds: int = 0
+    # 0: every fit grows n_trees trees. Otherwise each fit holds out a seeded
+    # validation_fraction of its own rows (never the CV's held-out fold) and stops adding
+    # trees once this many in a row have not lowered that hold-out's error.
+    validation_fraction: float = 0.1
+    # The share of a fit's rows held out for early stopping.
     max_bins: int = 255
     # Histogram bins per feature.
     meta: tuple[str, ...] = META
@@ -101,6 +113,8 @@ class GBDTConfig(BlendConfig):
             raise ValueError("need n_trees >= 1, max_leaf_nodes >= 2, 0 < max_features <= 1")
         if not 0 < self.subsample <= 1:
             raise ValueError("need 0 < subsample <= 1")
+        if self.early_stopping_rounds < 0 or not 0 < self.validation_fraction < 0.5:
+            raise ValueError("need early_stopping_rounds >= 0 and 0 < validation_fraction < 0.5")
         if self.quantized_gradients and not 2 <= self.quantized_gradients <= 64:
             raise ValueError("quantized_gradients must be 0 (off) or 2..64 levels")
         unknown = [m for m in self.meta if m not in META]
@@ -186,7 +200,10 @@ class GBDTBlender(Blender):
             loss="squared_error", learning_rate=c.learning_rate, max_iter=c.n_trees,
             max_leaf_nodes=c.max_leaf_nodes, min_samples_leaf=c.min_samples_leaf,
             l2_regularization=c.l2_regularization, max_features=c.max_features,
-            max_bins=c.max_bins, early_stopping=False, random_state=c.seed)
+            max_bins=c.max_bins, early_stopping=c.early_stopping_rounds > 0,
+            n_iter_no_change=max(c.early_stopping_rounds, 1),
+            validation_fraction=c.validation_fraction, scoring="loss", tol=0.0,
+            random_state=c.seed)
 
     def _lgb_params(self) -> dict:
         c = self.config
@@ -216,11 +233,24 @@ class GBDTBlender(Blender):
         if self.backend_ == "lightgbm":
             import lightgbm as lgb
 
+            c = self.config
             data = lgb_data if lgb_data is not None else self._lgb_dataset(Z)
-            if rows is not None:
+            rows = np.arange(len(y)) if rows is None else np.asarray(rows)
+            valid, callbacks = [], []
+            if c.early_stopping_rounds:  # a seeded share of these rows picks the trees
+                n_val = max(1, int(round(c.validation_fraction * len(rows))))
+                pick = np.random.default_rng(c.seed).permutation(len(rows))
+                fit_idx, val_idx = np.sort(pick[n_val:]), np.sort(pick[:n_val])
+                held = data.subset(rows[val_idx]).construct()
+                held.set_label(y[val_idx])
+                valid = [held]
+                callbacks = [lgb.early_stopping(c.early_stopping_rounds, verbose=False)]
+                rows, y = rows[fit_idx], y[fit_idx]
+            if lgb_data is not None or len(rows) != data.num_data():
                 data = data.subset(rows).construct()
             data.set_label(y)  # on the constructed handle (a label set before is ignored)
-            return lgb.train(self._lgb_params(), data, num_boost_round=self.config.n_trees)
+            return lgb.train(self._lgb_params(), data, num_boost_round=c.n_trees,
+                             valid_sets=valid, callbacks=callbacks)
         model = self._sklearn_model()
         with self._threads():
             model.fit(Z, y)
