@@ -127,7 +127,7 @@ def _ridge_start(net, z, t, n_pred: int) -> float:
 
     A = np.concatenate([np.ones((len(t), 1)), z[:, :n_pred].double().numpy()], axis=1)
     y = t.double().numpy()
-    fold = np.arange(len(y)) % RIDGE_FOLDS  # the rows come in a seeded random order
+    fold = np.arange(len(y)) % RIDGE_FOLDS  # interleaved (shuffled first with a hold-out)
     stats = [(A[fold == k].T @ A[fold == k], A[fold == k].T @ y[fold == k], fold == k)
              for k in range(RIDGE_FOLDS)]
     G, c = sum(g for g, _, _ in stats), sum(v for _, v, _ in stats)
