@@ -468,8 +468,11 @@ def test_ctrl_c_exits_130_with_the_resume_command(toy, home):
     env = dict(os.environ, PRIZE_HOME=str(home))
     args = ["train", "mf", "--data", "toy", "--set", "n_epochs=100000", "--set", "threads=1",
             "--set", "early_stopping=false"]  # the default stops early: train on until Ctrl-C
+    # A suite started in the background (`make test &`) inherits SIGINT ignored, and so
+    # would the child: give it the default disposition, as an interactive shell does.
     proc = subprocess.Popen([sys.executable, "-m", "prize", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     ckpt = home / "checkpoints" / "toy" / "mf" / "probe.npz"
     deadline = time.monotonic() + 120
     while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
