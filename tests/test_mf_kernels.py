@@ -181,8 +181,9 @@ def test_feature_at_a_time(data):
     start = np.clip(3.5 + data["rng"].normal(0, 1, len(data["item"])), lo, hi)
     # feature_commit: the cache of the clipped baseline plus feature 0, clipped again.
     cache = start.astype(np.float32)
-    _kernels.feature_commit(data["indptr"], data["item"], P, Q, 0, np.float32(lo),
-                            np.float32(hi), cache)
+    _kernels.feature_commit(data["indptr"], data["item"], np.ascontiguousarray(P[:, 0]),
+                            np.ascontiguousarray(Q[:, 0]), np.float32(lo), np.float32(hi),
+                            cache)
     want_cache = [min(max(float(start[k]) + float(P[users[k], 0] * Q[data["item"][k], 0]), lo),
                       hi) for k in range(len(cache))]
     close(cache, want_cache)
@@ -197,9 +198,11 @@ def test_feature_at_a_time(data):
             p, q = P2[u, f], Q2[i, f]
             P2[u, f] = p + 0.02 * (e * q - 0.04 * p)
             Q2[i, f] = q + 0.02 * (e * p - 0.04 * q)
+    pf, qf = np.ascontiguousarray(P[:, f]), np.ascontiguousarray(Q[:, f])
     se = _kernels.feature_epoch(data["indptr"], data["item"], data["rating"], data["perm"],
-                                cache, P, Q, f, np.float32(0.02), np.float32(0.04),
+                                cache, pf, qf, np.float32(0.02), np.float32(0.04),
                                 np.float32(lo), np.float32(hi))
+    P[:, f], Q[:, f] = pf, qf
     close(se, se_want)
     for a, b in zip((P, Q), (P2, Q2), strict=True):
         close(a, b)

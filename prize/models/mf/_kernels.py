@@ -273,33 +273,38 @@ def block_layout(indptr, item, item_block, T):
 
 
 @njit(**_OPTS_SVD)
-def feature_epoch(indptr, item, rating, perm, cache, P, Q, f, lr_f, reg_f, lo, hi):
-    """One sweep of Funk's training of feature ``f`` alone: r̂ = clip(cache + p_uf q_if), where
-    ``cache`` holds each rating's clipped prediction by the baseline and features 0..f−1;
-    p_uf += γ (e q_if − λ p_uf), q_if += γ (e p_uf − λ q_if) (Funk, "Netflix Update: Try
-    This at Home", 2006). Returns the sweep's squared error."""
+def feature_epoch(indptr, item, rating, perm, cache, pf, qf, lr_f, reg_f, lo, hi):
+    """One sweep of Funk's training of one feature alone: r̂ = clip(cache + p_u q_i), where
+    ``cache`` holds each rating's clipped prediction by the baseline and the features
+    before it; p_u += γ (e q_i − λ p_u), q_i += γ (e p_u − λ q_i) (Funk, "Netflix Update:
+    Try This at Home", 2006). ``pf``, ``qf``: the feature's column of P and of Q, each
+    contiguous (so that the items' column stays in cache; a row-major Q strides it), p_u
+    held in a register over the user's ratings. Returns the sweep's squared error."""
     se = 0.0
     for uu in range(perm.shape[0]):
         u = perm[uu]
+        p = pf[u]
         for k in range(indptr[u], indptr[u + 1]):
             i = item[k]
-            p = P[u, f]
-            q = Q[i, f]
+            q = qf[i]
             pred = min(max(cache[k] + p * q, lo), hi)
             e = rating[k] - pred
             se += e * e
-            P[u, f] = p + lr_f * (e * q - reg_f * p)
-            Q[i, f] = q + lr_f * (e * p - reg_f * q)
+            qf[i] = q + lr_f * (e * p - reg_f * q)
+            p = p + lr_f * (e * q - reg_f * p)
+        pf[u] = p
     return se
 
 
 @njit(**_OPTS_SVD)
-def feature_commit(indptr, item, P, Q, f, lo, hi, cache):
-    """cache[k] = clip(cache[k] + p_uf q_if): feature ``f`` joins every rating's cached
-    prediction, clipped to the scale as Funk clipped after each feature."""
+def feature_commit(indptr, item, pf, qf, lo, hi, cache):
+    """cache[k] = clip(cache[k] + p_u q_i): a feature (its columns ``pf``, ``qf``) joins
+    every rating's cached prediction, clipped to the scale as Funk clipped after each
+    feature."""
     for u in range(indptr.shape[0] - 1):
+        p = pf[u]
         for k in range(indptr[u], indptr[u + 1]):
-            cache[k] = min(max(cache[k] + P[u, f] * Q[item[k], f], lo), hi)
+            cache[k] = min(max(cache[k] + p * qf[item[k]], lo), hi)
 
 
 @njit(**_OPTS)

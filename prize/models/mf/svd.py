@@ -173,24 +173,29 @@ class SVD(FactorModel):
             base = self.mu_ + self.bu_[csr.user] + self.bi_[csr.item]
             self._cache = np.clip(base, lo, hi).astype(np.float32)
             for g in range(f):
-                _kernels.feature_commit(csr.indptr, csr.item, self.P_, self.Q_, g, lo, hi,
-                                        self._cache)
-        self.P_[:, f] = 0.1
-        self.Q_[:, f] = 0.1
+                _kernels.feature_commit(csr.indptr, csr.item, self._column(self.P_, g),
+                                        self._column(self.Q_, g), lo, hi, self._cache)
+        pf = np.full(len(self.P_), 0.1, np.float32)  # the feature's columns, contiguous
+        qf = np.full(len(self.Q_), 0.1, np.float32)
         lr_f, reg_f = f32(c.lr), f32(c.reg)
         n = max(csr.n, 1)
         last = np.inf
         for sweep in range(1, c.feature_max_sweeps + 1):
             se = _kernels.feature_epoch(csr.indptr, csr.item, csr.rating, perm, self._cache,
-                                        self.P_, self.Q_, f, lr_f, reg_f, lo, hi)
+                                        pf, qf, lr_f, reg_f, lo, hi)
             score = np.sqrt(se / n)
             if sweep >= c.feature_min_sweeps and last - score < c.feature_min_improvement:
                 break
             last = score
-        _kernels.feature_commit(csr.indptr, csr.item, self.P_, self.Q_, f, lo, hi,
-                                self._cache)
+        self.P_[:, f] = pf
+        self.Q_[:, f] = qf
+        _kernels.feature_commit(csr.indptr, csr.item, pf, qf, lo, hi, self._cache)
         self._cached_feature = f + 1
         return se
+
+    @staticmethod
+    def _column(M: np.ndarray, f: int) -> np.ndarray:
+        return np.ascontiguousarray(M[:, f])
 
     def _predict(self, users, items, days):
         if not self.config.feature_at_a_time:
