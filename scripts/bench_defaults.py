@@ -20,7 +20,9 @@ each movie split into six by a hash of user and movie, so 8,150 movies with 12 r
 each on average, about as sparse per movie as MovieLens' 100k-rating "latest-small" set), a
 skewed one (``ml100k-skew``: each movie split into up to eight pieces of halving sizes by a
 hash, half its ratings in the first: 8,048 movies, a few popular and a long tail of rare
-ones, as in "latest-small"), and the synthetic tiny, small and medium presets at noise
+ones, as in "latest-small"), ``ml100k-latest`` (the skewed one with a third of the ratings
+lowered by half a star: rare movies and half stars together, as in "latest-small"), and
+the synthetic tiny, small and medium presets at noise
 scales 0.6 and 1.4.
 
     python scripts/bench_defaults.py                                  # everything (hours)
@@ -66,7 +68,7 @@ BLEND_ROWS = ("linear", "fwls", "gbdt", "nn")
 FOLDS = [f"ml100k-u{k}" for k in range(1, 6)]
 SYNTH = [f"{p}-{s}" for p in ("tiny", "small", "medium") for s in ("0.6", "1.4")]
 DATASETS = FOLDS + ["ml100k", "ml100k-20k", "ml100k-50k", "ml100k-half", "ml100k-nodates",
-                    "ml100k-cont", "ml100k-sparse", "ml100k-skew"] + SYNTH
+                    "ml100k-cont", "ml100k-sparse", "ml100k-skew", "ml100k-latest"] + SYNTH
 
 
 def prize(home: Path, *args: str) -> None:
@@ -109,10 +111,14 @@ def build(name: str, home: Path, shared: Path | None) -> bool:
         elif name == "ml100k-sparse":  # each movie split in six by a hash of the user
             data = data.copy()
             data[:, 1] = data[:, 1] * 6 + (data[:, 0] * 7919 + data[:, 1] * 104729) % 6
-        elif name == "ml100k-skew":  # each movie split in pieces of halving sizes
-            data = data.copy()
+        elif name in ("ml100k-skew", "ml100k-latest"):  # each movie split in pieces of
+            data = data.copy()  # halving sizes; -latest: also in half stars, as "latest-small"
             h = ((data[:, 0] * 7919 + data[:, 1] * 104729) % 1_000_003 + 0.5) / 1_000_003
             data[:, 1] = data[:, 1] * 8 + np.minimum(np.floor(-np.log2(h)), 7).astype(np.int64)
+            if name == "ml100k-latest":
+                half = (data[:, 0] * 104729 + data[:, 1] * 7919) % 3 == 1
+                rating = np.where(half, rating - 0.5, rating)
+                scale = "0.5:5:0.5"
         path = home / "raw" / f"{name}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w") as f:

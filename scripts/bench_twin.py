@@ -50,7 +50,7 @@ def specs(rbm_device: str, epochs: int | None):
         # with the default's U, offset and weight cost per pass as they stood then.
         Spec("rbm-conditional", "rbm", "default",
              (f'device="{rbm_device}"', "n_hidden=100", 'movie_weights="full"', "lr=0.02",
-              "weight_decay=0.15", "min_epochs=1", *ep), keep_train=True),
+              "weight_decay=0.15", "min_epochs=1", "patience=20", *ep), keep_train=True),
     ]
     # The rungs pin their settings rather than follow the defaults, which issue 15 tunes
     # for small and noisy data sets: with the mf default's λ = 0.08 and early stopping the
