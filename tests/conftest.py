@@ -57,6 +57,13 @@ def run_prize(*args: str, home: Path, check: bool = True, json_out: bool = False
     return proc
 
 
+def dataset_pairs(ds) -> dict:
+    """{(user id, item id): rating} of a dataset."""
+    users, items = ds.ids("user"), ds.ids("item")
+    return {(users[u], items[i]): float(r)
+            for u, i, r in zip(ds.user, ds.item, ds.rating, strict=True)}
+
+
 def leftovers(root: Path) -> list[str]:
     """Everything under root (hidden temporary folders included)."""
     if not root.exists():

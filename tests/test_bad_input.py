@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import leftovers, run_prize
+from conftest import dataset_pairs, leftovers, run_prize
 
 from prize.cli import main
 
@@ -180,10 +180,26 @@ def test_movielens_bad_input(case, tmp_path, home, capsys):
     # A few good users so that the hold-out has something to work with.
     good = "".join(f"{u}\t{i}\t3\t88125{i:04d}\n" for u in range(10, 13) for i in range(1, 8))
     (src / "u.data").write_text(good + content)
-    code, err = run_main(["data", "import", "movielens", str(src), "--name", "m"], capsys)
+    # A re-rating is kept (the most recent) unless --duplicates error refuses it.
+    strict = ["--duplicates", "error"] if case.startswith("duplicate") else []
+    code, err = run_main(["data", "import", "movielens", str(src), "--name", "m", *strict],
+                         capsys)
     assert code == 2, err
     assert f"u.data:{line + 21}:" in err and problem in err
     assert leftovers(home / "data") == []
+
+
+def test_movielens_keeps_the_most_recent_rating_of_a_pair_by_default(tmp_path, home):
+    src = tmp_path / "ml"
+    src.mkdir()
+    good = "".join(f"{u}\t{i}\t3\t88125{i:04d}\n" for u in range(10, 13) for i in range(1, 8))
+    (src / "u.data").write_text(good + "1\t1\t5\t881250949\n1\t1\t4\t881250950\n")
+    out = run_prize("data", "import", "movielens", str(src), "--name", "m", home=home).stdout
+    assert "dropped 1 repeated ratings" in out, out
+    from prize.data.dataset import open_dataset
+
+    ds = open_dataset(home / "data" / "m")
+    assert len(ds) == 22 and dataset_pairs(ds)[(1, 1)] == 4.0
 
 
 def test_movielens_empty_file(tmp_path, home, capsys):

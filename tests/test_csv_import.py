@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import dataset_pairs
 
 from prize.data import Split, open_dataset
 from prize.data.csv import import_csv
@@ -59,29 +60,25 @@ def test_missing_column_name_is_explained(tmp_path):
         import_csv(tmp_path / "r.csv", tmp_path / "ds", name="ds", columns="user,item,_")
 
 
-def _pairs(ds) -> dict:
-    """{(user id, item id): rating} of a dataset."""
-    users, items = ds.ids("user"), ds.ids("item")
-    return {(users[u], items[i]): float(r)
-            for u, i, r in zip(ds.user, ds.item, ds.rating, strict=True)}
-
-
 def test_duplicate_pairs_error_or_keep_first_or_last(tmp_path):
     # (a, x) rated three times: at days 5, 1 and 5 again (a tie, broken by file order).
     (tmp_path / "r.csv").write_text("a,x,4,432000\nb,x,3,0\na,x,2,86400\na,y,5,0\n"
                                     "a,x,1,432000\nb,y,2,86400\n")
     with pytest.raises(DataError) as e:
-        import_csv(tmp_path / "r.csv", tmp_path / "err", name="err")
+        import_csv(tmp_path / "r.csv", tmp_path / "err", name="err", duplicates="error")
     assert e.value.line == 3 and "--duplicates last" in str(e.value)
     assert not (tmp_path / "err").exists()
     kept = {}
-    for rule in ("first", "last"):
-        report = import_csv(tmp_path / "r.csv", tmp_path / rule, name=rule, duplicates=rule)
+    for rule in ("first", "last", None):  # None: the default, last
+        kw = {"duplicates": rule} if rule else {}
+        rule = rule or "default"
+        report = import_csv(tmp_path / "r.csv", tmp_path / rule, name=rule, **kw)
         ds = open_dataset(tmp_path / rule)
         assert report["duplicates_dropped"] == 2 and len(ds) == 4
-        kept[rule] = _pairs(ds)
+        kept[rule] = dataset_pairs(ds)
     assert kept["first"][("a", "x")] == 2.0  # the earliest day
     assert kept["last"][("a", "x")] == 1.0  # the latest day, the later line of the two
+    assert kept["default"] == kept["last"]
     assert kept["first"][("b", "y")] == kept["last"][("b", "y")] == 2.0
 
 
@@ -113,4 +110,4 @@ def test_movielens_formats(tmp_path, variant):
     assert report["ratings"] == len(rows) == len(ds)
     lo = 0.5 if half else 1.0
     assert ds.meta["rating_scale"] == {"min": lo, "max": 5.0, "step": 0.5 if half else 1.0}
-    assert _pairs(ds)[(rows[7][0], rows[7][1])] == rows[7][2]
+    assert dataset_pairs(ds)[(rows[7][0], rows[7][1])] == rows[7][2]

@@ -41,9 +41,10 @@ PRESET_NAMES = ("tiny", "small", "tiny-twin", "small-twin", "medium", "netflix")
 skip_option = click.option("--skip-bad-lines", is_flag=True,
                            help="Count and report bad lines instead of stopping at the first.")
 duplicates_option = click.option(
-    "--duplicates", type=click.Choice(["error", "first", "last"]), default="error",
-    show_default=True, help="A (user, item) pair rated more than once: a bad line, or keep "
-    "its earliest (first) or most recent (last) rating; file order breaks ties.")
+    "--duplicates", type=click.Choice(["error", "first", "last"]), default="last",
+    show_default=True, help="A (user, item) pair rated more than once: keep its most recent "
+    "(last) or earliest (first) rating, file order breaking ties, and count the others; "
+    "error: a bad line.")
 
 
 @click.group()
@@ -65,7 +66,8 @@ def _import_lines(r: dict):
     for what, n in (r.get("dropped") or {}).items():
         yield f"  dropped {n:,} {what} pairs of movies not imported"
     if r.get("duplicates_dropped"):
-        yield f"  dropped {r['duplicates_dropped']:,} repeated ratings of a (user, item) pair"
+        yield (f"  dropped {r['duplicates_dropped']:,} repeated ratings of a (user, item) pair "
+               "(--duplicates: last keeps the most recent, first the earliest, error refuses)")
     b = r["bad_lines"]
     if b["total"]:
         yield f"  skipped {b['total']:,} bad lines: " + ", ".join(

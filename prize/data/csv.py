@@ -21,11 +21,12 @@ def import_csv(path, target, *, name: str, sep: str = ",", columns: str = "user,
                header: bool = False, time_format: str | None = None,
                scale: tuple[float, float, float] = (1.0, 5.0, 1.0), seed: int = 0,
                skip_bad_lines: bool = False, overwrite: bool = False,
-               duplicates: str = "error") -> dict:
+               duplicates: str = "last") -> dict:
     """Import any delimited ratings file; ``columns`` names its fields in order
     (``user``, ``item``, ``rating``, optional ``time``; ``_`` skips a field).
-    ``duplicates``: a pair rated more than once is an error, or its "first" or "last"
-    rating (by time, then file order) is kept."""
+    ``duplicates``: of a pair rated more than once, the "last" (default) or "first" rating
+    (by time, then file order) is kept, the others dropped and counted; "error" refuses
+    the repeats as bad lines."""
     check_free(target, overwrite)
     t0 = time.perf_counter()
     fields = tuple(c.strip() for c in columns.split(","))

@@ -83,11 +83,12 @@ def _mlcsv_items(src: SourceFile) -> tuple[dict, dict]:
 
 def import_movielens(path, target, *, name: str, split: str | None = None, seed: int = 0,
                      skip_bad_lines: bool = False, overwrite: bool = False,
-                     probe: str = "recent", duplicates: str = "error") -> dict:
+                     probe: str = "recent", duplicates: str = "last") -> dict:
     """Import MovieLens 100K / 1M / 10M / latest / 20M / 25M from its folder (or archive).
 
-    ``duplicates``: what to do with a (user, movie) pair rated more than once -- "error"
-    (a bad line), "first" or "last" (keep the earliest or the most recent rating)."""
+    ``duplicates``: what to do with a (user, movie) pair rated more than once -- "last"
+    (default: keep the most recent rating, as a re-rating replaces the old one), "first"
+    (the earliest) or "error" (a bad line)."""
     check_free(target, overwrite)
     t0 = time.perf_counter()
     bad = BadLines(skip=skip_bad_lines)

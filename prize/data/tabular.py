@@ -23,7 +23,7 @@ DUPLICATES = ("error", "first", "last")
 
 def build_tables(tables: list[TableResult], target, *, name, seed, scale, given, titles,
                  genres, bad: BadLines, source: dict, t0: float, overwrite: bool,
-                 probe: str = "recent", duplicates: str = "error") -> dict:
+                 probe: str = "recent", duplicates: str = "last") -> dict:
     """Parsed tables to a dataset at ``target``: dense ids, duplicates to ``bad`` (or, with
     ``duplicates`` "first" or "last", each repeated pair's earliest or most recent rating
     kept, file order breaking ties), the protocol (``given`` test rows, else netflix), the
