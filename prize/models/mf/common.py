@@ -146,10 +146,11 @@ class FactorModel(IterativePredictor):
         else:
             perm = np.arange(train.n_users, dtype=np.int64)
         decay = np.float32(c.lr_decay ** (epoch - 1))
+        self._sweeps = 1  # passes over the ratings this epoch (Funk's: one per sweep)
         se = self._epoch(csr, perm, decay, epoch)
         self._stale = True
         n = max(csr.n, 1)
-        return float(np.sqrt(se / n)), csr.n
+        return float(np.sqrt(se / n)), csr.n * self._sweeps
 
     def finish(self, train: Ratings) -> None:
         csr = self._data(train)

@@ -187,6 +187,7 @@ class SVD(FactorModel):
             if sweep >= c.feature_min_sweeps and last - score < c.feature_min_improvement:
                 break
             last = score
+        self._sweeps = sweep
         self.P_[:, f] = pf
         self.Q_[:, f] = qf
         _kernels.feature_commit(csr.indptr, csr.item, pf, qf, lo, hi, self._cache)
