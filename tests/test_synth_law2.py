@@ -295,3 +295,19 @@ def test_report_shows_the_ladder_on_synthetic_data(tmp_path):
     assert row["twin_pct"] == pytest.approx(100 * (ref.quiz_rmse - biases.quiz_rmse)
                                             / ref.quiz_rmse)
     assert f"{row['twin_pct']:+.2f}" in md
+
+
+def test_twin_levers_reads_law_fields_with_their_types():
+    """scripts/twin_levers.py overrides law 2's fields by name, typed as the field."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("twin_levers",
+                                                  REPO / "scripts" / "twin_levers.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    got = mod.parse_overrides(["factor_decay=0.5", "n_factors=64"])
+    assert got == {"factor_decay": 0.5, "n_factors": 64}
+    assert isinstance(got["n_factors"], int)
+    for bad in (["law=3"], ["no_such_field=1"], ["gamma"]):
+        with pytest.raises(SystemExit, match="FIELD=VALUE"):
+            mod.parse_overrides(bad)
