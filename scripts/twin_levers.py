@@ -1,6 +1,6 @@
 """How the levers of the synthetic law move the twin's lower ladder (issue 17), quickly.
 
-Generates a "medium-lite" preset (20,000 users, 8,000 films, 4M ratings: ``medium``'s
+Generates a "medium-lite" preset (20,000 users, 8,000 films (``--movies``), 4M ratings: ``medium``'s
 2.5% coverage of the catalogue at a fifth of its size; about 70 s a variant on one core),
 with :data:`~prize.data.synth.law.LAW2` and the given parameters overridden, trains six
 rungs as ``scripts/bench_twin.py`` pins them (biases, global effects, the reference
@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("overrides", nargs="*", help="SynthModel FIELD=VALUE")
     ap.add_argument("--home", default="/tmp/twin-levers")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--movies", type=int, default=8_000,
+                    help="films (17770: Netflix's coverage of the catalogue, 1.1%%)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     over = parse_overrides(args.overrides)
     tag = "-".join(f"{k}{v}" for k, v in sorted(over.items())) or "law2"
-    preset = Preset(f"lite-{tag}", n_users=20_000, n_movies=8_000, n_ratings=4_000_000,
+    tag += "" if args.movies == 8_000 else f"-m{args.movies}"
+    preset = Preset(f"lite-{tag}", n_users=20_000, n_movies=args.movies, n_ratings=4_000_000,
                     activity_sigma=1.3, activity_min=8, model=dataclasses.replace(LAW2, **over))
     home = Path(args.home)
     t0 = time.perf_counter()
