@@ -1,12 +1,14 @@
 """How the levers of the synthetic law move the twin's lower ladder (issue 17), quickly.
 
-Generates a "medium-lite" preset (20,000 users, 8,000 films (``--movies``), 4M ratings: ``medium``'s
-2.5% coverage of the catalogue at a fifth of its size; about 70 s a variant on one core),
-with :data:`~prize.data.synth.law.LAW2` and the given parameters overridden, trains six
-rungs as ``scripts/bench_twin.py`` pins them (biases, global effects, the reference
-``knn-cinematch-proxy``, Bell & Koren's kNN on global-effect residuals, SVD at f = 10 and
-100) and prints each rung's quiz RMSE improvement over the reference beside the Prize's.
-On law 2 it lands within 0.3 points of ``bench_twin.py --preset medium`` on every rung.
+Generates a "medium-lite" preset (20,000 users, 8,000 films (``--movies``), 4M ratings:
+``medium``'s 2.5% coverage of the catalogue at a fifth of its size; about 70 s a variant
+on one core), with :data:`~prize.data.synth.law.LAW2` and the given parameters
+overridden, trains six rungs as ``scripts/bench_twin.py`` pins them (biases, global
+effects, the reference ``knn-cinematch-proxy``, Bell & Koren's kNN on global-effect
+residuals, SVD at f = 10 and 100) and prints each rung's quiz RMSE improvement over the
+reference beside the Prize's (:func:`prize.leaderboard.report.ladder`, as the report
+computes it). On law 2 it lands within 0.3 points of ``bench_twin.py --preset medium``
+on every rung.
 
     PYTHONPATH=. python scripts/twin_levers.py factor_decay=0.5
     PYTHONPATH=. python scripts/twin_levers.py gamma=1.6 sd_interaction=0.8 --json
@@ -26,23 +28,9 @@ import sys
 import time
 from pathlib import Path
 
-PUBLISHED = {  # % over Cinematch's 0.9514 quiz (the issue's table)
-    "biases": -3.00, "global_effects": -0.43, "knn-interp-ge": 4.50, "mf-f10": 3.93,
-    "mf-f100": 5.14,
-}
-REFERENCE = "knn-cinematch-proxy"
-
-
-def rungs() -> dict[str, tuple[str, str | None, tuple[str, ...]]]:
-    def svd(f):  # bench_twin.py's pinned SVD rungs
-        return ("mf", None, (f"n_factors={f}", "lr=0.01", "reg=0.05", "reg_bias=0.05",
-                             "reg_prior=0", "reg_bias_prior=0", "early_stopping=false",
-                             "n_epochs=40"))
-    return {"biases": ("baseline", "biases", ()),
-            "global_effects": ("baseline", "global_effects", ()),
-            REFERENCE: ("knn", "cinematch-proxy", ()),
-            "knn-interp-ge": ("knn", "interp", ('baseline="global_effects"',)),
-            "mf-f10": svd(10), "mf-f100": svd(100)}
+#: The rungs trained, as ``bench_twin.py`` pins them (its ``specs``).
+LOWER_RUNGS = ("baseline-biases", "baseline-global_effects", "knn-cinematch-proxy",
+               "knn-interp-ge", "mf-f10", "mf-f100")
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -69,9 +57,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
+    from bench_twin import specs  # this folder is the script's sys.path[0]
+
     from prize.data.dataset import open_dataset
     from prize.data.synth import Preset, generate
     from prize.data.synth.law import LAW2
+    from prize.leaderboard.report import ladder
     from prize.probes import ProbeStore
     from prize.runs.single import train
 
@@ -85,27 +76,25 @@ def main(argv: list[str] | None = None) -> dict:
     info = generate(home / "raw" / tag, preset=preset, seed=args.seed, overwrite=True)
     subprocess.run([sys.executable, "-m", "prize", "-q", "data", "import", "netflix",
                     str(home / "raw" / tag), "--name", tag, "--force"], check=True,
-                   stdout=subprocess.DEVNULL,
-                   env={**os.environ, "PRIZE_HOME": str(home)})
+                   stdout=subprocess.DEVNULL, env={**os.environ, "PRIZE_HOME": str(home)})
     ds = open_dataset(tag, home)
     store = ProbeStore(home / "probes")
-    quiz = {name: train(ds, store, family, config=config, overrides=list(ov), name=name,
-                        force=True, allow_worse=True).quiz_rmse
-            for name, (family, config, ov) in rungs().items()}
-    ref = quiz[REFERENCE]
-    twin = {name: 100 * (ref - q) / ref for name, q in quiz.items() if name != REFERENCE}
-    out = {"overrides": over, "reference_quiz": ref,
+    records = [train(ds, store, s.family, config=s.config, overrides=list(s.set), name=s.name,
+                     force=True, allow_worse=True)
+               for s in specs("cpu", None) if s.name in LOWER_RUNGS]
+    rows = [r for r in ladder(records) if r["predictor"] is not None]
+    out = {"overrides": over, "reference_quiz": rows[0]["reference_quiz_rmse"],
            "oracle_quiz": info["oracle_rmse"].get("quiz"),
-           "rungs": {n: {"twin": twin[n], "netflix": PUBLISHED[n],
-                         "distance": twin[n] - PUBLISHED[n]} for n in twin},
+           "rungs": {r["predictor"]: {"twin": r["twin_pct"], "netflix": r["netflix_pct"],
+                                      "distance": r["distance"]} for r in rows},
            "seconds": time.perf_counter() - t0}
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"{tag}: reference quiz {ref:.4f}, oracle {out['oracle_quiz']:.4f}, "
-              f"{out['seconds']:.0f} s")
+        print(f"{tag}: reference quiz {out['reference_quiz']:.4f}, oracle "
+              f"{out['oracle_quiz']:.4f}, {out['seconds']:.0f} s")
         for n, r in out["rungs"].items():
-            print(f"  {n:16s} twin {r['twin']:+6.2f}  Netflix {r['netflix']:+6.2f}  "
+            print(f"  {n:24s} twin {r['twin']:+6.2f}  Netflix {r['netflix']:+6.2f}  "
                   f"distance {r['distance']:+6.2f}")
     return out
 

@@ -160,6 +160,10 @@ def test_failed_force_import_keeps_the_old_dataset(tmp_path, home, capsys):
     assert leftovers(home / "data") == before
 
 
+# A few good users so that the hold-out has something to work with (21 lines).
+ML_GOOD_USERS = "".join(f"{u}\t{i}\t3\t88125{i:04d}\n" for u in range(10, 13)
+                        for i in range(1, 8))
+
 TABLE_CASES = {
     "wrong number of fields": ("1\t1\t5\t881250949\n1\t2\t3\n", 2, "wrong number of fields: 3"),
     "rating out of range": ("1\t1\t5\t881250949\n1\t2\t6\t881250949\n", 2, "rating 6 out of range"),
@@ -177,9 +181,7 @@ def test_movielens_bad_input(case, tmp_path, home, capsys):
     content, line, problem = TABLE_CASES[case]
     src = tmp_path / "ml"
     src.mkdir()
-    # A few good users so that the hold-out has something to work with.
-    good = "".join(f"{u}\t{i}\t3\t88125{i:04d}\n" for u in range(10, 13) for i in range(1, 8))
-    (src / "u.data").write_text(good + content)
+    (src / "u.data").write_text(ML_GOOD_USERS + content)
     # A re-rating is kept (the most recent) unless --duplicates error refuses it.
     strict = ["--duplicates", "error"] if case.startswith("duplicate") else []
     code, err = run_main(["data", "import", "movielens", str(src), "--name", "m", *strict],
@@ -192,8 +194,7 @@ def test_movielens_bad_input(case, tmp_path, home, capsys):
 def test_movielens_keeps_the_most_recent_rating_of_a_pair_by_default(tmp_path, home):
     src = tmp_path / "ml"
     src.mkdir()
-    good = "".join(f"{u}\t{i}\t3\t88125{i:04d}\n" for u in range(10, 13) for i in range(1, 8))
-    (src / "u.data").write_text(good + "1\t1\t5\t881250949\n1\t1\t4\t881250950\n")
+    (src / "u.data").write_text(ML_GOOD_USERS + "1\t1\t5\t881250949\n1\t1\t4\t881250950\n")
     out = run_prize("data", "import", "movielens", str(src), "--name", "m", home=home).stdout
     assert "dropped 1 repeated ratings" in out, out
     from prize.data.dataset import open_dataset

@@ -173,8 +173,10 @@ class SVD(FactorModel):
             base = self.mu_ + self.bu_[csr.user] + self.bi_[csr.item]
             self._cache = np.clip(base, lo, hi).astype(np.float32)
             for g in range(f):
-                _kernels.feature_commit(csr.indptr, csr.item, self._column(self.P_, g),
-                                        self._column(self.Q_, g), lo, hi, self._cache)
+                _kernels.feature_commit(csr.indptr, csr.item,
+                                        np.ascontiguousarray(self.P_[:, g]),
+                                        np.ascontiguousarray(self.Q_[:, g]), lo, hi,
+                                        self._cache)
         pf = np.full(len(self.P_), 0.1, np.float32)  # the feature's columns, contiguous
         qf = np.full(len(self.Q_), 0.1, np.float32)
         lr_f, reg_f = f32(c.lr), f32(c.reg)
@@ -193,10 +195,6 @@ class SVD(FactorModel):
         _kernels.feature_commit(csr.indptr, csr.item, pf, qf, lo, hi, self._cache)
         self._cached_feature = f + 1
         return se
-
-    @staticmethod
-    def _column(M: np.ndarray, f: int) -> np.ndarray:
-        return np.ascontiguousarray(M[:, f])
 
     def _predict(self, users, items, days):
         if not self.config.feature_at_a_time:
