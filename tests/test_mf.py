@@ -234,3 +234,59 @@ def test_small_preset_ordering(small):
     for a, b, gap in (("baseline", "mf", 0.003), ("mf", "svdpp", 0.002),
                       ("svdpp", "timesvdpp", 0.002)):
         assert scores[b] <= scores[a] - gap, scores
+
+
+def test_variance_ratio_recovers_funks_k():
+    """K = V_b / V_a: groups whose true means have variance 0.04 and whose values scatter
+    by 1.0 around them give K near 25 (Funk's Netflix value), however many values each
+    group has; where the means differ by no more than their noise, every mean shrinks."""
+    from prize.models.mf.svd import variance_ratio
+
+    rng = np.random.default_rng(0)
+    for per_group in (5, 40):
+        groups = np.repeat(np.arange(3000), per_group)
+        dev = rng.normal(0, 0.2, 3000)[groups] + rng.normal(0, 1.0, len(groups))
+        k = variance_ratio(groups, dev, 3000)
+        assert 20 < k < 31, (per_group, k)  # 25 ± 20% (sampling error of V_a)
+    flat = rng.normal(0, 1.0, 3000 * 5)
+    assert variance_ratio(np.repeat(np.arange(3000), 5), flat, 3000) > 100
+
+
+def test_feature_converged_extrapolates_the_gain_still_to_come():
+    """A training RMSE falling geometrically by ρ a sweep has g·ρ/(1 − ρ) still to gain
+    after a last gain g. Slowly (ρ = 0.999) the last gain is tiny yet most of the way is
+    left: not converged, where Funk's one-sweep rule (gain < 0.0001) would stop. Fast
+    (ρ = 0.5): converged once the rest is under the tolerance. A rise stops it."""
+    from prize.models.mf.svd import feature_converged
+
+    def curve(rho, start_gain, sweeps):
+        gains = start_gain * rho ** np.arange(sweeps)
+        return list(1.0 - np.cumsum(gains))
+
+    slow = curve(0.999, 1e-4, 200)  # each gain < 1e-4, yet ~0.08 still to come
+    assert slow[-2] - slow[-1] < 1e-4
+    assert not feature_converged(slow, min_sweeps=120, tol=1e-4)
+    fast = curve(0.5, 0.01, 200)
+    assert feature_converged(fast, min_sweeps=120, tol=1e-4)
+    assert not feature_converged(fast[:100], min_sweeps=120, tol=1e-4)  # the minimum first
+    rising = curve(0.999, 1e-4, 150) + [1.0]
+    assert feature_converged(rising, min_sweeps=120, tol=1e-4)
+
+
+def test_funk_records_the_baseline_ks_it_estimated(home):
+    """The K's estimated from the data are stored with the probe round (``resolved``) and
+    the final round refits with them; a K given in the config is used as it is."""
+    from prize.probes import ProbeStore
+    from prize.runs.single import train
+
+    ds = open_dataset(make_toy_dataset(home))
+    store = ProbeStore(home / "probes")
+    fast = ["n_factors=2", "n_epochs=2", "feature_min_sweeps=20", "feature_max_sweeps=40"]
+    rec = train(ds, store, "mf", config="funk", overrides=fast, name="funk", allow_worse=True)
+    ks = rec.extra["resolved"]
+    assert set(ks) == {"baseline_k_item", "baseline_k_user"} and min(ks.values()) > 0
+    final = train(ds, store, "mf", name="funk", round_="final")
+    assert final.config == rec.config and final.extra["resolved"] == ks
+    rec = train(ds, store, "mf", config="funk", overrides=[*fast, "baseline_k_item=25"],
+                name="funk25", allow_worse=True)
+    assert "baseline_k_item" not in rec.extra["resolved"] and rec.config["baseline_k_item"] == 25

@@ -187,7 +187,10 @@ def test_feature_at_a_time(data):
     want_cache = [min(max(float(start[k]) + float(P[users[k], 0] * Q[data["item"][k], 0]), lo),
                       hi) for k in range(len(cache))]
     close(cache, want_cache)
-    # Twin: SGD of feature f alone on clip(cache + p q), the other features untouched.
+    # Twin: SGD of feature f alone on clip(cache + p q), the other features untouched,
+    # with λ per user and per item.
+    reg_u = data["rng"].uniform(0.01, 0.1, U).astype(np.float32)
+    reg_i = data["rng"].uniform(0.01, 0.1, I).astype(np.float32)
     P2, Q2 = (x.astype(np.float64).copy() for x in (P, Q))
     se_want = 0.0
     for u in data["perm"]:
@@ -196,11 +199,11 @@ def test_feature_at_a_time(data):
             e = float(data["rating"][k]) - min(max(want_cache[k] + P2[u, f] * Q2[i, f], lo), hi)
             se_want += e * e
             p, q = P2[u, f], Q2[i, f]
-            P2[u, f] = p + 0.02 * (e * q - 0.04 * p)
-            Q2[i, f] = q + 0.02 * (e * p - 0.04 * q)
+            P2[u, f] = p + 0.02 * (e * q - reg_u[u] * p)
+            Q2[i, f] = q + 0.02 * (e * p - reg_i[i] * q)
     pf, qf = np.ascontiguousarray(P[:, f]), np.ascontiguousarray(Q[:, f])
     se = _kernels.feature_epoch(data["indptr"], data["item"], data["rating"], data["perm"],
-                                cache, pf, qf, np.float32(0.02), np.float32(0.04),
+                                cache, pf, qf, np.float32(0.02), reg_u, reg_i,
                                 np.float32(lo), np.float32(hi))
     P[:, f], Q[:, f] = pf, qf
     close(se, se_want)

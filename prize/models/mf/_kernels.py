@@ -273,25 +273,27 @@ def block_layout(indptr, item, item_block, T):
 
 
 @njit(**_OPTS_SVD)
-def feature_epoch(indptr, item, rating, perm, cache, pf, qf, lr_f, reg_f, lo, hi):
+def feature_epoch(indptr, item, rating, perm, cache, pf, qf, lr_f, reg_u, reg_i, lo, hi):
     """One sweep of Funk's training of one feature alone: r̂ = clip(cache + p_u q_i), where
     ``cache`` holds each rating's clipped prediction by the baseline and the features
-    before it; p_u += γ (e q_i − λ p_u), q_i += γ (e p_u − λ q_i) (Funk, "Netflix Update:
-    Try This at Home", 2006). ``pf``, ``qf``: the feature's column of P and of Q, each
-    contiguous (so that the items' column stays in cache; a row-major Q strides it), p_u
-    held in a register over the user's ratings. Returns the sweep's squared error."""
+    before it; p_u += γ (e q_i − λ_u p_u), q_i += γ (e p_u − λ_i q_i) (Funk, "Netflix
+    Update: Try This at Home", 2006), with λ per user (``reg_u``) and per item (``reg_i``).
+    ``pf``, ``qf``: the feature's column of P and of Q, each contiguous (so that the items'
+    column stays in cache; a row-major Q strides it), p_u held in a register over the
+    user's ratings. Returns the sweep's squared error."""
     se = 0.0
     for uu in range(perm.shape[0]):
         u = perm[uu]
         p = pf[u]
+        ru = reg_u[u]
         for k in range(indptr[u], indptr[u + 1]):
             i = item[k]
             q = qf[i]
             pred = min(max(cache[k] + p * q, lo), hi)
             e = rating[k] - pred
             se += e * e
-            qf[i] = q + lr_f * (e * p - reg_f * q)
-            p = p + lr_f * (e * q - reg_f * p)
+            qf[i] = q + lr_f * (e * p - reg_i[i] * q)
+            p = p + lr_f * (e * q - ru * p)
         pf[u] = p
     return se
 
