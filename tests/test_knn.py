@@ -15,7 +15,7 @@ from functools import partial
 
 import numpy as np
 import pytest
-from conftest import run_prize
+from conftest import make_toy_dataset, run_prize
 from contract import PredictorContract, rmse
 from scipy.optimize import nnls as scipy_nnls
 
@@ -570,8 +570,8 @@ def test_shipped_configs_list_every_field(config, model):
     assert values.pop("model") == model
     fields = {f.name: f.default for f in dataclasses.fields(MODELS[model].Config)}
     assert set(values) == set(fields)
-    if config == model:
-        assert values == fields  # the model's own file holds its defaults
+    if config == model:  # the model's own file holds its defaults (a TOML list: a tuple)
+        assert {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()} == fields
     documented = set()  # a field's docstring may sit in the class that declares it
     for cls in MODELS[model].Config.__mro__:
         if not dataclasses.is_dataclass(cls):
@@ -769,3 +769,33 @@ def test_out_of_fold_training_predictions(home):
                                           train.rating)
     with pytest.raises(ConfigError, match="train_folds"):
         out_of_fold(biases, ds, train, 1, None)
+
+
+def test_interp_chooses_beta_on_probe_and_the_final_round_keeps_it(home):
+    """Each candidate's Â comes from one pass over the data; the one with the lowest probe
+    RMSE is used and recorded (``resolved``), and it is the Â a fit at that β alone gives;
+    the final round (no probe) refits with it. No candidates: ``beta`` as given."""
+    from prize.data import Split, open_dataset
+    from prize.metrics import rmse
+    from prize.probes import ProbeStore
+    from prize.runs.single import train
+
+    ds = open_dataset(make_toy_dataset(home))
+    tr, pr = ds.ratings(Split.TRAIN), ds.ratings(Split.PROBE)
+    model, _ = make_predictor("knn", "interp")
+    model.fit(tr, probe=pr)
+    scores = dict(model.beta_scores_)
+    assert set(scores) == {150.0, 300.0, 600.0}
+    best = model.resolved_["beta"]
+    assert scores[best] == min(scores.values())
+    assert model.neighbours_.sums is None  # dropped once β is chosen
+    for beta, want in scores.items():  # each score is what a fit at that β alone gives
+        alone, _ = make_predictor("knn", "interp", [f"beta={beta}", "beta_candidates=[]"])
+        alone.fit(tr, probe=pr)
+        assert not hasattr(alone, "resolved_")
+        assert abs(rmse(alone.predict(pr.user, pr.item, pr.day), pr.rating) - want) < 1e-6
+    store = ProbeStore(home / "probes")
+    rec = train(ds, store, "knn", name="knn", allow_worse=True)
+    assert rec.extra["resolved"] == {"beta": best}
+    final = train(ds, store, "knn", name="knn", round_="final")
+    assert final.extra["resolved"] == {"beta": best}

@@ -176,6 +176,7 @@ class Neighbours:
     cnt: np.ndarray  # (n,) int32 neighbours stored per item (top-K layout)
     diag_a: np.ndarray  # (n,) float64 Â_jj, or zeros
     avg_off: float  # avg of the off-diagonal average products (the prior of Â)
+    sums: ProductSums | None = None  # what Â is made of, while β is being chosen
 
     @property
     def dense(self) -> bool:
@@ -225,7 +226,8 @@ def mirror_upper(a: np.ndarray, block: int = 1024) -> None:
 
 
 def compute_neighbours(um: UserMajor, n_items: int, *, similarity: str, shrinkage: float,
-                       dense: bool, top: int = 0, beta: float | None = None) -> Neighbours:
+                       dense: bool, top: int = 0, beta: float | None = None,
+                       keep_sums: bool = False) -> Neighbours:
     """Similarities of every co-rated item pair, stored dense or as each item's ``top``.
 
     With ``beta`` (the interpolation model), also Bell & Koren's (2007, section 4) shrunk
@@ -235,6 +237,8 @@ def compute_neighbours(um: UserMajor, n_items: int, *, similarity: str, shrinkag
 
     with avg the mean over all co-rated pairs of the average product (off the diagonal)
     and over all items of the mean square (on it); pairs with no common rater get avg.
+    ``keep_sums``: also keep the sums Â is made of (``nb.sums``), so that
+    :func:`shrink_products` can set Â for another β.
     """
     sim = check_similarity(similarity)
     x = um.z if sim.on_residuals else um.rating
@@ -265,31 +269,54 @@ def compute_neighbours(um: UserMajor, n_items: int, *, similarity: str, shrinkag
     for m in (dense_s, dense_p, dense_n):
         if m.shape[0] > 0:
             mirror_upper(m)
-    diag_a = np.zeros(n_items)
-    avg_off = 0.0
-    dense_a = EMPTY_F32
-    if products:
-        pairs = row_avg[:, 1].sum()
-        avg_off = float(row_avg[:, 0].sum() / pairs) if pairs > 0 else 0.0
-        z = um.z.astype(np.float64)
-        sq = np.bincount(um.items, weights=z * z, minlength=n_items)
-        n_i = np.bincount(um.items, minlength=n_items).astype(np.float64)
-        rated = n_i > 0
-        avg_diag = float(np.mean(sq[rated] / n_i[rated])) if rated.any() else 0.0
-        diag_a = (sq + beta * avg_diag) / (n_i + beta)
-        if dense:
-            for lo in range(0, n_items, 1024):  # in place, a block of rows at a time
-                blk_p, blk_n = dense_p[lo:lo + 1024], dense_n[lo:lo + 1024]
-                blk_p += np.float32(beta * avg_off)
-                blk_n += np.float32(beta)
-                blk_p /= blk_n
-            dense_a = dense_p
-            del dense_n
-        else:
-            p += np.float32(beta * avg_off)
-            cnt_n += np.float32(beta)
-            p /= cnt_n
-    return Neighbours(dense_s, dense_a, idx, s, p, cnt, diag_a, avg_off)
+    nb = Neighbours(dense_s, EMPTY_F32, idx, s, EMPTY_F32, cnt, np.zeros(n_items), 0.0)
+    if not products:
+        return nb
+    pairs = row_avg[:, 1].sum()
+    z = um.z.astype(np.float64)
+    sq = np.bincount(um.items, weights=z * z, minlength=n_items)
+    n_i = np.bincount(um.items, minlength=n_items).astype(np.float64)
+    rated = n_i > 0
+    sums = ProductSums(dense_p if dense else p, dense_n if dense else cnt_n, sq, n_i,
+                       float(row_avg[:, 0].sum() / pairs) if pairs > 0 else 0.0,
+                       float(np.mean(sq[rated] / n_i[rated])) if rated.any() else 0.0)
+    if keep_sums:
+        nb.sums = sums
+        shrink_products(nb, sums, beta, in_place=False)
+    else:
+        shrink_products(nb, sums, beta, in_place=True)
+    return nb
+
+
+@dataclass
+class ProductSums:
+    """What Â is shrunk from: the sums of residual products over each pair's common raters
+    and their counts (dense, or alongside ``idx``), each item's sum of squares and count,
+    and the two means the shrinkage pulls toward."""
+
+    p: np.ndarray
+    n: np.ndarray
+    sq: np.ndarray
+    n_i: np.ndarray
+    avg_off: float
+    avg_diag: float
+
+
+def shrink_products(nb: Neighbours, sums: ProductSums, beta: float, *, in_place: bool) -> None:
+    """Set ``nb``'s Â for ``beta``: Â_jk = (Σ z_uj z_uk + β avg) / (|U(j,k)| + β), on the
+    diagonal (Σ z_uj² + β avg_diag) / (n_j + β). ``in_place`` overwrites the sums (one
+    matrix fewer in memory; then no other β can follow), else Â is a new array."""
+    nb.avg_off = sums.avg_off
+    nb.diag_a = (sums.sq + beta * sums.avg_diag) / (sums.n_i + beta)
+    a = sums.p if in_place else np.empty_like(sums.p)
+    for lo in range(0, len(a), 1024):  # a block of rows at a time: no full-size temporary
+        blk = a[lo:lo + 1024]
+        np.add(sums.p[lo:lo + 1024], np.float32(beta * sums.avg_off), out=blk)
+        blk /= sums.n[lo:lo + 1024] + np.float32(beta)
+    if nb.dense:
+        nb.dense_a = a
+    else:
+        nb.a = a
 
 
 # -- queries ----------------------------------------------------------------------------------
@@ -318,6 +345,10 @@ class StoredNeighbours(Predictor):
     def _beta(self) -> float | None:
         return None
 
+    def _keep_sums(self, probe: Ratings | None) -> bool:
+        """Whether to keep what Â is made of after the fit (to choose β on ``probe``)."""
+        return False
+
     def _solver(self) -> tuple[int, float]:
         return 0, 0.0
 
@@ -342,7 +373,7 @@ class StoredNeighbours(Predictor):
                             max(cfg.max_neighbours, cfg.k))
         self.neighbours_ = compute_neighbours(
             self.ratings_, train.n_items, similarity=cfg.similarity, shrinkage=cfg.shrinkage,
-            dense=dense, top=top, beta=self._beta())
+            dense=dense, top=top, beta=self._beta(), keep_sums=self._keep_sums(probe))
         if raw:
             self.ratings_.rating = np.zeros(0, np.float32)
 
