@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -66,6 +67,10 @@ class SVDConfig(IterativeConfig, Priors):
     """With ``feature_at_a_time``: a feature is done once the training RMSE it has still
     to gain is less than this (Funk: 0.0001 for the gain of one sweep; see
     :func:`feature_converged`)."""
+    feature_stop: Literal["remaining", "sweep"] = "remaining"
+    """With ``feature_at_a_time``: "remaining", the gain still to come is measured against
+    ``feature_min_improvement`` (:func:`feature_converged`); "sweep", Funk's rule as he
+    ran it: the gain of the last sweep."""
     baseline_k_item: float = 0.0
     """With ``feature_at_a_time``: K_i, the pseudo-ratings of 0 that shrink a movie's mean
     offset (Funk used 25 on Netflix). 0: from the data by :func:`variance_ratio`, as Funk
@@ -262,7 +267,11 @@ class SVD(FactorModel):
             se = _kernels.feature_epoch(csr.indptr, csr.item, csr.rating, perm, self._cache,
                                         pf, qf, lr_f, reg_u, reg_i, lo, hi)
             scores.append(np.sqrt(se / n))
-            if feature_converged(scores, c.feature_min_sweeps, c.feature_min_improvement):
+            if c.feature_stop == "sweep":  # Funk's: one sweep gained less than the tolerance
+                if (len(scores) >= max(c.feature_min_sweeps, 2)
+                        and scores[-2] - scores[-1] < c.feature_min_improvement):
+                    break
+            elif feature_converged(scores, c.feature_min_sweeps, c.feature_min_improvement):
                 break
         self._sweeps = len(scores)
         self.P_[:, f] = pf
