@@ -61,6 +61,9 @@ class SynthModel:
     factor_decay: float = 1.0
     """Factor ``k`` carries a share of the variance of ``p_u^T q_i`` proportional to
     ``(k + 1)^-factor_decay`` (later factors are weaker and harder to learn)."""
+    factor_head: int = 1
+    """The first ``factor_head`` factors carry equal shares, ``max(k, factor_head)^-
+    factor_decay`` (a flat head of the spectrum, then the decay); 1: the decay alone."""
     gamma: float = 1.5
     """Implicit tilt: selection weight ``pop_i exp(gamma min(p_u^T q_i, c_u))``."""
     tilt_cap: float = 2.5
@@ -512,7 +515,7 @@ def _skew_normal(rng: np.random.Generator, n: int, delta: float) -> np.ndarray:
 def _factor_scales(m: SynthModel) -> np.ndarray:
     """``a_k`` with ``p_uk, q_ik ~ N(0, a_k^2)``: ``Var(p^T q) = sum_k a_k^4 =
     sd_interaction^2`` and ``a_k^4 proportional to k^-factor_decay``, ``k = 1..f``."""
-    share = np.arange(1, m.n_factors + 1) ** -m.factor_decay
+    share = np.maximum(np.arange(1, m.n_factors + 1), m.factor_head) ** -float(m.factor_decay)
     return (m.sd_interaction ** 2 * share / share.sum()) ** 0.25
 
 
