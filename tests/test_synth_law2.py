@@ -311,3 +311,20 @@ def test_twin_levers_reads_law_fields_with_their_types():
     for bad in (["law=3"], ["no_such_field=1"], ["gamma"]):
         with pytest.raises(SystemExit, match="FIELD=VALUE"):
             mod.parse_overrides(bad)
+
+
+def test_factor_head_flattens_the_first_tastes():
+    """``factor_head = h``: the first h tastes carry equal shares of Var(pᵀq), then the
+    decay; the shares still sum to sd_interaction²; h = 1 is the plain decay."""
+    import dataclasses
+
+    import numpy as np
+
+    from prize.data.synth.law import LAW2, _factor_scales
+
+    flat = _factor_scales(dataclasses.replace(LAW2, factor_head=10)) ** 4
+    assert np.allclose(flat[:10], flat[0]) and np.all(np.diff(flat[9:]) < 0)
+    assert np.isclose(flat.sum(), LAW2.sd_interaction ** 2)
+    plain = _factor_scales(LAW2) ** 4
+    k = np.arange(1, LAW2.n_factors + 1)
+    assert np.allclose(plain / plain[0], k ** -LAW2.factor_decay)
