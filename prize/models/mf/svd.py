@@ -61,8 +61,8 @@ class SVDConfig(IterativeConfig, Priors):
     feature_min_sweeps: int = 120
     """With ``feature_at_a_time``: sweeps each feature gets at least (Funk: 120)."""
     feature_max_sweeps: int = 10_000
-    """With ``feature_at_a_time``: sweeps each feature gets at most (Funk: 200, enough on
-    Netflix, where a feature converges within them; see :func:`feature_converged`)."""
+    """With ``feature_at_a_time``: sweeps each feature gets at most (Funk: 200, with his
+    one-sweep rule; see :func:`feature_converged`)."""
     feature_min_improvement: float = 1e-4
     """With ``feature_at_a_time``: a feature is done once the training RMSE it has still
     to gain is less than this (Funk: 0.0001 for the gain of one sweep; see
@@ -128,11 +128,11 @@ def variance_ratio(group: np.ndarray, dev: np.ndarray, n_groups: int) -> float:
     sums = np.bincount(group, dev, n_groups)
     squares = np.bincount(group, dev * dev, n_groups)
     ok = counts >= 2
+    if not ok.any():
+        return 1e6
     n = counts[ok]
     mean = sums[ok] / n
     var = (squares[ok] / n - mean * mean) * n / (n - 1)
-    if not ok.any():
-        return 1e6
     v_b = float(var.mean())
     v_a = float(mean.var() - np.mean(var / n))
     return float(min(v_b / v_a, 1e6)) if v_a > 0 else 1e6
