@@ -264,7 +264,8 @@ def test_feature_converged_extrapolates_the_gain_still_to_come():
         return list(1.0 - np.cumsum(gains))
 
     slow = curve(0.999, 1e-4, 200)  # each gain < 1e-4, yet ~0.08 still to come
-    assert slow[-2] - slow[-1] < 1e-4
+    assert feature_converged(slow, min_sweeps=120, tol=1e-4, rule="sweep")
+    assert not feature_converged(slow[:119], min_sweeps=120, tol=1e-4, rule="sweep")
     assert not feature_converged(slow, min_sweeps=120, tol=1e-4)
     fast = curve(0.5, 0.01, 200)
     assert feature_converged(fast, min_sweeps=120, tol=1e-4)

@@ -31,8 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
 from prize.data.dataset import Ratings
 from prize.metrics import rmse
 from prize.models.knn._neighbours import (
@@ -131,9 +129,7 @@ class Interpolation(StoredNeighbours):
         scores = {}
         for beta in self.config.beta_candidates:
             shrink_products(nb, nb.sums, beta, in_place=False)
-            pred = np.clip(self._predict(np.asarray(probe.user, np.int64),
-                                         np.asarray(probe.item, np.int64),
-                                         np.asarray(probe.day, np.int32)), *self.scale_)
+            pred = self.predict(probe.user, probe.item, probe.day)
             scores[float(beta)] = float(rmse(pred, probe.rating))
         best = min(scores, key=scores.get)
         shrink_products(nb, nb.sums, best, in_place=True)

@@ -68,9 +68,9 @@ class SVDConfig(IterativeConfig, Priors):
     to gain is less than this (Funk: 0.0001 for the gain of one sweep; see
     :func:`feature_converged`)."""
     feature_stop: Literal["remaining", "sweep"] = "remaining"
-    """With ``feature_at_a_time``: "remaining", the gain still to come is measured against
-    ``feature_min_improvement`` (:func:`feature_converged`); "sweep", Funk's rule as he
-    ran it: the gain of the last sweep."""
+    """With ``feature_at_a_time``: the rule of :func:`feature_converged` that ends a
+    feature: "remaining", the gain still to come is measured against
+    ``feature_min_improvement``; "sweep", Funk's rule as he ran it: the last sweep's gain."""
     baseline_k_item: float = 0.0
     """With ``feature_at_a_time``: K_i, the pseudo-ratings of 0 that shrink a movie's mean
     offset (Funk used 25 on Netflix). 0: from the data by :func:`variance_ratio`, as Funk
@@ -155,11 +155,12 @@ def funk_baseline(train, mu: float, k_item: float = 0.0, k_user: float = 0.0
     return bu.astype(np.float32), bi.astype(np.float32), k_item, k_user
 
 
-def feature_converged(rmse: list[float], min_sweeps: int, tol: float, window: int = 10
-                      ) -> bool:
-    """Whether a feature is trained out, from its sweeps' training RMSE so far: after at
-    least ``min_sweeps``, once the RMSE it has still to gain, extrapolated geometrically
-    from the last ``2·window`` sweeps, is below ``tol`` (or it no longer falls).
+def feature_converged(rmse: list[float], min_sweeps: int, tol: float,
+                      rule: str = "remaining", window: int = 10) -> bool:
+    """Whether a feature is trained out, from its sweeps' training RMSE so far, after at
+    least ``min_sweeps``. ``rule`` "remaining": once the RMSE it has still to gain,
+    extrapolated geometrically from the last ``2·window`` sweeps, is below ``tol`` (or it
+    no longer falls); "sweep": Funk's rule as he ran it, once the last sweep gained less.
 
     Funk stopped a feature once one sweep gained less than 0.0001 (after at least 120,
     at most 200). On Netflix a movie gets thousands of updates a sweep and a feature
@@ -170,6 +171,8 @@ def feature_converged(rmse: list[float], min_sweeps: int, tol: float, window: in
     sweep, is about the same test where features settle fast and the right one where
     they settle slowly."""
     t = len(rmse)
+    if rule == "sweep":
+        return t >= max(min_sweeps, 2) and rmse[-2] - rmse[-1] < tol
     if t < max(min_sweeps, 2 * window + 1):
         return False
     before = rmse[-2 * window - 1] - rmse[-window - 1]
@@ -263,15 +266,12 @@ class SVD(FactorModel):
         qf = np.full(len(self.Q_), 0.1, np.float32)
         _, _, reg_u, reg_i = self._regs(csr)  # λ + prior / n per user and per item
         lr_f, n, scores = f32(c.lr), max(csr.n, 1), []
-        for _ in range(1, c.feature_max_sweeps + 1):
+        for _ in range(c.feature_max_sweeps):
             se = _kernels.feature_epoch(csr.indptr, csr.item, csr.rating, perm, self._cache,
                                         pf, qf, lr_f, reg_u, reg_i, lo, hi)
             scores.append(np.sqrt(se / n))
-            if c.feature_stop == "sweep":  # Funk's: one sweep gained less than the tolerance
-                if (len(scores) >= max(c.feature_min_sweeps, 2)
-                        and scores[-2] - scores[-1] < c.feature_min_improvement):
-                    break
-            elif feature_converged(scores, c.feature_min_sweeps, c.feature_min_improvement):
+            if feature_converged(scores, c.feature_min_sweeps, c.feature_min_improvement,
+                                 c.feature_stop):
                 break
         self._sweeps = len(scores)
         self.P_[:, f] = pf
