@@ -1,6 +1,7 @@
 """The synthetic twin's ladder beside the Prize's (issue 17).
 
-Generates a synthetic preset (``medium`` by default, law 2), imports it, trains one
+Generates a synthetic preset (``medium`` by default, law 3; ``--law 2`` for the law
+before it), imports it, trains one
 predictor per rung of the Netflix Prize ladder through :mod:`prize.runs` (the configs of
 ``prize/configs/leaderboard/progress2007.toml`` where they fit; f = 10/100/200 for SVD,
 SVD++ and timeSVD++), blends, and prints each rung's published improvement over Cinematch
@@ -128,6 +129,8 @@ def render(rows, checks, ref: float, title: str) -> list[str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="medium")
+    ap.add_argument("--law", type=int, default=None,
+                    help="generate the preset under this law (default: the preset's own)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--noise-scale", type=float, default=1.0)
     ap.add_argument("--cluster", default=None,
@@ -151,14 +154,16 @@ def main(argv=None) -> int:
     from prize.runs.executors import make_executor
     from prize.runs.sets import PredictorSet, run_set
 
-    home = Path(args.home or f"/tmp/bench-twin-{args.preset}-s{args.seed}-n{args.noise_scale}")
+    law = "" if args.law is None else f"-law{args.law}"
+    home = Path(args.home or
+                f"/tmp/bench-twin-{args.preset}{law}-s{args.seed}-n{args.noise_scale}")
     name = f"synth-{args.preset}"
     raw = home / "raw" / name
     t0 = time.perf_counter()
     timings = {}
     if not (raw / "synth.json").is_file():
         generate(raw, preset=args.preset, seed=args.seed, noise_scale=args.noise_scale,
-                 progress=True, overwrite=True)
+                 progress=True, overwrite=True, law=args.law)
     timings["generate"] = time.perf_counter() - t0
     if not (home / "data" / name / "meta.json").is_file():
         import_netflix(raw, home / "data" / name, name=name, overwrite=True)

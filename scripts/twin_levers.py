@@ -2,9 +2,9 @@
 
 Generates a "medium-lite" preset (20,000 users, 8,000 films (``--movies``), 4M ratings:
 ``medium``'s 2.5% coverage of the catalogue at a fifth of its size; about 70 s a variant
-on one core), with :data:`~prize.data.synth.law.LAW2` and the given parameters
-overridden, trains six rungs as ``scripts/bench_twin.py`` pins them (biases, global
-effects, the reference ``knn-cinematch-proxy``, Bell & Koren's kNN on global-effect
+on one core) under a law (``--law``, default 3: :data:`~prize.data.synth.law.LAW3`) with
+the given parameters overridden, trains six rungs as ``scripts/bench_twin.py`` pins them
+(biases, global effects, the reference ``knn-cinematch-proxy``, Bell & Koren's kNN on global-effect
 residuals, SVD at f = 10 and 100) and prints each rung's quiz RMSE improvement over the
 reference beside the Prize's (:func:`prize.leaderboard.report.ladder`, as the report
 computes it). On law 2 it lands within 0.3 points of ``bench_twin.py --preset medium``
@@ -13,15 +13,17 @@ on every rung.
     PYTHONPATH=. python scripts/twin_levers.py factor_decay=0.5
     PYTHONPATH=. python scripts/twin_levers.py gamma=1.6 sd_interaction=0.8 --json
 
-Arguments are ``SynthModel`` fields (``law`` excepted) with their values; none: law 2 as
-it is. Everything lives under ``--home`` (default /tmp/twin-levers).
+Arguments are ``SynthModel`` fields (``law`` excepted) with their values; none: the law
+as it is. Everything lives under ``--home`` (default /tmp/twin-levers).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -31,19 +33,21 @@ from pathlib import Path
 #: The rungs trained, as ``bench_twin.py`` pins them (its ``specs``).
 LOWER_RUNGS = ("baseline-biases", "baseline-global_effects", "knn-cinematch-proxy",
                "knn-interp-ge", "mf-f10", "mf-f100")
+#: With ``--upper``, the rungs above them too (a few minutes more a variant).
+UPPER_RUNGS = ("svdpp-f10", "svdpp-f100", "timesvdpp-f10", "timesvdpp-f100")
 
 
 def parse_overrides(items: list[str]) -> dict:
-    from prize.data.synth.law import LAW2
+    from prize.data.synth.law import SynthModel
 
-    fields = {f.name for f in dataclasses.fields(LAW2)} - {"law"}
+    fields = {f.name for f in dataclasses.fields(SynthModel)} - {"law"}
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or key not in fields:
             raise SystemExit(f"{item!r}: expected FIELD=VALUE with FIELD one of "
                              f"{', '.join(sorted(fields))}")
-        out[key] = type(getattr(LAW2, key))(value)
+        out[key] = type(getattr(SynthModel(), key))(value)
     return out
 
 
@@ -51,9 +55,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("overrides", nargs="*", help="SynthModel FIELD=VALUE")
     ap.add_argument("--home", default="/tmp/twin-levers")
+    ap.add_argument("--law", type=int, default=3, help="the law to start from")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--movies", type=int, default=8_000,
                     help="films (17770: Netflix's coverage of the catalogue, 1.1%%)")
+    ap.add_argument("--tag", help="name of the variant's data set (default: from the overrides)")
+    ap.add_argument("--upper", action="store_true",
+                    help="also SVD++ and timeSVD++ at f = 10 and 100")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -61,16 +69,20 @@ def main(argv: list[str] | None = None) -> dict:
 
     from prize.data.dataset import open_dataset
     from prize.data.synth import Preset, generate
-    from prize.data.synth.law import LAW2
+    from prize.data.synth.law import LAW_MODELS
     from prize.leaderboard.report import ladder
     from prize.probes import ProbeStore
     from prize.runs.single import train
 
     over = parse_overrides(args.overrides)
-    tag = "-".join(f"{k}{v}" for k, v in sorted(over.items())) or "law2"
+    tag = "-".join(f"{k}{v}" for k, v in sorted(over.items())) or f"law{args.law}"
     tag += "" if args.movies == 8_000 else f"-m{args.movies}"
+    if len(tag) > 100:  # a data set's name has at most 100 characters
+        tag = f"{tag[:80]}-{hashlib.sha256(tag.encode()).hexdigest()[:12]}"
+    tag = args.tag or tag
     preset = Preset(f"lite-{tag}", n_users=20_000, n_movies=args.movies, n_ratings=4_000_000,
-                    activity_sigma=1.3, activity_min=8, model=dataclasses.replace(LAW2, **over))
+                    activity_sigma=1.3, activity_min=8,
+                    model=dataclasses.replace(LAW_MODELS[args.law], **over))
     home = Path(args.home)
     t0 = time.perf_counter()
     info = generate(home / "raw" / tag, preset=preset, seed=args.seed, overwrite=True)
@@ -81,10 +93,22 @@ def main(argv: list[str] | None = None) -> dict:
     store = ProbeStore(home / "probes")
     records = [train(ds, store, s.family, config=s.config, overrides=list(s.set), name=s.name,
                      force=True, allow_worse=True)
-               for s in specs("cpu", None) if s.name in LOWER_RUNGS]
+               for s in specs("cpu", None)
+               if s.name in LOWER_RUNGS or (args.upper and s.name in UPPER_RUNGS)]
     rows = [r for r in ladder(records) if r["predictor"] is not None]
+    # Bell & Koren's probe ladder: global mean, movie mean, user + movie biases, global effects.
+    steps = [train(ds, store, "baseline", config=c, name=f"baseline-{c}", force=True,
+                   allow_worse=True).probe_rmse for c in ("global_mean", "movie_mean")]
+    steps += [r.probe_rmse for n in LOWER_RUNGS[:2] for r in records if r.name == n]
+    hist = {float(k): v for k, v in ds.meta["histogram"].items()}
+    total = sum(hist.values())
+    mean = sum(k * v for k, v in hist.items()) / total
+    sd = math.sqrt(sum((k - mean) ** 2 * v for k, v in hist.items()) / total)
     out = {"overrides": over, "reference_quiz": rows[0]["reference_quiz_rmse"],
            "oracle_quiz": info["oracle_rmse"].get("quiz"),
+           "probe_ladder": steps,
+           "stars": {"shares": {f"{k:g}": v / total for k, v in sorted(hist.items())},
+                     "mean": mean, "sd": sd},
            "rungs": {r["predictor"]: {"twin": r["twin_pct"], "netflix": r["netflix_pct"],
                                       "distance": r["distance"]} for r in rows},
            "seconds": time.perf_counter() - t0}
@@ -93,6 +117,14 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         print(f"{tag}: reference quiz {out['reference_quiz']:.4f}, oracle "
               f"{out['oracle_quiz']:.4f}, {out['seconds']:.0f} s")
+        ladder_txt = " -> ".join(f"{v:.4f}" for v in steps)
+        step_txt = " ".join(f"{100 * (1 - b / a):.1f}"
+                            for a, b in zip(steps[:-1], steps[1:], strict=True))
+        print(f"  probe {ladder_txt}, steps % {step_txt} (Netflix 1.1296 -> 1.0528 -> "
+              f"0.9841 -> 0.9657, 6.8 6.5 1.9)")
+        shares = " ".join(f"{100 * v:.1f}" for v in out["stars"]["shares"].values())
+        print(f"  stars % {shares} (Netflix 4.6 10.1 28.7 33.6 23.0), mean "
+              f"{mean:.3f}, SD {sd:.3f} (Netflix 3.604, 1.085)")
         for n, r in out["rungs"].items():
             print(f"  {n:24s} twin {r['twin']:+6.2f}  Netflix {r['netflix']:+6.2f}  "
                   f"distance {r['distance']:+6.2f}")

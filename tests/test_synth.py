@@ -581,27 +581,35 @@ def _small_latent(n_users=3, per_user=10, n_items=40, exact_above=32, seed=0):
         family_seed=np.uint64(7), sigma_family=0.4)
 
 
+def _run_simulate_users(fn, lat, m, family_tilt, item_scale):
+    N = int(lat.offsets[-1])
+    item, day = np.empty(N, np.int16), np.empty(N, np.int16)
+    score, eps = np.empty(N, np.float32), np.empty(N, np.float32)
+    with np.errstate(over="ignore"):
+        fn(0, 3, np.uint64(99), lat.offsets, lat.P, lat.Q, lat.alias_prob, lat.alias_idx,
+           lat.log_pop, lat.cap, m.gamma, lat.exact_above, lat.start, lat.stop, lat.n_sess,
+           m.first_session_weight, lat.b_u, lat.alpha_u, lat.b_i, lat.b_i_bin,
+           lat.bin_width, m.beta, m.sigma_day, lat.family, lat.family_seed,
+           lat.sigma_family, family_tilt, item_scale, item, day, score, eps)
+    return item, day, score, eps
+
+
 @pytest.mark.parametrize("exact_above", [32, 0])
 @pytest.mark.parametrize("family_tilt", [0.0, 1.5])
-def test_simulate_users_jit_matches_python(exact_above, family_tilt):
+@pytest.mark.parametrize("scaled", [False, True])
+def test_simulate_users_jit_matches_python(exact_above, family_tilt, scaled):
     """The compiled kernel against its own Python function (NUMBA_DISABLE_JIT semantics:
     uint64 wrap-around, integer division, casts) on 30 ratings from the same start, under
-    law 1 (no family tilt) and law 2 (the family taste steers the choice)."""
+    law 1 (no family tilt), law 2 (the family taste steers the choice) and law 3 (each
+    film's taste scale s_i, which the choice does not see)."""
     lat = _small_latent(exact_above=exact_above)
     m = synth.SynthModel()
-    outs = []
+    scale = (np.exp(0.8 * np.random.default_rng(5).standard_normal(lat.Q.shape[0]))
+             if scaled else np.zeros(0))
     # (under NUMBA_DISABLE_JIT=1 there is no py_func: the kernel is Python already)
-    for fn in (K.simulate_users, getattr(K.simulate_users, "py_func", K.simulate_users)):
-        N = int(lat.offsets[-1])
-        item, day = np.empty(N, np.int16), np.empty(N, np.int16)
-        score, eps = np.empty(N, np.float32), np.empty(N, np.float32)
-        with np.errstate(over="ignore"):
-            fn(0, 3, np.uint64(99), lat.offsets, lat.P, lat.Q, lat.alias_prob, lat.alias_idx,
-               lat.log_pop, lat.cap, m.gamma, lat.exact_above, lat.start, lat.stop, lat.n_sess,
-               m.first_session_weight, lat.b_u, lat.alpha_u, lat.b_i, lat.b_i_bin,
-               lat.bin_width, m.beta, m.sigma_day, lat.family, lat.family_seed,
-               lat.sigma_family, family_tilt, item, day, score, eps)
-        outs.append((item, day, score, eps))
+    outs = [_run_simulate_users(fn, lat, m, family_tilt, scale)
+            for fn in (K.simulate_users, getattr(K.simulate_users, "py_func",
+                                                 K.simulate_users))]
     for a, b in zip(*outs, strict=True):
         assert np.array_equal(a, b)
     item, day, score, eps = outs[0]
@@ -612,6 +620,17 @@ def test_simulate_users_jit_matches_python(exact_above, family_tilt):
         assert np.all((day[rows] >= 100) & (day[rows] <= 400))
         assert len(np.unique(day[rows])) <= 4
     assert np.all(np.isfinite(score)) and np.all(np.isfinite(eps))
+    if scaled:
+        # the same films, days and noise as without the scale; only the taste term moves,
+        # by (s_i - 1) p_u^T q_i
+        item0, day0, score0, eps0 = _run_simulate_users(K.simulate_users, lat, m,
+                                                        family_tilt, np.zeros(0))
+        assert np.array_equal(item, item0) and np.array_equal(day, day0)
+        assert np.array_equal(eps, eps0)
+        u = np.repeat(np.arange(3), np.diff(lat.offsets[:4]))
+        taste = np.einsum("rf,rf->r", lat.P[u], lat.Q[item])
+        assert np.allclose(score - score0, (scale[item] - 1) * taste, atol=1e-5)
+        assert not np.allclose(score, score0, atol=1e-3)
 
 
 def test_finish_ratings_matches_numpy_twin():

@@ -277,11 +277,15 @@ def list_cmd(ctx, as_json):
 
 @data.command("synth", epilog=examples(
     'prize data synth --preset small-twin --seed 0 --out raw/synth-small-twin',
-    'prize data synth --preset tiny --noise-scale 1.4 --out raw/noisy --force'))
+    'prize data synth --preset tiny --noise-scale 1.4 --out raw/noisy --force',
+    'prize data synth --preset medium --law 2 --out raw/medium-law2'))
 @click.option("--preset", type=click.Choice(list(PRESET_NAMES)), default="tiny",
               show_default=True,
               help="tiny and small: law 1 (the original); tiny-twin, small-twin, medium and "
-                   "netflix: law 2, calibrated on the Prize's ladder.")
+                   "netflix: law 3, calibrated on the Prize's ladder.")
+@click.option("--law", type=click.Choice(["1", "2", "3"]), default=None,
+              help="Generate the preset's sizes under this version of the law (default: "
+                   "the preset's own); data sets of an older law can be made again.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--noise-scale", default=1.0, show_default=True, type=click.FloatRange(min=0.0),
               help="Multiplies every user's rating-noise level (1 = the default data).")
@@ -290,7 +294,7 @@ def list_cmd(ctx, as_json):
 @force_option
 @json_option
 @click.pass_context
-def synth_cmd(ctx, preset, seed, noise_scale, out, force, as_json):
+def synth_cmd(ctx, preset, law, seed, noise_scale, out, force, as_json):
     """Generate a synthetic Netflix-shaped data set in the original Netflix file layout."""
     from prize.data import synth
 
@@ -298,7 +302,8 @@ def synth_cmd(ctx, preset, seed, noise_scale, out, force, as_json):
         raise DataError("the output folder exists already", path=out,
                         fix="Pass --force to replace it, or choose another --out")
     info = synth.generate(out, preset=preset, seed=seed, noise_scale=noise_scale,
-                          progress=not as_json and not quiet(ctx), overwrite=force)
+                          progress=not as_json and not quiet(ctx), overwrite=force,
+                          law=None if law is None else int(law))
     emit(ctx, info, as_json, lambda r: [
         f"wrote {r['preset']} preset (law {r['law']}, seed {r['seed']}) to {out}",
         *(f"  {k:<11}{v:>14,}" for k, v in r["counts"].items()),

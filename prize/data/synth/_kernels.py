@@ -250,7 +250,7 @@ def _choose_items(state, k, pu, Q, alias_prob, alias_idx, log_pop, gamma, cap, e
 def _simulate_one(u, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, gamma,
                   exact_above, start, stop, n_sess, first_session_weight, b_u, alpha_u, b_i,
                   b_i_bin, bin_width, beta, sigma_day, family, family_seed, sigma_family,
-                  family_tilt, seen, item_out, day_out, score_out, eps_out):
+                  family_tilt, item_scale, seen, item_out, day_out, score_out, eps_out):
     n = offsets[u + 1] - offsets[u]
     off = offsets[u]
     state = user_stream(seed, u)
@@ -334,8 +334,11 @@ def _simulate_one(u, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, g
             g = sigma_family * family_effect(family_seed, u, family[i])
         item_out[off + r] = i
         day_out[off + r] = t
+        x = xs[j]
+        if len(item_scale):  # law 3: the film's taste scale s_i (the choice saw s_i = 1)
+            x *= item_scale[i]
         score_out[off + r] = (b_u[u] + alpha_u[u] * dev + b_ut[s] + b_i[i]
-                              + b_i_bin[i, t // bin_width] + xs[j] + g)
+                              + b_i_bin[i, t // bin_width] + x + g)
         eps_out[off + r] = z
 
 
@@ -343,7 +346,7 @@ def _simulate_one(u, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, g
 def simulate_users(u_lo, u_hi, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, gamma,
                    exact_above, start, stop, n_sess, first_session_weight, b_u, alpha_u, b_i,
                    b_i_bin, bin_width, beta, sigma_day, family, family_seed, sigma_family,
-                   family_tilt, item_out, day_out, score_out, eps_out):
+                   family_tilt, item_scale, item_out, day_out, score_out, eps_out):
     """Simulate users ``u_lo .. u_hi - 1``: their films, days, latent scores and noise.
 
     For user ``u`` with ``n_u = offsets[u+1] - offsets[u]`` ratings:
@@ -355,11 +358,12 @@ def simulate_users(u_lo, u_hi, seed, offsets, P, Q, alias_prob, alias_idx, log_p
        a session drawn with Dirichlet weights; rows come out sorted by day;
     3. the latent score less ``mu`` (timeSVD++ without the scaling terms)
 
-       s_ui(t) - mu = b_u + alpha_u dev_u(t) + b_{u,t} + b_i + b_{i,Bin(t)} + p_u^T q_i
-                      + g_{u,F(i)},
+       s_ui(t) - mu = b_u + alpha_u dev_u(t) + b_{u,t} + b_i + b_{i,Bin(t)}
+                      + s_i p_u^T q_i + g_{u,F(i)},
        dev_u(t) = sign(t - t_u) |t - t_u|^beta,  t_u = mean rating day of u,
        g_{u,F} = sigma_family z_{u,F} (:func:`family_effect`) where film i belongs to
-       the family F = ``family[i]``, 0 where ``family[i] < 0``;
+       the family F = ``family[i]``, 0 where ``family[i] < 0``; ``s_i = item_scale[i]``
+       (law 3: a film's taste scale, which the choice in step 1 does not see; empty: 1);
 
     4. the standard normal noise ``eps`` of the stars (see :func:`finish_ratings`).
 
@@ -379,8 +383,8 @@ def simulate_users(u_lo, u_hi, seed, offsets, P, Q, alias_prob, alias_idx, log_p
             _simulate_one(u, seed, offsets, P, Q, alias_prob, alias_idx, log_pop, cap, gamma,
                           exact_above, start, stop, n_sess, first_session_weight, b_u, alpha_u,
                           b_i, b_i_bin, bin_width, beta, sigma_day, family, family_seed,
-                          sigma_family, family_tilt, seen, item_out, day_out, score_out,
-                          eps_out)
+                          sigma_family, family_tilt, item_scale, seen, item_out, day_out,
+                          score_out, eps_out)
 
 
 @njit(cache=True, parallel=True)

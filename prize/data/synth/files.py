@@ -27,8 +27,8 @@ from prize.data.synth.law import (
     QUIZ,
     Preset,
     Synthesis,
-    _preset,
     simulate,
+    under_law,
 )
 
 
@@ -132,8 +132,12 @@ def describe(syn: Synthesis) -> dict:
 
 
 def generate(out: str | Path, *, preset: str | Preset = "tiny", seed: int = 0,
-             noise_scale: float = 1.0, progress: bool = False, overwrite: bool = False) -> dict:
+             noise_scale: float = 1.0, progress: bool = False, overwrite: bool = False,
+             law: int | None = None) -> dict:
     """Simulate a preset and write it in the original Netflix layout to ``out``.
+
+    ``law``: generate the preset's sizes under that version of the law
+    (:func:`~prize.data.synth.law.under_law`); ``None``: the preset's own.
 
     Atomic: everything is built in ``.{out.name}.tmp-<pid>`` beside ``out`` and renamed
     into place; on any error the temporary folder is removed. An existing ``out`` raises
@@ -141,7 +145,7 @@ def generate(out: str | Path, *, preset: str | Preset = "tiny", seed: int = 0,
     new one in, then deletes the old one. Returns the content of ``synth.json``.
     """
     out = Path(out).absolute()
-    p = _preset(preset)
+    p = under_law(preset, law)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists already; choose another folder or pass "
                               "overwrite=True (--force) to replace it")
