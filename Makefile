@@ -17,7 +17,7 @@ $(BIN)/activate: pyproject.toml
 
 venv: $(BIN)/activate
 
-# The demo: the synthetic twin at small size (small-twin: law 2, calibrated on the Prize's
+# The demo: the synthetic twin at small size (small-twin: law 3, calibrated on the Prize's
 # ladder; `make demo DEMO_PRESET=small DEMO=synth-small` for law 1) -> import -> baselines
 # and the reference (the Cinematch proxy, item kNN) -> leaderboard -> submission.
 DEMO_PRESET ?= small-twin
