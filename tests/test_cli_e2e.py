@@ -101,3 +101,22 @@ def test_bad_usage_exit_codes(tiny):
     assert p.returncode == 2 and "allowed keys" in p.stderr
     assert run_prize("data", "info", "nosuchdata", home=home, check=False).returncode == 2
     assert run_prize("leaderboard", home=home, check=False).returncode == 2
+
+
+def test_synth_under_an_older_law(tmp_path):
+    """`prize data synth --law 2` makes a twin preset under law 2 (its sizes kept); the
+    preset's own law is the default."""
+    new = run_prize("data", "synth", "--preset", "tiny-twin", "--out", str(tmp_path / "a"),
+                    "--json", home=tmp_path, json_out=True)
+    old = run_prize("data", "synth", "--preset", "tiny-twin", "--law", "2", "--out",
+                    str(tmp_path / "b"), "--json", home=tmp_path, json_out=True)
+    assert new["law"] == 3 and old["law"] == 2
+    assert old["counts"] == new["counts"]
+    assert old["params"]["model"]["item_scale_log_sd"] == 0.0
+    assert new["params"]["model"]["item_scale_log_sd"] > 0
+    text = run_prize("data", "synth", "--preset", "tiny", "--law", "2", "--out",
+                     str(tmp_path / "c"), home=tmp_path).stdout
+    assert "law 2" in text
+    bad = run_prize("data", "synth", "--preset", "tiny", "--law", "4", "--out",
+                    str(tmp_path / "d"), home=tmp_path, check=False)
+    assert bad.returncode != 0 and "--law" in bad.stderr
