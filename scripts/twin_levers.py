@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> dict:
     # Bell & Koren's probe ladder: global mean, movie mean, user + movie biases, global effects.
     steps = [train(ds, store, "baseline", config=c, name=f"baseline-{c}", force=True,
                    allow_worse=True).probe_rmse for c in ("global_mean", "movie_mean")]
-    steps += [r.probe_rmse for n in LOWER_RUNGS[:2] for r in records if r.name == n]
+    probe = {r.name: r.probe_rmse for r in records}
+    steps += [probe["baseline-biases"], probe["baseline-global_effects"]]
     hist = {float(k): v for k, v in ds.meta["histogram"].items()}
     total = sum(hist.values())
     mean = sum(k * v for k, v in hist.items()) / total

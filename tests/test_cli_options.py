@@ -67,7 +67,8 @@ def test_a_taken_name_is_refused_before_the_input_is_read(toy, home, tmp_path):
 
 
 def test_the_synth_preset_choices_are_the_generator_presets():
-    from prize.cli.data import PRESET_NAMES
-    from prize.data.synth import PRESETS
+    from prize.cli.data import LAW_NAMES, PRESET_NAMES
+    from prize.data.synth import LAWS, PRESETS
 
     assert set(PRESET_NAMES) == set(PRESETS)
+    assert LAW_NAMES == tuple(map(str, LAWS))

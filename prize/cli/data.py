@@ -38,6 +38,8 @@ force_option = click.option("--force", is_flag=True, help="Replace a dataset of 
 #: The presets of :mod:`prize.data.synth` (a test keeps them equal), named here so that
 #: `prize --help` need not import the generator's numba kernels.
 PRESET_NAMES = ("tiny", "small", "tiny-twin", "small-twin", "medium", "netflix")
+#: The versions of its law, likewise (``prize.data.synth.LAWS``).
+LAW_NAMES = ("1", "2", "3")
 skip_option = click.option("--skip-bad-lines", is_flag=True,
                            help="Count and report bad lines instead of stopping at the first.")
 duplicates_option = click.option(
@@ -283,7 +285,7 @@ def list_cmd(ctx, as_json):
               show_default=True,
               help="tiny and small: law 1 (the original); tiny-twin, small-twin, medium and "
                    "netflix: law 3, calibrated on the Prize's ladder.")
-@click.option("--law", type=click.Choice(["1", "2", "3"]), default=None,
+@click.option("--law", type=click.Choice(list(LAW_NAMES)), default=None,
               help="Generate the preset's sizes under this version of the law (default: "
                    "the preset's own); data sets of an older law can be made again.")
 @click.option("--seed", default=0, show_default=True)

@@ -147,9 +147,6 @@ class SynthModel:
     same family are there to be found). 0 under law 1."""
 
 
-LAWS = (1, 2, 3)
-"""The versions of the generative law :func:`simulate` knows."""
-
 LAW2 = SynthModel(
     law=2,
     # A long tail of tastes: 128 factors whose variance shares decay like k^-1, so that
@@ -211,6 +208,9 @@ scale (``item_scale_log_sd``), re-balanced; see :class:`SynthModel` for each par
 LAW_MODELS = {1: SynthModel(), 2: LAW2, 3: LAW3}
 """Each law's parameters: a preset generated under another law keeps its sizes and takes
 these (``prize data synth --law``), so that a data set of an older law can be made again."""
+
+LAWS = tuple(LAW_MODELS)
+"""The versions of the generative law :func:`simulate` knows."""
 
 
 @dataclass(frozen=True)
