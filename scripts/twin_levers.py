@@ -5,7 +5,8 @@ Generates a "medium-lite" preset (20,000 users, 8,000 films (``--movies``), 4M r
 (``--law``, default 3: :data:`~prize.data.synth.law.LAW3`) with the given parameters
 overridden, trains six rungs as ``scripts/bench_twin.py`` pins them (biases, global
 effects, the reference ``knn-cinematch-proxy``, Bell & Koren's kNN on global-effect
-residuals, SVD at f = 10 and 100; ``--upper`` adds SVD++ and timeSVD++ at f = 10 and 100)
+residuals, SVD at f = 10 and 100; ``--upper`` adds SVD++ and timeSVD++ at f = 10 and 100,
+``--residual`` Bell & Koren's kNN on the residuals of SVD f = 100)
 and prints each rung's quiz RMSE improvement over the reference beside the Prize's
 (:func:`prize.leaderboard.report.ladder`, as the report computes it), then the probe
 ladder of global effects and the star histogram beside Netflix's. About a minute a
@@ -38,6 +39,8 @@ LOWER_RUNGS = ("baseline-biases", "baseline-global_effects", "knn-cinematch-prox
                "knn-interp-ge", "mf-f10", "mf-f100")
 #: With ``--upper``, the rungs above them too (a few minutes more a variant).
 UPPER_RUNGS = ("svdpp-f10", "svdpp-f100", "timesvdpp-f10", "timesvdpp-f100")
+#: With ``--residual``, Bell & Koren's kNN on the residuals of SVD f = 100 too.
+RESIDUAL_RUNGS = ("knn-interp-on-mf-f100",)
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -65,6 +68,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--tag", help="name of the variant's data set (default: from the overrides)")
     ap.add_argument("--upper", action="store_true",
                     help="also SVD++ and timeSVD++ at f = 10 and 100")
+    ap.add_argument("--residual", action="store_true",
+                    help="also kNN on the residuals of SVD f = 100")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -94,10 +99,12 @@ def main(argv: list[str] | None = None) -> dict:
                    stdout=subprocess.DEVNULL, env={**os.environ, "PRIZE_HOME": str(home)})
     ds = open_dataset(tag, home)
     store = ProbeStore(home / "probes")
+    wanted = (*LOWER_RUNGS, *(UPPER_RUNGS if args.upper else ()),
+              *(RESIDUAL_RUNGS if args.residual else ()))
     records = [train(ds, store, s.family, config=s.config, overrides=list(s.set), name=s.name,
-                     force=True, allow_worse=True)
-               for s in specs("cpu", None)
-               if s.name in LOWER_RUNGS or (args.upper and s.name in UPPER_RUNGS)]
+                     force=True, allow_worse=True, keep_train=s.keep_train and args.residual,
+                     residuals_of=s.residuals_of)
+               for s in specs("cpu", None) if s.name in wanted]
     rows = [r for r in ladder(records) if r["predictor"] is not None]
     # Bell & Koren's probe ladder: global mean, movie mean, user + movie biases, global effects.
     steps = [train(ds, store, "baseline", config=c, name=f"baseline-{c}", force=True,
