@@ -43,6 +43,19 @@ UPPER_RUNGS = ("svdpp-f10", "svdpp-f100", "timesvdpp-f10", "timesvdpp-f100")
 RESIDUAL_RUNGS = ("knn-interp-on-mf-f100",)
 
 
+def chosen_specs(upper: bool = False, residual: bool = False) -> list:
+    """``bench_twin.py``'s specs of the rungs a run trains, in its order (a base before the
+    kNN on its residuals); the MF keeps its training predictions only for ``residual``."""
+    import dataclasses as dc
+
+    from bench_twin import specs  # this folder is the script's sys.path[0]
+
+    wanted = (*LOWER_RUNGS, *(UPPER_RUNGS if upper else ()),
+              *(RESIDUAL_RUNGS if residual else ()))
+    return [dc.replace(s, keep_train=s.keep_train and residual)
+            for s in specs("cpu", None) if s.name in wanted]
+
+
 def parse_overrides(items: list[str]) -> dict:
     from prize.data.synth.law import SynthModel
 
@@ -73,8 +86,6 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
-    from bench_twin import specs  # this folder is the script's sys.path[0]
-
     from prize.data.dataset import open_dataset
     from prize.data.synth import Preset, generate
     from prize.data.synth.law import LAW_MODELS
@@ -99,12 +110,10 @@ def main(argv: list[str] | None = None) -> dict:
                    stdout=subprocess.DEVNULL, env={**os.environ, "PRIZE_HOME": str(home)})
     ds = open_dataset(tag, home)
     store = ProbeStore(home / "probes")
-    wanted = (*LOWER_RUNGS, *(UPPER_RUNGS if args.upper else ()),
-              *(RESIDUAL_RUNGS if args.residual else ()))
     records = [train(ds, store, s.family, config=s.config, overrides=list(s.set), name=s.name,
-                     force=True, allow_worse=True, keep_train=s.keep_train and args.residual,
+                     force=True, allow_worse=True, keep_train=s.keep_train,
                      residuals_of=s.residuals_of)
-               for s in specs("cpu", None) if s.name in wanted]
+               for s in chosen_specs(args.upper, args.residual)]
     rows = [r for r in ladder(records) if r["predictor"] is not None]
     # Bell & Koren's probe ladder: global mean, movie mean, user + movie biases, global effects.
     steps = [train(ds, store, "baseline", config=c, name=f"baseline-{c}", force=True,

@@ -27,6 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_LAW1_DIGEST = "48363fc94e93a208f2a7c99e5f42116ac43598bc51e07ac6983819639536c695"
 # The same over `tiny-twin` seed 0 as law 2 wrote it before law 3 existed (commit 024f851).
 TINY_TWIN_LAW2_DIGEST = "2454c1535d91852e9d3d4cd3b04d60ddafe173dbe70c9d905a1b27d46fce5cd2"
+# And `tiny-twin` seed 0 under law 3, as commit e8f94ca wrote it: a later law must leave
+# law 3's data sets as they are.
+TINY_TWIN_LAW3_DIGEST = "cbcb3688d8194331e95e3a82995e2b69cdd3c391975635e337546a6dcceb7fee"
 
 
 def _digest(folder: Path) -> str:
@@ -61,6 +64,12 @@ def test_law2_files_unchanged_under_law_3(tmp_path):
     info = synth.generate(tmp_path / "tt", preset="tiny-twin", seed=0, law=2)
     assert info["law"] == 2 and info["params"]["model"]["law"] == 2
     assert _digest(tmp_path / "tt") == TINY_TWIN_LAW2_DIGEST
+
+
+def test_law3_files_pinned(tmp_path):
+    info = synth.generate(tmp_path / "tt", preset=synth.under_law("tiny-twin", 3), seed=0)
+    assert info["law"] == 3
+    assert _digest(tmp_path / "tt") == TINY_TWIN_LAW3_DIGEST
 
 
 def test_law1_tiny_files_unchanged(tmp_path):
@@ -367,6 +376,29 @@ def test_twin_levers_reads_law_fields_with_their_types():
     for bad in (["law=3"], ["no_such_field=1"], ["gamma"]):
         with pytest.raises(SystemExit, match="FIELD=VALUE"):
             mod.parse_overrides(bad)
+
+
+def test_twin_levers_trains_the_residual_rung_after_its_base(monkeypatch):
+    """``--residual`` adds kNN on the residuals of MF f = 100, after that MF, which then
+    keeps its training predictions (as bench_twin.py pins it); without it, no MF keeps them."""
+    import importlib.util
+
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    spec = importlib.util.spec_from_file_location("twin_levers",
+                                                  REPO / "scripts" / "twin_levers.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    plain = mod.chosen_specs()
+    assert [s.name for s in plain] == [n for n in [s.name for s in mod.chosen_specs(
+        upper=True)] if n in mod.LOWER_RUNGS]
+    assert set(s.name for s in plain) == set(mod.LOWER_RUNGS)
+    assert not any(s.keep_train or s.residuals_of for s in plain)
+    res = mod.chosen_specs(residual=True)
+    names = [s.name for s in res]
+    knn = res[names.index("knn-interp-on-mf-f100")]
+    assert knn.residuals_of == "mf-f100" and names.index("mf-f100") < names.index(knn.name)
+    assert [s.name for s in res if s.keep_train] == ["mf-f100"]
+    assert set(names) == set(mod.LOWER_RUNGS) | set(mod.RESIDUAL_RUNGS)
 
 
 def test_factor_head_flattens_the_first_tastes():
