@@ -16,8 +16,9 @@ Estimators (``ESTIMATORS``), each a function ``(context, config) -> dict``:
 
 ``ordinal`` (the default)
     a calibrated probabilistic rating model: Bayesian ordinal matrix factorization with
-    user-day effects and per-user noise, sampled by Gibbs; :math:`B^2` is the posterior
-    expectation of the oracle's squared error on the probe rows. See :func:`ordinal`.
+    user-day effects, film-time bins and per-user noise, sampled by Gibbs; :math:`B^2` is
+    the posterior expectation of the oracle's squared error on the probe rows. See
+    :func:`ordinal`.
 ``coherence``
     Bellogín, Said & de Vries (2014): the spread of a user's ratings inside groups of
     similar items (genres, else clusters of item factors). An upper-side estimate.
