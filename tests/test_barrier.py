@@ -187,8 +187,13 @@ def test_film_time_bins_take_the_films_drift_out_of_the_noise(tmp_path):
     ds = open_dataset("d", home)
     oracle = ds.meta["oracle_rmse"]["probe"]
     cfg = BarrierConfig(sweeps=60, burn_in=30, n_factors=4, bootstrap=10)
-    got = {b: estimate(ds, None, estimators=["ordinal"],
-                       config=dataclasses.replace(cfg, item_bins=b))["rmse"] for b in (0, 30)}
+    runs = {b: estimate(ds, None, estimators=["ordinal"],
+                        config=dataclasses.replace(cfg, item_bins=b)) for b in (0, 30)}
+    got = {b: r["rmse"] for b, r in runs.items()}
+    on, off = runs[30]["estimators"]["ordinal"], runs[0]["estimators"]["ordinal"]
+    assert off["film_time_levels"] == 0 and off["film_time_sd"] == 0
+    assert ds.n_items < on["film_time_levels"] <= 30 * ds.n_items
+    assert on["film_time_sd"] > 0.1  # the bins' spread, learnt: measured 0.39
     assert got[30] < got[0] - 0.02, got
     assert abs(got[30] - oracle) < abs(got[0] - oracle), (got, oracle)
 

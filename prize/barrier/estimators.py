@@ -562,6 +562,8 @@ def ordinal(ctx: Context, cfg: BarrierConfig) -> dict:
         expected_probe=math.sqrt(acc_var.sum() / n_draws / den.sum()),
         expected_quiz=math.sqrt(acc_quiz / n_draws) if len(sm.q_u) else None,
         noise_sd=float(np.sqrt(np.mean(sm.s2))), day_effect_sd=math.sqrt(sm.v_d),
+        film_time_levels=int(sm.B) if sm.bins else 0,
+        film_time_sd=math.sqrt(sm.v_b) if sm.bins else 0.0,
         users=int(sm.U), ratings=int(len(rows)), draws=n_draws,
         assumptions="rounded Gaussian stars around a low-rank + biases + day-effect score")
 
