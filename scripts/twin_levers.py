@@ -46,13 +46,11 @@ RESIDUAL_RUNGS = ("knn-interp-on-mf-f100",)
 def chosen_specs(upper: bool = False, residual: bool = False) -> list:
     """``bench_twin.py``'s specs of the rungs a run trains, in its order (a base before the
     kNN on its residuals); the MF keeps its training predictions only for ``residual``."""
-    import dataclasses as dc
-
     from bench_twin import specs  # this folder is the script's sys.path[0]
 
     wanted = (*LOWER_RUNGS, *(UPPER_RUNGS if upper else ()),
               *(RESIDUAL_RUNGS if residual else ()))
-    return [dc.replace(s, keep_train=s.keep_train and residual)
+    return [dataclasses.replace(s, keep_train=s.keep_train and residual)
             for s in specs("cpu", None) if s.name in wanted]
 
 

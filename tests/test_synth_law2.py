@@ -370,14 +370,22 @@ def test_report_shows_the_ladder_on_synthetic_data(tmp_path):
     assert f"{row['twin_pct']:+.2f}" in md
 
 
-def test_twin_levers_reads_law_fields_with_their_types():
-    """scripts/twin_levers.py overrides law 2's fields by name, typed as the field."""
+@pytest.fixture
+def twin_levers(monkeypatch):
+    """scripts/twin_levers.py as a module (its folder on sys.path, as when run)."""
     import importlib.util
 
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
     spec = importlib.util.spec_from_file_location("twin_levers",
                                                   REPO / "scripts" / "twin_levers.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_twin_levers_reads_law_fields_with_their_types(twin_levers):
+    """scripts/twin_levers.py overrides law 2's fields by name, typed as the field."""
+    mod = twin_levers
     got = mod.parse_overrides(["factor_decay=0.5", "n_factors=64"])
     assert got == {"factor_decay": 0.5, "n_factors": 64}
     assert isinstance(got["n_factors"], int)
@@ -386,16 +394,10 @@ def test_twin_levers_reads_law_fields_with_their_types():
             mod.parse_overrides(bad)
 
 
-def test_twin_levers_trains_the_residual_rung_after_its_base(monkeypatch):
+def test_twin_levers_trains_the_residual_rung_after_its_base(twin_levers):
     """``--residual`` adds kNN on the residuals of MF f = 100, after that MF, which then
     keeps its training predictions (as bench_twin.py pins it); without it, no MF keeps them."""
-    import importlib.util
-
-    monkeypatch.syspath_prepend(str(REPO / "scripts"))
-    spec = importlib.util.spec_from_file_location("twin_levers",
-                                                  REPO / "scripts" / "twin_levers.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = twin_levers
     plain = mod.chosen_specs()
     assert [s.name for s in plain] == [n for n in [s.name for s in mod.chosen_specs(
         upper=True)] if n in mod.LOWER_RUNGS]

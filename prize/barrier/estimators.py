@@ -353,6 +353,13 @@ def _als(ctx: Context, cfg: BarrierConfig, n_sweeps: int) -> dict:
                            item_bins=cfg.item_bins).warm(n_sweeps)
 
 
+def _levels(keys: np.ndarray, n_known: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Dense indices of the distinct ``keys`` (the known rows' first, then the quiz rows'):
+    ``(known, quiz, number of levels)``."""
+    _, idx = np.unique(keys, return_inverse=True)
+    return idx[:n_known], idx[n_known:], int(idx.max()) + 1 if len(idx) else 0
+
+
 class _OrdinalSampler:
     r"""Gibbs sampler of the ordinal model (see :func:`ordinal`)."""
 
@@ -377,20 +384,15 @@ class _OrdinalSampler:
         self.q_i = np.asarray(ctx.ds.item[quiz], np.int64)
         day = np.concatenate([ctx.day[rows], np.asarray(ctx.ds.day[quiz], np.int64)])
         uu = np.concatenate([self.u, self.q_u])
-        _, ud = np.unique(uu * (int(day.max()) + 1) + day, return_inverse=True)
-        self.ud, self.q_ud = ud[:len(rows)], ud[len(rows):]
-        self.D = int(ud.max()) + 1 if len(ud) else 0
-        # film-time bins of the known rows and of those quiz rows (Koren's b_{i,Bin(t)})
-        self.bins = item_bins > 1 and len(day) > 0 and int(day.max()) > int(day.min())
-        if self.bins:
-            width = -(-(int(day.max()) - int(day.min()) + 1) // item_bins)
-            ii = np.concatenate([self.i, self.q_i])
-            _, ib = np.unique(ii * item_bins + (day - int(day.min())) // width,
-                              return_inverse=True)
-        else:
-            ib = np.zeros(len(day), np.int64)
-        self.ib, self.q_ib = ib[:len(rows)], ib[len(rows):]
-        self.B = int(ib.max()) + 1 if len(ib) else 1
+        first, last = int(day.min()), int(day.max())
+        self.ud, self.q_ud, self.D = _levels(uu * (last + 1) + day, len(rows))
+        # film-time bins of the known rows and of those quiz rows (Koren's b_{i,Bin(t)});
+        # without them every row shares one level, held at 0
+        self.bins = item_bins > 1 and last > first
+        ii = np.concatenate([self.i, self.q_i])
+        width = -(-(last - first + 1) // item_bins) if self.bins else 1
+        key = ii * item_bins + (day - first) // width if self.bins else np.zeros_like(day)
+        self.ib, self.q_ib, self.B = _levels(key, len(rows))
         # rows are sorted by user already; the item side visits them through a permutation
         self.u_starts = np.searchsorted(self.u, np.arange(U + 1))
         self.u_order = np.arange(len(rows))
@@ -565,7 +567,8 @@ def ordinal(ctx: Context, cfg: BarrierConfig) -> dict:
         film_time_levels=int(sm.B) if sm.bins else 0,
         film_time_sd=math.sqrt(sm.v_b) if sm.bins else 0.0,
         users=int(sm.U), ratings=int(len(rows)), draws=n_draws,
-        assumptions="rounded Gaussian stars around a low-rank + biases + day-effect score")
+        assumptions="rounded Gaussian stars around a low-rank + biases + day-effect "
+                    "+ film-time score")
 
 
 ESTIMATORS: dict[str, Callable[[Context, BarrierConfig], dict]] = {
