@@ -10,7 +10,10 @@ residuals, SVD at f = 10 and 100; ``--upper`` adds SVD++ and timeSVD++ at f = 10
 and prints each rung's quiz RMSE improvement over the reference beside the Prize's
 (:func:`prize.leaderboard.report.ladder`, as the report computes it), then the probe
 ladder of global effects and the star histogram beside Netflix's. About a minute a
-variant on one core, two with ``--upper``. On law 2 it lands within 0.3 points of
+variant on one core, two with ``--upper``. ``--time-ladders`` adds the two published
+ladders that measure a data set's biases and time effects one at a time (about a minute
+more): Bell & Koren's ten global effects and Koren's time-aware baseline predictors
+(:func:`time_ladders`). On law 2 it lands within 0.3 points of
 ``bench_twin.py --preset medium`` on every rung; on law 3 the kNN on global effects gains
 about a point more on ``medium``, SVD++ f = 100 half a point more.
 
@@ -41,6 +44,59 @@ LOWER_RUNGS = ("baseline-biases", "baseline-global_effects", "knn-cinematch-prox
 UPPER_RUNGS = ("svdpp-f10", "svdpp-f100", "timesvdpp-f10", "timesvdpp-f100")
 #: With ``--residual``, Bell & Koren's kNN on the residuals of SVD f = 100 too.
 RESIDUAL_RUNGS = ("knn-interp-on-mf-f100",)
+
+
+#: Bell & Koren's global effects on the Netflix probe (2007, table 1; the docstring of
+#: :mod:`prize.models.baseline.global_effects`): the probe RMSE after each effect, from the
+#: overall mean (0) to the tenth, movie x user support.
+GE_NETFLIX = (1.1296, 1.0527, 0.9841, 0.9809, 0.9786, 0.9767, 0.9759, 0.9719, 0.9690,
+              0.9670, 0.9657)
+GE_LABELS = ("overall mean", "movie", "user", "user x time(user)", "user x time(movie)",
+             "movie x time(movie)", "movie x time(user)", "user x movie average",
+             "user x movie support", "movie x user average", "movie x user support")
+#: timeSVD++'s learning rates of its time terms: b_{i,Bin(t)}, alpha_u, b_{u,t}, c_u, c_{u,t}.
+TIME_RATES = ("lr_bin", "lr_alpha", "lr_day", "lr_scale", "lr_day_scale")
+#: Koren's time-aware baseline predictors on the Netflix probe (KDD 2009, table 2: static,
+#: mov, linear, linear+; then the c_u(t) scaling, 0.9555): each row's label, Netflix's RMSE
+#: and the time terms timeSVD++ with no factors learns for it (the others' rates are 0).
+KOREN_NETFLIX = (
+    ("static: mu + b_u + b_i", 0.9799, ()),
+    ("+ b_i,Bin(t)", 0.9771, ("lr_bin",)),
+    ("+ alpha_u dev_u(t)", 0.9731, ("lr_bin", "lr_alpha")),
+    ("+ b_u,t", 0.9605, ("lr_bin", "lr_alpha", "lr_day")),
+    ("+ c_u(t)", 0.9555, TIME_RATES),
+)
+
+
+def time_ladders(ds, store) -> dict:
+    """Probe RMSE of the two published ladders of biases and time effects on ``ds``:
+    ``global_effects`` (11 values: Bell & Koren's global effects with ``n_effects`` = 0 ..
+    10) and ``koren`` (5 values: timeSVD++ with no factors, no frequency biases and only
+    the time terms of :data:`KOREN_NETFLIX` learning). Beside :data:`GE_NETFLIX` and
+    :data:`KOREN_NETFLIX` each step says how strong one effect is against Netflix's."""
+    from prize.runs.single import train
+
+    def probe(family, config, sets, name):
+        return train(ds, store, family, config=config, overrides=sets, name=name, force=True,
+                     allow_worse=True).probe_rmse
+
+    ge = [probe("baseline", "global_effects", [f"n_effects={k}"], f"ladder-ge{k}")
+          for k in range(len(GE_NETFLIX))]
+    koren = [probe("timesvdpp", None, ["n_factors=0", "frequency=false",
+                                       *(f"{r}=0" for r in TIME_RATES if r not in on)],
+                   f"ladder-time{k}")
+             for k, (_, _, on) in enumerate(KOREN_NETFLIX)]
+    return {"global_effects": ge, "koren": koren}
+
+
+def _ladder_lines(title: str, labels, twin, netflix) -> list[str]:
+    """One line per rung: the twin's probe RMSE and step beside Netflix's."""
+    out = [f"  {title}: probe RMSE (step %), twin | Netflix"]
+    for k, (lab, t, n) in enumerate(zip(labels, twin, netflix, strict=True)):
+        st = ("", "") if k == 0 else (f"({100 * (1 - t / twin[k - 1]):+.2f})",
+                                      f"({100 * (1 - n / netflix[k - 1]):+.2f})")
+        out.append(f"    {lab:24s} {t:.4f} {st[0]:>8s} | {n:.4f} {st[1]:>8s}")
+    return out
 
 
 def chosen_specs(upper: bool = False, residual: bool = False) -> list:
@@ -81,6 +137,9 @@ def main(argv: list[str] | None = None) -> dict:
                     help="also SVD++ and timeSVD++ at f = 10 and 100")
     ap.add_argument("--residual", action="store_true",
                     help="also kNN on the residuals of SVD f = 100")
+    ap.add_argument("--time-ladders", action="store_true",
+                    help="also Bell & Koren's global effects one by one and Koren's "
+                         "time-aware baselines, beside Netflix's")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -130,6 +189,9 @@ def main(argv: list[str] | None = None) -> dict:
            "rungs": {r["predictor"]: {"twin": r["twin_pct"], "netflix": r["netflix_pct"],
                                       "distance": r["distance"]} for r in rows},
            "seconds": time.perf_counter() - t0}
+    if args.time_ladders:
+        out.update(time_ladders(ds, store))
+        out["seconds"] = time.perf_counter() - t0
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -146,6 +208,12 @@ def main(argv: list[str] | None = None) -> dict:
         for n, r in out["rungs"].items():
             print(f"  {n:24s} twin {r['twin']:+6.2f}  Netflix {r['netflix']:+6.2f}  "
                   f"distance {r['distance']:+6.2f}")
+        if args.time_ladders:
+            print("\n".join(_ladder_lines("global effects", GE_LABELS, out["global_effects"],
+                                           GE_NETFLIX)))
+            print("\n".join(_ladder_lines("time-aware baselines",
+                                           [k[0] for k in KOREN_NETFLIX], out["koren"],
+                                           [k[1] for k in KOREN_NETFLIX])))
     return out
 
 
