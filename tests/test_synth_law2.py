@@ -412,6 +412,17 @@ def test_twin_levers_trains_the_residual_rung_after_its_base(twin_levers):
     assert set(names) == set(mod.LOWER_RUNGS) | set(mod.RESIDUAL_RUNGS)
 
 
+def test_twin_ladder_pins_the_threads_of_its_mf_rungs(twin_levers):
+    """Every SVD rung of bench_twin.py pins its DSGD blocks: the default (one per core)
+    sets the order SGD visits a user's ratings in, so the ladder would depend on the
+    machine (README: +5.25/+4.46/+3.40 points at T = 1/2/8 on medium-lite)."""
+    mf = [s for s in twin_levers.chosen_specs(upper=True, residual=True) if s.family == "mf"]
+    assert {s.name for s in mf} >= {"mf-f10", "mf-f100"}
+    for s in mf:
+        threads = [kv for kv in s.set if kv.startswith("threads=")]
+        assert threads == ["threads=2"], (s.name, s.set)
+
+
 def test_factor_head_flattens_the_first_tastes():
     """``factor_head = h``: the first h tastes carry equal shares of Var(pᵀq), then the
     decay; the shares still sum to sd_interaction²; h = 1 is the plain decay."""
