@@ -471,3 +471,28 @@ def test_twin_levers_time_ladders_find_the_planted_time_effects(twin_levers, tmp
     moving, still_ = steps["tiny-twin"], steps["tiny-twin-still"]
     assert moving["user_time"] > 0.01 and moving["drift"] > 0.004 and moving["day"] > 0.0075
     assert still_["user_time"] < 0.001 and still_["drift"] < 0.001 and still_["day"] < 0.005
+
+
+def test_twin_levers_implicit_check_compares_like_with_like(twin_levers, tmp_path):
+    """``--implicit``: SVD (T = 1) and SVD++ (N(u) every known pair, then the training pairs
+    only) at f = 100 with the same settings on ``tiny-twin``; the gain is SVD++ less SVD, in
+    points of the reference's RMSE, and each fit records the shared settings."""
+    from prize.data.dataset import open_dataset
+    from prize.data.netflix import import_netflix
+    from prize.probes import ProbeStore
+
+    home, name = tmp_path / "home", "tiny-twin"
+    synth.generate(home / "raw" / name, preset=name, seed=0)
+    import_netflix(home / "raw" / name, home / "data" / name, name=name)
+    ds, store = open_dataset(name, home), ProbeStore(home / "probes")
+    out = twin_levers.implicit_check(ds, store, reference=1.0)
+    assert set(out) == {"implicit-svd", "implicit-svdpp-all", "implicit-svdpp-train", "gain"}
+    assert all(np.isfinite(v) for v in out.values())
+    assert out["gain"] == out["implicit-svdpp-all"] - out["implicit-svd"]
+    for n in ("implicit-svd", "implicit-svdpp-all", "implicit-svdpp-train"):
+        m = store.meta(name, n)
+        assert 100 * (1 - m.quiz_rmse) == pytest.approx(out[n])
+        cfg = m.config
+        assert (cfg["n_factors"], cfg["lr"], cfg["reg"], cfg["n_epochs"]) == (100, 0.01, 0.05, 40)
+    assert store.meta(name, "implicit-svd").config["threads"] == 1
+    assert store.meta(name, "implicit-svdpp-train").config["implicit"] == "train"
