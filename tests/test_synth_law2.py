@@ -30,6 +30,8 @@ TINY_TWIN_LAW2_DIGEST = "2454c1535d91852e9d3d4cd3b04d60ddafe173dbe70c9d905a1b27d
 # And `tiny-twin` seed 0 under law 3, as commit e8f94ca wrote it: a later law must leave
 # law 3's data sets as they are.
 TINY_TWIN_LAW3_DIGEST = "cbcb3688d8194331e95e3a82995e2b69cdd3c391975635e337546a6dcceb7fee"
+# `tiny-twin`'s sizes under law 4, as the commit that added it wrote them.
+TINY_TWIN_LAW4_DIGEST = "385d31779ee1fc6c4f4a8d79cc2c18f66d47bcda92564c1d15a9e989683f9f58"
 
 
 def _digest(folder: Path) -> str:
@@ -54,7 +56,7 @@ def twin3() -> synth.Synthesis:
 def test_presets_name_their_law():
     assert synth.PRESETS["tiny"].law == 1 and synth.PRESETS["small"].law == 1
     for name in ("tiny-twin", "small-twin", "medium", "netflix"):
-        assert synth.PRESETS[name].law == 3, name
+        assert synth.PRESETS[name].law == (4 if name in ("medium", "netflix") else 3), name
         assert synth.under_law(name, 2).model == synth.LAW_MODELS[2]
         assert synth.under_law(name, 2).n_ratings == synth.PRESETS[name].n_ratings
 
@@ -70,6 +72,13 @@ def test_law3_files_pinned(tmp_path):
     info = synth.generate(tmp_path / "tt", preset=synth.under_law("tiny-twin", 3), seed=0)
     assert info["law"] == 3
     assert _digest(tmp_path / "tt") == TINY_TWIN_LAW3_DIGEST
+
+
+def test_law4_files_pinned(tmp_path):
+    """Law 4 is law 3 with other time effects: its files are pinned too, and differ."""
+    info = synth.generate(tmp_path / "tt", preset=synth.under_law("tiny-twin", 4), seed=0)
+    assert info["law"] == 4 and info["params"]["model"]["sd_alpha"] < synth.LAW_MODELS[3].sd_alpha
+    assert _digest(tmp_path / "tt") == TINY_TWIN_LAW4_DIGEST != TINY_TWIN_LAW3_DIGEST
 
 
 def test_law1_tiny_files_unchanged(tmp_path):
@@ -345,6 +354,12 @@ def test_ladder_rows_from_records():
     assert rows["the 2007 blend"]["predictor"] == "blend-b"  # the best stored blend
     assert rows["SVD++ f=100"]["twin_pct"] is None  # not trained: a dash in the table
     assert ladder(recs[1:]) is None  # no reference, no ladder
+    # another predictor playing Cinematch (bench_twin.py --plain-reference)
+    plain = recs + [PredictorRecord("knn-cinematch-plain", family="knn", quiz_rmse=1.05)]
+    rows = {r["rung"]: r for r in ladder(plain, "knn-cinematch-plain")}
+    assert rows["SVD f=100"]["twin_pct"] == pytest.approx(100 * (1.05 - 0.95) / 1.05)
+    assert rows["SVD f=100"]["reference_quiz_rmse"] == 1.05
+    assert ladder(recs, "knn-cinematch-plain") is None
 
 
 def test_report_shows_the_ladder_on_synthetic_data(tmp_path):

@@ -39,7 +39,7 @@ force_option = click.option("--force", is_flag=True, help="Replace a dataset of 
 #: `prize --help` need not import the generator's numba kernels.
 PRESET_NAMES = ("tiny", "small", "tiny-twin", "small-twin", "medium", "netflix")
 #: The versions of its law, likewise (``prize.data.synth.LAWS``).
-LAW_NAMES = ("1", "2", "3")
+LAW_NAMES = ("1", "2", "3", "4")
 skip_option = click.option("--skip-bad-lines", is_flag=True,
                            help="Count and report bad lines instead of stopping at the first.")
 duplicates_option = click.option(
@@ -283,8 +283,9 @@ def list_cmd(ctx, as_json):
     'prize data synth --preset medium --law 2 --out raw/medium-law2'))
 @click.option("--preset", type=click.Choice(list(PRESET_NAMES)), default="tiny",
               show_default=True,
-              help="tiny and small: law 1 (the original); tiny-twin, small-twin, medium and "
-                   "netflix: law 3, calibrated on the Prize's ladder.")
+              help="tiny and small: law 1 (the original); tiny-twin and small-twin: law 3, "
+                   "calibrated on the Prize's ladder; medium and netflix: law 4 (law 3 "
+                   "with Netflix-sized time effects).")
 @click.option("--law", type=click.Choice(list(LAW_NAMES)), default=None,
               help="Generate the preset's sizes under this version of the law (default: "
                    "the preset's own); data sets of an older law can be made again.")

@@ -78,14 +78,16 @@ def ladder_pct(ref: float, rmse: float) -> float:
     return 100.0 * (ref - rmse) / ref
 
 
-def ladder(metas: list[PredictorRecord]) -> list[dict] | None:
+def ladder(metas: list[PredictorRecord], reference: str = LADDER_REFERENCE) -> list[dict] | None:
     """Each rung's published improvement over Cinematch beside the twin's over the
     reference (quiz RMSE), with the distance (twin minus published, percentage points) and
-    whether it lies within 1 point; ``None`` without a stored reference."""
+    whether it lies within 1 point; ``None`` without a stored reference. ``reference``:
+    the predictor playing Cinematch (``scripts/bench_twin.py --plain-reference`` sets
+    another beside the data set's own)."""
     quiz = {m.name: m.quiz_rmse for m in metas if m.quiz_rmse is not None}
-    if LADDER_REFERENCE not in quiz:
+    if reference not in quiz:
         return None
-    ref = quiz[LADDER_REFERENCE]
+    ref = quiz[reference]
     blends = [m for m in metas if m.family == "blend" and m.quiz_rmse is not None]
     best_blend = min(blends, key=lambda m: m.quiz_rmse) if blends else None
     rows = []
