@@ -1,13 +1,15 @@
 """The synthetic twin's ladder beside the Prize's (issue 17).
 
-Generates a synthetic preset (``medium`` by default, law 3; ``--law 2`` for the law
-before it), imports it, trains one
+Generates a synthetic preset (``medium`` by default, law 4; ``--law 3`` or ``--law 2`` for
+the laws before it), imports it, trains one
 predictor per rung of the Netflix Prize ladder through :mod:`prize.runs` (the configs of
 ``prize/configs/leaderboard/progress2007.toml`` where they fit; f = 10/100/200 for SVD,
 SVD++ and timeSVD++), blends, and prints each rung's published improvement over Cinematch
 (0.9514 quiz) beside the twin's over the reference (``knn-cinematch-proxy``, playing
 Cinematch), their distance and whether it lies within +-1 percentage point, then the
-orderings the issue asks for.
+orderings the issue asks for. ``--plain-reference`` also trains Bell & Koren's correlation
+kNN as published (``knn-cinematch-plain``) and prints the same against it; the linear
+blend then has it among its inputs too.
 
     PYTHONPATH=. nice -n 10 python scripts/bench_twin.py --preset small-twin
     PYTHONPATH=. python scripts/bench_twin.py --preset netflix --cluster pool:32 --rbm-device cuda
