@@ -126,6 +126,12 @@ def orderings(quiz: dict[str, float], reference: str = REFERENCE
     return out
 
 
+def summary(rows, checks) -> dict:
+    """A table's rungs, orderings and count within a point, as ``--json`` prints them."""
+    return {"rungs": rows, "orderings": [{"ordering": t, "holds": ok} for t, ok in checks],
+            "within_1pp": sum(r["within_1pp"] for r in rows)}
+
+
 def render(rows, checks, ref: float, title: str, reference: str = REFERENCE) -> list[str]:
     lines = [f"### {title}", "",
              f"Reference `{reference}` quiz RMSE {ref:.4f} (Cinematch 0.9514).", "",
@@ -228,34 +234,26 @@ def main(argv=None) -> int:
     lines = render(rows, checks, ref, title)
     plain = None
     if PLAIN_REFERENCE in quiz:
-        plain = {"reference_quiz_rmse": quiz[PLAIN_REFERENCE],
-                 "rungs": [r for r in ladder(records, PLAIN_REFERENCE) if r["predictor"]],
-                 "orderings": orderings(quiz, PLAIN_REFERENCE)}
-        lines += [""] + render(plain["rungs"], plain["orderings"], quiz[PLAIN_REFERENCE],
+        p_rows = [r for r in ladder(records, PLAIN_REFERENCE) if r["predictor"]]
+        p_checks = orderings(quiz, PLAIN_REFERENCE)
+        plain = {"reference_quiz_rmse": quiz[PLAIN_REFERENCE], **summary(p_rows, p_checks)}
+        lines += [""] + render(p_rows, p_checks, quiz[PLAIN_REFERENCE],
                                f"{title}, against the plain weighted mean", PLAIN_REFERENCE)
     lines += ["", f"Oracle quiz RMSE {oracle:.4f}." if oracle else "",
               "Minutes: " + ", ".join(f"{k} {v / 60:.1f}" for k, v in timings.items())]
     if args.out:
         Path(args.out).write_text("\n".join(lines) + "\n")
-    landed = sum(r["within_1pp"] for r in rows)
+    main_table = summary(rows, checks)
     if args.json:
         print(json.dumps({"title": title, "reference_quiz_rmse": ref, "oracle_quiz_rmse": oracle,
-                          "rungs": rows, "orderings": [{"ordering": t, "holds": ok}
-                                                       for t, ok in checks],
-                          "within_1pp": landed, "seconds": timings,
-                          "plain_reference": None if plain is None else {
-                              "reference_quiz_rmse": plain["reference_quiz_rmse"],
-                              "rungs": plain["rungs"],
-                              "orderings": [{"ordering": t, "holds": ok}
-                                            for t, ok in plain["orderings"]],
-                              "within_1pp": sum(r["within_1pp"] for r in plain["rungs"])}},
+                          **main_table, "seconds": timings, "plain_reference": plain},
                          indent=2))
         return 0
     print("\n".join(lines))
-    print(f"\n{landed}/{len(rows)} rungs within ±1pp")
+    print(f"\n{main_table['within_1pp']}/{len(rows)} rungs within ±1pp")
     if plain is not None:
-        print(f"{sum(r['within_1pp'] for r in plain['rungs'])}/{len(plain['rungs'])} within "
-              f"±1pp against {PLAIN_REFERENCE}")
+        print(f"{plain['within_1pp']}/{len(plain['rungs'])} within ±1pp against "
+              f"{PLAIN_REFERENCE}")
     return 0
 
 

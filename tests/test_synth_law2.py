@@ -438,6 +438,19 @@ def test_twin_ladder_pins_the_threads_of_its_mf_rungs(twin_levers):
         assert threads == ["threads=2"], (s.name, s.set)
 
 
+def test_twin_ladder_summary_counts_the_rungs_within_a_point(twin_levers):
+    """bench_twin.py's ``--json`` table (both references use it): the rungs as given, the
+    orderings as records, and how many rungs lie within a point."""
+    import bench_twin  # on sys.path through the twin_levers fixture
+
+    rows = [{"rung": "a", "within_1pp": True}, {"rung": "b", "within_1pp": False},
+            {"rung": "c", "within_1pp": True}]
+    got = bench_twin.summary(rows, [("x > y", True), ("y > z", None)])
+    assert got["rungs"] is rows and got["within_1pp"] == 2
+    assert got["orderings"] == [{"ordering": "x > y", "holds": True},
+                                {"ordering": "y > z", "holds": None}]
+
+
 def test_factor_head_flattens_the_first_tastes():
     """``factor_head = h``: the first h tastes carry equal shares of Var(pᵀq), then the
     decay; the shares still sum to sd_interaction²; h = 1 is the plain decay."""
