@@ -17,16 +17,20 @@ $(BIN)/activate: pyproject.toml
 
 venv: $(BIN)/activate
 
-# The demo: the synthetic twin at small size (small-twin: law 3, calibrated on the Prize's
-# ladder; `make demo DEMO_PRESET=small DEMO=synth-small` for law 1) -> import -> baselines
-# and the reference (the Cinematch proxy, item kNN) -> leaderboard -> submission.
+# The demo: the synthetic twin at small size (small-twin under law 4, the calibrated twin;
+# `make demo DEMO_PRESET=small DEMO_LAW=1` for law 1) -> import -> baselines and the data
+# set's reference (item kNN playing Cinematch: knn-cinematch-plain from law 4 on, the
+# shipped proxy before) -> leaderboard -> submission.
 DEMO_PRESET ?= small-twin
-DEMO ?= synth-$(DEMO_PRESET)
+DEMO_LAW ?= 4
+DEMO ?= synth-$(DEMO_PRESET)-law$(DEMO_LAW)
 DEMO_RAW := $(PRIZE_HOME)/raw/$(DEMO)
+DEMO_REF := $(if $(filter 1 2 3,$(DEMO_LAW)),cinematch-proxy,cinematch-plain)
 BASELINES := global_mean movie_mean user_mean biases global_effects
 
 $(DEMO_RAW)/synth.json: | venv
-	$(PRIZE) data synth --preset $(DEMO_PRESET) --seed 0 --out $(DEMO_RAW) --force
+	$(PRIZE) data synth --preset $(DEMO_PRESET) --law $(DEMO_LAW) --seed 0 --out $(DEMO_RAW) \
+		--force
 
 $(PRIZE_HOME)/data/$(DEMO)/meta.json: $(DEMO_RAW)/synth.json
 	$(PRIZE) data import netflix $(DEMO_RAW) --name $(DEMO) --force
@@ -34,14 +38,14 @@ $(PRIZE_HOME)/data/$(DEMO)/meta.json: $(DEMO_RAW)/synth.json
 demo: venv $(PRIZE_HOME)/data/$(DEMO)/meta.json
 	$(PRIZE) data info $(DEMO)
 	for c in $(BASELINES); do $(PRIZE) train baseline --data $(DEMO) --config $$c || exit 1; done
-	$(PRIZE) train knn --data $(DEMO) --config cinematch-proxy --name knn-cinematch-proxy
+	$(PRIZE) train knn --data $(DEMO) --config $(DEMO_REF) --name knn-$(DEMO_REF)
 	$(PRIZE) leaderboard --data $(DEMO)
 	$(PRIZE) submit --data $(DEMO) --predictor baseline-global_effects
 	$(PRIZE) submit --data $(DEMO) --check \
 		$(PRIZE_HOME)/submissions/$(DEMO)-baseline-global_effects.txt
 
-# `make leaderboard` runs progress2007 on the synthetic twin (small-twin) and reports the
-# Prize's ladder beside the twin's;
+# `make leaderboard` runs progress2007 on the demo's synthetic twin (small-twin, law 4) and
+# reports the Prize's ladder beside the twin's;
 # `make leaderboard DATA=/path/to/netflix` imports the real files and runs it there.
 SET ?= progress2007
 LB_NAME := $(if $(DATA),netflix,$(DEMO))

@@ -4,7 +4,8 @@ Generates a "medium-lite" preset (20,000 users, 8,000 films (``--movies``), 4M r
 ``medium``'s 2.5% coverage of the catalogue at a fifth of its size) under a law
 (``--law``, default 3: :data:`~prize.data.synth.law.LAW3`) with the given parameters
 overridden, trains six rungs as ``scripts/bench_twin.py`` pins them (biases, global
-effects, the reference ``knn-cinematch-proxy``, Bell & Koren's kNN on global-effect
+effects, the data set's reference (``knn-cinematch-proxy``; ``knn-cinematch-plain`` from
+law 4 on), Bell & Koren's kNN on global-effect
 residuals, SVD at f = 10 and 100; ``--upper`` adds SVD++ and timeSVD++ at f = 10 and 100,
 ``--residual`` Bell & Koren's kNN on the residuals of SVD f = 100)
 and prints each rung's quiz RMSE improvement over the reference beside the Prize's
@@ -139,12 +140,14 @@ def _ladder_lines(title: str, labels, twin, netflix) -> list[str]:
     return out
 
 
-def chosen_specs(upper: bool = False, residual: bool = False) -> list:
+def chosen_specs(upper: bool = False, residual: bool = False,
+                 reference: str = "knn-cinematch-proxy") -> list:
     """``bench_twin.py``'s specs of the rungs a run trains, in its order (a base before the
-    kNN on its residuals); the MF keeps its training predictions only for ``residual``."""
+    kNN on its residuals), with the data set's ``reference``; the MF keeps its training
+    predictions only for ``residual``."""
     from bench_twin import specs  # this folder is the script's sys.path[0]
 
-    wanted = (*LOWER_RUNGS, *(UPPER_RUNGS if upper else ()),
+    wanted = (*LOWER_RUNGS, reference, *(UPPER_RUNGS if upper else ()),
               *(RESIDUAL_RUNGS if residual else ()))
     return [dataclasses.replace(s, keep_train=s.keep_train and residual)
             for s in specs("cpu", None) if s.name in wanted]
@@ -209,12 +212,13 @@ def main(argv: list[str] | None = None) -> dict:
                     str(home / "raw" / tag), "--name", tag, "--force"], check=True,
                    stdout=subprocess.DEVNULL, env={**os.environ, "PRIZE_HOME": str(home)})
     ds = open_dataset(tag, home)
+    reference = ds.meta["reference"]["name"]  # playing Cinematch: by the law
     store = ProbeStore(home / "probes")
     records = [train(ds, store, s.family, config=s.config, overrides=list(s.set), name=s.name,
                      force=True, allow_worse=True, keep_train=s.keep_train,
                      residuals_of=s.residuals_of)
-               for s in chosen_specs(args.upper, args.residual)]
-    rows = [r for r in ladder(records) if r["predictor"] is not None]
+               for s in chosen_specs(args.upper, args.residual, reference)]
+    rows = [r for r in ladder(records, reference) if r["predictor"] is not None]
     # Bell & Koren's probe ladder: global mean, movie mean, user + movie biases, global effects.
     steps = [train(ds, store, "baseline", config=c, name=f"baseline-{c}", force=True,
                    allow_worse=True).probe_rmse for c in ("global_mean", "movie_mean")]

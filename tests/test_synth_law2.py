@@ -354,7 +354,7 @@ def test_ladder_rows_from_records():
     assert rows["the 2007 blend"]["predictor"] == "blend-b"  # the best stored blend
     assert rows["SVD++ f=100"]["twin_pct"] is None  # not trained: a dash in the table
     assert ladder(recs[1:]) is None  # no reference, no ladder
-    # another predictor playing Cinematch (bench_twin.py --plain-reference)
+    # another predictor playing Cinematch (the twin's, from law 4 on)
     plain = recs + [PredictorRecord("knn-cinematch-plain", family="knn", quiz_rmse=1.05)]
     rows = {r["rung"]: r for r in ladder(plain, "knn-cinematch-plain")}
     assert rows["SVD f=100"]["twin_pct"] == pytest.approx(100 * (1.05 - 0.95) / 1.05)

@@ -49,6 +49,23 @@ CINEMATCH = {"name": "Cinematch", "kind": "official", "quiz": 0.9514, "test": 0.
 #: k = 35 (``configs/knn/cinematch-proxy.toml``; see :mod:`prize.models.knn`).
 DEFAULT_REFERENCE = {"name": "knn-cinematch-proxy", "kind": "predictor", "family": "knn",
                      "config": "cinematch-proxy"}
+#: The calibrated synthetic twin's reference (law 4 and later): Bell & Koren's correlation
+#: kNN as published, the proxy without its shrinkage toward the baseline
+#: (``configs/knn/cinematch-plain.toml``). On the twin that shrinkage, made for small noisy
+#: data sets, makes the proxy a point and a half better than the model whose Netflix score
+#: it stands for, and every rung of the Prize's ladder lands short of Netflix's.
+TWIN_REFERENCE = {"name": "knn-cinematch-plain", "kind": "predictor", "family": "knn",
+                  "config": "cinematch-plain"}
+#: The first law of the synthetic twin measured against :data:`TWIN_REFERENCE`.
+TWIN_REFERENCE_LAW = 4
+
+
+def synthetic_reference(law: int | None) -> dict:
+    """The reference of a synthetic data set generated under ``law`` (``None``: unknown,
+    as in files written before the law was recorded): :data:`TWIN_REFERENCE` from law 4
+    on, :data:`DEFAULT_REFERENCE` before it (the laws calibrated against the proxy)."""
+    twin = law is not None and law >= TWIN_REFERENCE_LAW
+    return dict(TWIN_REFERENCE if twin else DEFAULT_REFERENCE)
 
 
 #: The prediction kinds whose arrays the probe store keeps.

@@ -34,7 +34,7 @@ from prize.data.build import (
     pair_keys,
     release_memory,
 )
-from prize.data.dataset import CINEMATCH, DEFAULT_REFERENCE
+from prize.data.dataset import CINEMATCH, synthetic_reference
 from prize.errors import DataError
 
 _MV = re.compile(r"(?:^|/)mv_(\d+)\.txt$")
@@ -332,7 +332,7 @@ def import_netflix(
             "files": {s.name: s.sha256 for s in sources},
         },
         "rating_scale": {"min": 1.0, "max": 5.0, "step": 1.0},
-        "reference": dict(DEFAULT_REFERENCE) if synth else dict(CINEMATCH),
+        "reference": synthetic_reference(synth.get("law")) if synth else dict(CINEMATCH),
         "protocol": "netflix-files",
         "has_truth": has_truth,
     }

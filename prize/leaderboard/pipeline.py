@@ -10,12 +10,28 @@ otherwise).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
 
 from prize.data.dataset import Dataset
 from prize.probes import ProbeStore
+from prize.runs.sets import PredictorSet, Spec, load_set, run_set
+
+
+def with_reference(pset: PredictorSet, ds: Dataset) -> PredictorSet:
+    """``pset`` with the data set's reference predictor added where the set lacks it (the
+    table and the ladder measure every row against it), trained under the name and config
+    its meta gives; Cinematch's official figures (real Netflix data) need no training."""
+    ref = ds.meta.get("reference") or {}
+    if ref.get("kind") != "predictor" or any(s.name == ref["name"] for s in pset.predictors):
+        return pset
+    from prize.leaderboard.table import reference_config
+
+    family, config = reference_config(ref)
+    spec = Spec(ref["name"], family, config if config != ref["name"] else None)
+    return dataclasses.replace(pset, predictors=[*pset.predictors, spec])
 
 
 def run(ds: Dataset, store: ProbeStore, set_name: str, *, home: Path, final: bool = False,
@@ -28,9 +44,8 @@ def run(ds: Dataset, store: ProbeStore, set_name: str, *, home: Path, final: boo
     the best blend by CV probe RMSE carries the path of the submission written for it.
     """
     from prize.leaderboard.table import table
-    from prize.runs.sets import load_set, run_set
 
-    pset = load_set(set_name)
+    pset = with_reference(load_set(set_name), ds)
     results = run_set(pset, home=home, data=ds.name, final=final, executor=executor,
                       progress=progress, threads=threads)
     blends = []

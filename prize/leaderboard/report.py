@@ -44,7 +44,9 @@ PUBLISHED = [
 
 #: Cinematch's quiz RMSE: the Prize's yardstick, 0% on the ladder.
 CINEMATCH_QUIZ = 0.9514
-#: The predictor playing Cinematch on data without an official score (synthetic twin).
+#: The predictor playing Cinematch on a synthetic data set whose meta names none (the
+#: report reads the data set's own ``reference``: ``knn-cinematch-plain`` from law 4 on,
+#: :func:`prize.data.dataset.synthetic_reference`).
 LADDER_REFERENCE = "knn-cinematch-proxy"
 #: The Prize's ladder (issue 17): rung, the predictors that stand for it (the first one
 #: stored is used; "blend" is the best stored blend), published quiz RMSE, source. Koren
@@ -82,8 +84,8 @@ def ladder(metas: list[PredictorRecord], reference: str = LADDER_REFERENCE) -> l
     """Each rung's published improvement over Cinematch beside the twin's over the
     reference (quiz RMSE), with the distance (twin minus published, percentage points) and
     whether it lies within 1 point; ``None`` without a stored reference. ``reference``:
-    the predictor playing Cinematch (``scripts/bench_twin.py --plain-reference`` sets
-    another beside the data set's own)."""
+    the predictor playing Cinematch (the data set's own in the report;
+    ``scripts/bench_twin.py`` also prints the ladder against the shipped proxy)."""
     quiz = {m.name: m.quiz_rmse for m in metas if m.quiz_rmse is not None}
     if reference not in quiz:
         return None
@@ -102,7 +104,7 @@ def ladder(metas: list[PredictorRecord], reference: str = LADDER_REFERENCE) -> l
                      "twin_pct": twin, "distance": None if twin is None else twin - netflix,
                      "within_1pp": None if twin is None else abs(twin - netflix) <= 1.0,
                      "published_rmse": published, "source": source,
-                     "reference_quiz_rmse": ref})
+                     "reference": reference, "reference_quiz_rmse": ref})
     return rows
 
 
@@ -110,7 +112,7 @@ def ladder_markdown(rows: list[dict]) -> list[str]:
     """The ladder as a Markdown section."""
     ref = rows[0]["reference_quiz_rmse"]
     out = [f"\n## The Prize's ladder on the twin\n\nEach rung's published improvement over "
-           f"Cinematch (quiz {CINEMATCH_QUIZ}) beside the twin's over `{LADDER_REFERENCE}` "
+           f"Cinematch (quiz {CINEMATCH_QUIZ}) beside the twin's over `{rows[0]['reference']}` "
            f"(quiz {ref:.4f}); distance in percentage points, ✓ within ±1.\n",
            "| rung | Netflix % | twin % | distance | ±1pp | predictor | source |",
            "|---|---:|---:|---:|:---:|---|---|"]
@@ -424,7 +426,8 @@ def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | N
     metas = store.list(ds.name)
     netflix = (ds.meta.get("reference") or {}).get("kind") == "official"
     repro = reproduction(metas) if netflix else None
-    steps = ladder(metas) if "synthetic" in ds.meta else None
+    ref_name = (ds.meta.get("reference") or {}).get("name") or LADDER_REFERENCE
+    steps = ladder(metas, ref_name) if "synthetic" in ds.meta else None
     chart_rmse(t, barrier, out / "probe_rmse.png")
     stored = [m for m in metas if m.family == "blend" and m.extra.get("selection")]
     curves = [(m.name, m.extra["selection"]) for m in stored]

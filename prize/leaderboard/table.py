@@ -75,11 +75,16 @@ def score(ds: Dataset, store: ProbeStore, predictor: str, *, reveal: bool = Fals
     return r
 
 
-def train_command(ref: dict, dataset: str) -> str:
-    """The command that trains a predictor reference under the name the meta gives it (an
-    older meta without ``config`` names it ``<family>-<config>``)."""
+def reference_config(ref: dict) -> tuple[str, str]:
+    """The family and config of a predictor reference (an older meta without ``config``
+    names it ``<family>-<config>``)."""
     family, name = ref.get("family", "baseline"), ref.get("name", "")
-    config = ref.get("config") or name.removeprefix(f"{family}-")
+    return family, ref.get("config") or name.removeprefix(f"{family}-")
+
+
+def train_command(ref: dict, dataset: str) -> str:
+    """The command that trains a predictor reference under the name the meta gives it."""
+    (family, config), name = reference_config(ref), ref.get("name", "")
     config = f" --config {config}" if config and config != name else ""
     return f"prize train {family} --data {dataset}{config} --name {name}"
 
