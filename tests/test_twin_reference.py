@@ -103,3 +103,27 @@ def test_the_report_measures_the_ladder_against_the_data_sets_reference(law4, tm
                                             / plain.quiz_rmse)
     md = (tmp_path / "report" / "leaderboard.md").read_text()
     assert "over `knn-cinematch-plain`" in md and f"{row['twin_pct']:+.2f}" in md
+
+
+def test_leaderboard_run_trains_the_twins_reference_through_the_cli(tmp_path):
+    """End to end on the real CLI: `prize data synth --law 4`, import, and `prize leaderboard
+    run` with a set that names only the biases: the table's reference is then trained."""
+    from conftest import run_prize
+
+    home, raw = tmp_path / "home", tmp_path / "raw"
+    run_prize("-q", "data", "synth", "--preset", "tiny-twin", "--law", "4", "--seed", "1",
+              "--out", str(raw), home=home)
+    run_prize("-q", "data", "import", "netflix", str(raw), "--name", "tw", home=home)
+    info = run_prize("data", "info", "tw", "--json", home=home, json_out=True)
+    assert info["reference"]["name"] == "knn-cinematch-plain"
+    one = tmp_path / "one.toml"
+    one.write_text('name = "one"\n\n[[predictor]]\nname = "baseline-biases"\n'
+                   'family = "baseline"\nconfig = "biases"\n')
+    out = run_prize("leaderboard", "run", "--predictor-set", str(one), "--data", "tw",
+                    "--no-blend", "--json", home=home, json_out=True)
+    assert sorted(r["name"] for r in out["trained"]) == ["baseline-biases",
+                                                         "knn-cinematch-plain"]
+    board = out["table"]
+    assert board["reference"]["name"] == "knn-cinematch-plain" and board["reference"]["trained"]
+    biases = next(r for r in board["rows"] if r["name"] == "baseline-biases")
+    assert biases["improvement"] is not None  # measured against the trained reference

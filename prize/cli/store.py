@@ -189,7 +189,10 @@ def submit_cmd(ctx, data_name, predictor, out, check_file, reveal, as_json):
 @click.pass_context
 def leaderboard_run(ctx, set_name, old_set_name, data_name, final, cluster, insecure, no_blend,
                     as_json):
-    """Train every predictor of a set that the store lacks, blend, submit, print the table."""
+    """Train every predictor of a set that the store lacks, blend, submit, print the table.
+
+    The data set's reference predictor (the one its meta names, as `prize data info` shows)
+    is trained too when the set lacks it, and blended with the rest."""
     from prize.barrier import load_estimate
     from prize.leaderboard import render_text, run
 
