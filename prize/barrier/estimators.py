@@ -30,17 +30,25 @@ class BarrierConfig:
 
     method: Literal["ordinal", "coherence", "said", "herlocker"] = "ordinal"
     # The estimator whose number is the headline ``rmse`` (the others are reported beside).
-    n_factors: int = 32
+    n_factors: int = 64
     # f of the ordinal model's taste vectors (and of the quick MF behind coherence clusters);
-    # choose it above the rank you expect: the Wishart prior leaves unneeded ones small.
-    # 32 against 16 doubles the time and brought every synthetic check closer: law-1 tiny
-    # +0.014/+0.015/+0.012 -> +0.002/+0.004/+0.002 at noise 0.6/1.0/1.4, tiny-twin
-    # +0.060/+0.044/+0.028 -> +0.040/+0.034/+0.020.
-    sweeps: int = 400
-    # Gibbs sweeps of the ordinal model after the warm start.
-    burn_in: int = 200
+    # choose it above the rank you expect: the Wishart prior leaves unneeded ones small,
+    # though each still soaks up a little noise. A long tail of weak tastes, which the data
+    # cannot tell from noise at a lower rank, is read as noise: a bias dial between the two.
+    # Errors against the probe oracle at noise 0.6/1.0/1.4 (tiny presets, 100k ratings):
+    # rank 16: law-1 tiny +0.014/+0.015/+0.012, tiny-twin (law 3) +0.060/+0.044/+0.028;
+    # rank 32: +0.002/+0.004/+0.002 and +0.040/+0.034/+0.020, law 4 +0.035/+0.029;
+    # rank 64 (200 sweeps): -0.017/-0.012/-0.012, law 3 +0.022/+0.018, law 4
+    # +0.018/+0.013/+0.009; `medium` (law 4, noise 1.0, a million ratings) +0.036 at 32,
+    # +0.020 at 64. At rank 128 the tiny twin's noise collapses (0.02 against 0.46): more
+    # factors than most users have ratings.
+    sweeps: int = 200
+    # Gibbs sweeps of the ordinal model after the warm start. Rank 64 at 200 sweeps costs
+    # about what rank 32 did at 400; 400 sweeps at rank 64 move the estimates by about
+    # +0.001 to +0.004 (law-1 tiny at noise 0.6: -0.012 against -0.017).
+    burn_in: int = 100
     # Sweeps discarded before averaging (the noise level settles slowly: weak tastes trade
-    # variance with the noise for a few hundred sweeps on 100k ratings).
+    # variance with the noise for a hundred sweeps and more on 100k ratings).
     item_bins: int = 30
     # Time bins b_{i,Bin(t)} of each film's level over the data's span of days (Koren 2010
     # used 30 on Netflix); 0 or 1: none.
