@@ -40,8 +40,8 @@ class BarrierConfig:
     # rank 32: +0.002/+0.004/+0.002 and +0.040/+0.034/+0.020, law 4 +0.035/+0.029;
     # rank 64 (200 sweeps): -0.017/-0.012/-0.012, law 3 +0.022/+0.018, law 4
     # +0.018/+0.013/+0.009; `medium` (law 4, noise 1.0, a million ratings) +0.036 at 32,
-    # +0.020 at 64; small-twin (law 4, noise 1.0) +0.022 at 64. At rank 128 the tiny twin's noise collapses (0.02 against 0.46): more
-    # factors than most users have ratings.
+    # +0.020 at 64; small-twin (law 4) +0.028/+0.022/+0.021 at 64. At rank 128 the tiny
+    # twin's noise collapses (0.02 against 0.46): more factors than most users have ratings.
     sweeps: int = 200
     # Gibbs sweeps of the ordinal model after the warm start. Rank 64 at 200 sweeps costs
     # about what rank 32 did at 400; 400 sweeps at rank 64 move the estimates by about
