@@ -25,7 +25,6 @@ DEMO_PRESET ?= small-twin
 DEMO_LAW ?= 4
 DEMO ?= synth-$(DEMO_PRESET)-law$(DEMO_LAW)
 DEMO_RAW := $(PRIZE_HOME)/raw/$(DEMO)
-DEMO_REF := $(if $(filter 1 2 3,$(DEMO_LAW)),cinematch-proxy,cinematch-plain)
 BASELINES := global_mean movie_mean user_mean biases global_effects
 
 $(DEMO_RAW)/synth.json: | venv
@@ -38,7 +37,10 @@ $(PRIZE_HOME)/data/$(DEMO)/meta.json: $(DEMO_RAW)/synth.json
 demo: venv $(PRIZE_HOME)/data/$(DEMO)/meta.json
 	$(PRIZE) data info $(DEMO)
 	for c in $(BASELINES); do $(PRIZE) train baseline --data $(DEMO) --config $$c || exit 1; done
-	$(PRIZE) train knn --data $(DEMO) --config $(DEMO_REF) --name knn-$(DEMO_REF)
+	@# the reference the data set's meta names, by the command the leaderboard gives for it
+	@cmd=$$($(PRIZE) leaderboard --data $(DEMO) --json | $(BIN)/python -c \
+		'import json, sys; print(json.load(sys.stdin)["reference"].get("train_command", ""))'); \
+	if [ -n "$$cmd" ]; then echo "$(BIN)/$$cmd"; $(BIN)/$$cmd || exit 1; fi
 	$(PRIZE) leaderboard --data $(DEMO)
 	$(PRIZE) submit --data $(DEMO) --predictor baseline-global_effects
 	$(PRIZE) submit --data $(DEMO) --check \

@@ -40,9 +40,10 @@ import sys
 import time
 from pathlib import Path
 
-#: The rungs trained, as ``bench_twin.py`` pins them (its ``specs``).
-LOWER_RUNGS = ("baseline-biases", "baseline-global_effects", "knn-cinematch-proxy",
-               "knn-interp-ge", "mf-f10", "mf-f100")
+#: The rungs trained, as ``bench_twin.py`` pins them (its ``specs``), with the data set's
+#: reference beside them.
+LOWER_RUNGS = ("baseline-biases", "baseline-global_effects", "knn-interp-ge", "mf-f10",
+               "mf-f100")
 #: With ``--upper``, the rungs above them too (a few minutes more a variant).
 UPPER_RUNGS = ("svdpp-f10", "svdpp-f100", "timesvdpp-f10", "timesvdpp-f100")
 #: With ``--residual``, Bell & Koren's kNN on the residuals of SVD f = 100 too.
@@ -141,13 +142,13 @@ def _ladder_lines(title: str, labels, twin, netflix) -> list[str]:
 
 
 def chosen_specs(upper: bool = False, residual: bool = False,
-                 reference: str = "knn-cinematch-proxy") -> list:
+                 reference: str | None = None) -> list:
     """``bench_twin.py``'s specs of the rungs a run trains, in its order (a base before the
-    kNN on its residuals), with the data set's ``reference``; the MF keeps its training
-    predictions only for ``residual``."""
-    from bench_twin import specs  # this folder is the script's sys.path[0]
+    kNN on its residuals), with the data set's ``reference`` (default: the shipped proxy);
+    the MF keeps its training predictions only for ``residual``."""
+    from bench_twin import REFERENCE, specs  # this folder is the script's sys.path[0]
 
-    wanted = (*LOWER_RUNGS, reference, *(UPPER_RUNGS if upper else ()),
+    wanted = (*LOWER_RUNGS, reference or REFERENCE, *(UPPER_RUNGS if upper else ()),
               *(RESIDUAL_RUNGS if residual else ()))
     return [dataclasses.replace(s, keep_train=s.keep_train and residual)
             for s in specs("cpu", None) if s.name in wanted]

@@ -405,17 +405,20 @@ def test_twin_levers_trains_the_residual_rung_after_its_base(twin_levers):
     """``--residual`` adds kNN on the residuals of MF f = 100, after that MF, which then
     keeps its training predictions (as bench_twin.py pins it); without it, no MF keeps them."""
     mod = twin_levers
+    lower = {*mod.LOWER_RUNGS, "knn-cinematch-proxy"}  # with the default reference
     plain = mod.chosen_specs()
     assert [s.name for s in plain] == [n for n in [s.name for s in mod.chosen_specs(
-        upper=True)] if n in mod.LOWER_RUNGS]
-    assert set(s.name for s in plain) == set(mod.LOWER_RUNGS)
+        upper=True)] if n in lower]
+    assert set(s.name for s in plain) == lower
+    twin = {s.name for s in mod.chosen_specs(reference="knn-cinematch-plain")}
+    assert twin == set(mod.LOWER_RUNGS) | {"knn-cinematch-plain"}
     assert not any(s.keep_train or s.residuals_of for s in plain)
     res = mod.chosen_specs(residual=True)
     names = [s.name for s in res]
     knn = res[names.index("knn-interp-on-mf-f100")]
     assert knn.residuals_of == "mf-f100" and names.index("mf-f100") < names.index(knn.name)
     assert [s.name for s in res if s.keep_train] == ["mf-f100"]
-    assert set(names) == set(mod.LOWER_RUNGS) | set(mod.RESIDUAL_RUNGS)
+    assert set(names) == lower | set(mod.RESIDUAL_RUNGS)
 
 
 def test_twin_ladder_pins_the_threads_of_its_mf_rungs(twin_levers):

@@ -29,8 +29,7 @@ def with_reference(pset: PredictorSet, ds: Dataset) -> PredictorSet:
         return pset
     from prize.leaderboard.table import reference_config
 
-    family, config = reference_config(ref)
-    spec = Spec(ref["name"], family, config if config != ref["name"] else None)
+    spec = Spec(ref["name"], *reference_config(ref))
     return dataclasses.replace(pset, predictors=[*pset.predictors, spec])
 
 

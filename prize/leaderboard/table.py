@@ -75,17 +75,18 @@ def score(ds: Dataset, store: ProbeStore, predictor: str, *, reveal: bool = Fals
     return r
 
 
-def reference_config(ref: dict) -> tuple[str, str]:
+def reference_config(ref: dict) -> tuple[str, str | None]:
     """The family and config of a predictor reference (an older meta without ``config``
-    names it ``<family>-<config>``)."""
+    names it ``<family>-<config>``; ``None``: the family's default)."""
     family, name = ref.get("family", "baseline"), ref.get("name", "")
-    return family, ref.get("config") or name.removeprefix(f"{family}-")
+    config = ref.get("config") or name.removeprefix(f"{family}-")
+    return family, config if config and config != name else None
 
 
 def train_command(ref: dict, dataset: str) -> str:
     """The command that trains a predictor reference under the name the meta gives it."""
     (family, config), name = reference_config(ref), ref.get("name", "")
-    config = f" --config {config}" if config and config != name else ""
+    config = f" --config {config}" if config else ""
     return f"prize train {family} --data {dataset}{config} --name {name}"
 
 
