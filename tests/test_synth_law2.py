@@ -32,6 +32,8 @@ TINY_TWIN_LAW2_DIGEST = "2454c1535d91852e9d3d4cd3b04d60ddafe173dbe70c9d905a1b27d
 TINY_TWIN_LAW3_DIGEST = "cbcb3688d8194331e95e3a82995e2b69cdd3c391975635e337546a6dcceb7fee"
 # `tiny-twin`'s sizes under law 4, as the commit that added it wrote them.
 TINY_TWIN_LAW4_DIGEST = "385d31779ee1fc6c4f4a8d79cc2c18f66d47bcda92564c1d15a9e989683f9f58"
+# And under law 5, as the commit that added it wrote them.
+TINY_TWIN_LAW5_DIGEST = "41635f50aff220c956e871f2466854267dfd5923b2064ed6c9c343ee6e3d13e3"
 
 
 def _digest(folder: Path) -> str:
@@ -79,6 +81,19 @@ def test_law4_files_pinned(tmp_path):
     info = synth.generate(tmp_path / "tt", preset=synth.under_law("tiny-twin", 4), seed=0)
     assert info["law"] == 4 and info["params"]["model"]["sd_alpha"] < synth.LAW_MODELS[3].sd_alpha
     assert _digest(tmp_path / "tt") == TINY_TWIN_LAW4_DIGEST != TINY_TWIN_LAW3_DIGEST
+
+
+def test_law5_is_law4_without_families(tmp_path):
+    """Law 5 changes nothing but the families' effect (and its number); its files are
+    pinned, and differ from law 4's."""
+    import dataclasses
+
+    four, five = (dataclasses.asdict(synth.LAW_MODELS[n]) for n in (4, 5))
+    assert {k for k in four if four[k] != five[k]} == {"law", "sigma_family"}
+    assert five["sigma_family"] == 0 < four["sigma_family"]
+    info = synth.generate(tmp_path / "tt", preset=synth.under_law("tiny-twin", 5), seed=0)
+    assert info["law"] == 5
+    assert _digest(tmp_path / "tt") == TINY_TWIN_LAW5_DIGEST != TINY_TWIN_LAW4_DIGEST
 
 
 def test_law1_tiny_files_unchanged(tmp_path):

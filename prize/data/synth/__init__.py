@@ -55,8 +55,8 @@ effect is part of ``s``, so the oracle below includes it.
 shuffled into probe / quiz / test thirds. Probe stays in ``training_set/`` (probe is a
 subset of training, as in 2006); quiz and test form ``qualifying.txt``.
 
-Three versions of the law
--------------------------
+Versions of the law
+-------------------
 ``SynthModel.law`` names the version; ``synth.json`` and the imported data set's
 ``meta.json`` (``meta["synthetic"]["law"]``) record it, and ``prize data synth --law N``
 (:func:`~prize.data.synth.law.under_law`) makes any preset's sizes under law ``N``, so a
@@ -81,7 +81,10 @@ re-balanced around it (a weaker selection tilt, a steeper head of the spectrum).
 (``medium``, ``netflix``; :data:`~prize.data.synth.law.LAW4`) is law 3 with Netflix-sized
 time effects (a user drift four times weaker, day offsets and the films' drift a little
 stronger), which land Koren's time-aware baselines; law 3 had needed its strong drift to
-hold back a reference stronger than Bell & Koren's published correlation kNN.
+hold back a reference stronger than Bell & Koren's published correlation kNN. Law 5
+(:data:`~prize.data.synth.law.LAW5`) is law 4 without the families (``sigma_family`` 0):
+the magic-barrier estimators model no item-local structure and read a user's family
+effects as noise, while the ladder barely moves without them.
 
 The oracle (the data set's magic barrier)
 -----------------------------------------
