@@ -40,8 +40,11 @@ class BarrierConfig:
     # rank 32: +0.002/+0.004/+0.002 and +0.040/+0.034/+0.020, law 4 +0.035/+0.029;
     # rank 64 (200 sweeps): -0.017/-0.012/-0.012, law 3 +0.022/+0.018, law 4
     # +0.018/+0.013/+0.009; `medium` (law 4, noise 1.0, a million ratings) +0.036 at 32,
-    # +0.020 at 64; small-twin (law 4) +0.028/+0.022/+0.021 at 64. At rank 128 the tiny
-    # twin's noise collapses (0.02 against 0.46): more factors than most users have ratings.
+    # +0.020 at 64; small-twin (law 4) +0.028/+0.022/+0.021 at 64. Most of law 4's error
+    # at the larger sizes is its families (a user's effect on a series): law 5, without
+    # them, +0.005/+0.001/-0.009 on tiny-twin's sizes, +0.007/+0.011/+0.009 on `medium`.
+    # At rank 128 the tiny twin's noise collapses (0.02 against 0.46): more factors than
+    # most users have ratings.
     sweeps: int = 200
     # Gibbs sweeps of the ordinal model after the warm start. Rank 64 at 200 sweeps costs
     # about what rank 32 did at 400; 400 sweeps at rank 64 move the estimates by about
@@ -532,11 +535,10 @@ def ordinal(ctx: Context, cfg: BarrierConfig) -> dict:
     with day and film-time effects; noise is independent across ratings. Unmodelled
     structure (tastes of rank above ``n_factors``, drifts within a day, series-like
     families) counts as noise, so errors lean high: at the default rank (64) it lands
-    within 0.02 of the probe oracle on the law-1 presets and on the calibrated twin at
-    ``tiny-twin``'s sizes (see the tests), and 0.02-0.03 above it on the twin's larger
-    presets, whose series-like families a low-rank model cannot hold (``n_factors``
-    lists the errors). The standard error combines a bootstrap over users with the
-    posterior spread.
+    within 0.02 of the probe oracle on the law-1 presets and on the calibrated twin (law
+    5; see the tests and ``n_factors``); under law 4, whose series-like families it reads
+    as noise, 0.02-0.03 above it on the larger presets. The standard error combines a
+    bootstrap over users with the posterior spread.
     """
     rng = np.random.default_rng(cfg.seed)
     rows = _subset(ctx, cfg.max_ratings, rng)

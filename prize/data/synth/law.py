@@ -38,8 +38,8 @@ class SynthModel:
     the original one, kept bit for bit so that old data sets stay reproducible; 2
     (:data:`LAW2`) was the first calibration on the ladder of the Prize (issue 17), also
     kept bit for bit; 3 (:data:`LAW3`, the ``*-twin`` presets) adds each film's taste
-    scale and lands the lower rungs too; 4 (:data:`LAW4`, ``medium``/``netflix``) is law 3
-    with Netflix-sized time effects; 5 (:data:`LAW5`) is law 4 without the families. A law
+    scale and lands the lower rungs too; 4 (:data:`LAW4`) is law 3 with Netflix-sized time
+    effects; 5 (:data:`LAW5`, ``medium``/``netflix``) is law 4 without the families. A law
     is its code path
     plus these parameters; the version goes into ``synth.json`` and from there into the
     data set's ``meta.json``; :func:`under_law` makes a preset's sizes under another law.
@@ -222,7 +222,7 @@ LAW4 = dataclasses.replace(
     sd_bin_step=0.09,
     sigma_day=0.37,
 )
-"""Law 3 with Netflix-sized time effects (version 4; ``medium`` and ``netflix``)."""
+"""Law 3 with Netflix-sized time effects (version 4)."""
 
 LAW5 = dataclasses.replace(
     LAW4,
@@ -234,7 +234,7 @@ LAW5 = dataclasses.replace(
     # neighbours on MF's residuals gained nothing from them either).
     sigma_family=0.0,
 )
-"""Law 4 without the families (version 5)."""
+"""Law 4 without the families (version 5; ``medium`` and ``netflix``)."""
 
 LAW_MODELS = {1: SynthModel(), 2: LAW2, 3: LAW3, 4: LAW4, 5: LAW5}
 """Each law's parameters: a preset generated under another law keeps its sizes and takes
@@ -291,14 +291,14 @@ PRESETS: dict[str, Preset] = {
                         activity_sigma=1.3, activity_min=3, model=LAW3),
     "small-twin": Preset("small-twin", n_users=10_000, n_movies=3_000, n_ratings=2_000_000,
                          activity_sigma=1.3, activity_min=5, model=LAW3),
-    # ~20M ratings, law 4.
+    # ~20M ratings, law 5.
     "medium": Preset("medium", n_users=100_000, n_movies=8_000, n_ratings=20_000_000,
-                     activity_sigma=1.3, activity_min=8, model=LAW4),
+                     activity_sigma=1.3, activity_min=8, model=LAW5),
     # The 2006 sizes: 100,480,507 training lines (probe included) + 2,817,131 qualifying;
     # quiz/test sizes are the Prize's own.
     "netflix": Preset("netflix", n_users=480_189, n_movies=17_770,
                       n_ratings=100_480_507 + 2_817_131, activity_sigma=1.3, activity_min=10,
-                      n_probe=1_408_395, n_quiz=1_408_342, n_test=1_408_789, model=LAW4),
+                      n_probe=1_408_395, n_quiz=1_408_342, n_test=1_408_789, model=LAW5),
 }
 
 
