@@ -117,6 +117,9 @@ def test_synth_under_an_older_law(tmp_path):
     text = run_prize("data", "synth", "--preset", "tiny", "--law", "2", "--out",
                      str(tmp_path / "c"), home=tmp_path).stdout
     assert "law 2" in text
-    bad = run_prize("data", "synth", "--preset", "tiny", "--law", "5", "--out",
+    from prize.data.synth import LAWS
+
+    unknown = str(max(LAWS) + 1)
+    bad = run_prize("data", "synth", "--preset", "tiny", "--law", unknown, "--out",
                     str(tmp_path / "d"), home=tmp_path, check=False)
     assert bad.returncode != 0 and "--law" in bad.stderr
