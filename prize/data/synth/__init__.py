@@ -78,12 +78,11 @@ opinion and others barely move with taste; the choice of films sees ``p_u^T q_i`
 it. A factor model learns each film's scale; the plain kNN's average of neighbours'
 residuals does not, which brings both baselines to their rungs. Its other parameters are
 re-balanced around it (a weaker selection tilt, a steeper head of the spectrum). Law 4
-(:data:`~prize.data.synth.law.LAW4`) is law 3 with Netflix-sized
-time effects (a user drift four times weaker, day offsets and the films' drift a little
-stronger), which land Koren's time-aware baselines; law 3 had needed its strong drift to
-hold back a reference stronger than Bell & Koren's published correlation kNN. Law 5
-(``medium``, ``netflix``; :data:`~prize.data.synth.law.LAW5`) is law 4 without the
-families (``sigma_family`` 0):
+(:data:`~prize.data.synth.law.LAW4`) is law 3 with Netflix-sized time effects (a user
+drift four times weaker, day offsets and the films' drift a little stronger), which land
+Koren's time-aware baselines; law 3 had needed its strong drift to hold back a reference
+stronger than Bell & Koren's published correlation kNN. Law 5 (``medium``, ``netflix``;
+:data:`~prize.data.synth.law.LAW5`) is law 4 without the families (``sigma_family`` 0):
 the magic-barrier estimators model no item-local structure and read a user's family
 effects as noise, while the ladder barely moves without them.
 
