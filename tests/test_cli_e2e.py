@@ -106,6 +106,8 @@ def test_bad_usage_exit_codes(tiny):
 def test_synth_under_an_older_law(tmp_path):
     """`prize data synth --law 2` makes a twin preset under law 2 (its sizes kept); the
     preset's own law is the default."""
+    from prize.data.synth import LAWS
+
     new = run_prize("data", "synth", "--preset", "tiny-twin", "--out", str(tmp_path / "a"),
                     "--json", home=tmp_path, json_out=True)
     old = run_prize("data", "synth", "--preset", "tiny-twin", "--law", "2", "--out",
@@ -117,9 +119,7 @@ def test_synth_under_an_older_law(tmp_path):
     text = run_prize("data", "synth", "--preset", "tiny", "--law", "2", "--out",
                      str(tmp_path / "c"), home=tmp_path).stdout
     assert "law 2" in text
-    from prize.data.synth import LAWS
-
-    unknown = str(max(LAWS) + 1)
+    unknown = str(max(LAWS) + 1)  # one past the last law
     bad = run_prize("data", "synth", "--preset", "tiny", "--law", unknown, "--out",
                     str(tmp_path / "d"), home=tmp_path, check=False)
     assert bad.returncode != 0 and "--law" in bad.stderr
