@@ -75,8 +75,8 @@ def specs(rbm_device: str, epochs: int | None):
         # Patience 10: on `medium`'s probe the RMSE plateaus by epoch 15 and its last
         # gains come at most 7 epochs apart (law 4 seeds 0 and 3: best at 28 and 31, run
         # to 48 and 51 with patience 20), so 20 spent ten epochs (3-4 minutes of CPU)
-        # finding the same best epoch. With 10, law 5's seeds 1 and 2 stopped at 47
-        # (best at 37 and 36).
+        # finding the same best epoch. With 10, law 5's seeds 1, 2 and 3 stopped at 47,
+        # 47 and 27 (best at 37, 36 and 17; seed 3's RBM lands all the same).
         Spec("rbm-conditional", "rbm", "default",
              (f'device="{rbm_device}"', "n_hidden=100", 'movie_weights="full"', "lr=0.02",
               "weight_decay=0.15", "min_epochs=1", "patience=10", *ep), keep_train=True),
