@@ -18,9 +18,9 @@ more): Bell & Koren's ten global effects and Koren's time-aware baseline predict
 (:func:`implicit_check`): what the implicit feedback, who rated what, is worth on the
 variant (Koren's SVD++ gained about a point over SVD on Netflix); ``--choice-signal`` how
 much taste the choice of films carries, read with the generator's own q's
-(:func:`choice_signal`). On law 2 it lands
-within 0.3 points of ``bench_twin.py --preset medium`` on every rung; on law 3 the kNN on
-global effects gains about a point more on ``medium``, SVD++ f = 100 half a point more.
+(:func:`choice_signal`). On law 2 it lands within 0.3 points of ``bench_twin.py --preset
+medium`` on every rung; on law 3 the kNN on global effects gains about a point more on
+``medium``, SVD++ f = 100 half a point more.
 
     PYTHONPATH=. python scripts/twin_levers.py factor_decay=1.0
     PYTHONPATH=. python scripts/twin_levers.py --upper gamma=0.8 noise_median=0.55 --json
@@ -141,8 +141,9 @@ def choice_signal(preset, seed: int = 0, n_factors_shown: int = 5) -> dict:
     ``p_uk ~ a_k m_uk`` (the law draws the factors independently), fitted on the users of
     one parity of id, predicts the others' (cross-fitted). Returns ``r2``: the share of the
     variance of ``p_u^T q_i`` over the held-out pairs that ``p̂_u^T q_i`` explains (their
-    squared correlation: a linear fit of one on the other); ``r2_factors``: the same for
-    the first factors of ``p_u``. 0 when the choice ignores taste (``gamma`` 0)."""
+    squared correlation: a linear fit of one on the other), 0 when the choice ignores
+    taste (``gamma`` 0); ``r2_factors``: ``1 - MSE / variance`` of ``p̂_uk`` for the first
+    factors (a little below 0, by sampling noise, where there is nothing to read)."""
     import numpy as np
 
     from prize.data.synth.law import TRAIN, simulate
