@@ -133,7 +133,8 @@ def implicit_check(ds, store, reference: float, progress: bool = False) -> dict:
     return got
 
 
-def choice_signal(preset, seed: int = 0, n_factors_shown: int = 5) -> dict:
+def choice_signal(preset, seed: int = 0, n_factors_shown: int = 5,
+                  progress: bool = False) -> dict:
     """How much of the taste the choice of films reveals, read linearly with the
     generator's own q's: what SVD++'s y's or NSVD could at best learn from who-rated-what
     by such a read. Simulates ``preset`` in memory; for each user, ``m_u``: the mean
@@ -143,19 +144,22 @@ def choice_signal(preset, seed: int = 0, n_factors_shown: int = 5) -> dict:
     variance of ``p_u^T q_i`` over the held-out pairs that ``p̂_u^T q_i`` explains (their
     squared correlation: a linear fit of one on the other), 0 when the choice ignores
     taste (``gamma`` 0); ``r2_factors``: ``1 - MSE / variance`` of ``p̂_uk`` for the first
-    factors (a little below 0, by sampling noise, where there is nothing to read)."""
+    factors (a little below 0, by sampling noise, where there is nothing to read).
+    ``progress``: the simulation's bar."""
     import numpy as np
+    from scipy.sparse import csr_matrix
 
     from prize.data.synth.law import TRAIN, simulate
 
-    syn = simulate(preset, seed=seed)
+    syn = simulate(preset, seed=seed, progress=progress)
     P, Q = syn.state.P.astype(np.float64), syn.state.Q.astype(np.float64)
     u, i = syn.user.astype(np.int64), syn.item.astype(np.int64)
     tr = syn.split == TRAIN
-    n = np.bincount(u[tr], minlength=len(P)).astype(np.float64)
-    m = np.zeros_like(P)
-    np.add.at(m, u[tr], Q[i[tr]])
-    m = m / np.maximum(n, 1)[:, None] - Q[i[tr]].mean(axis=0)
+    # who chose what in training, users x films, sparse: no copy of Q per rating
+    chose = csr_matrix((np.ones(int(tr.sum())), (u[tr], i[tr])), shape=(len(P), len(Q)))
+    n = np.asarray(chose.sum(axis=1)).ravel()
+    mean_q = np.asarray(chose.sum(axis=0)).ravel() @ Q / n.sum()
+    m = (chose @ Q) / np.maximum(n, 1)[:, None] - mean_q
     p_hat = np.empty_like(P)
     half = np.arange(len(P)) % 2
     for h in (0, 1):
@@ -287,7 +291,7 @@ def main(argv: list[str] | None = None) -> dict:
         out["implicit"] = implicit_check(ds, store, out["reference_quiz"], progress=True)
         out["seconds"] = time.perf_counter() - t0
     if args.choice_signal:
-        out["choice_signal"] = choice_signal(preset, seed=args.seed)
+        out["choice_signal"] = choice_signal(preset, seed=args.seed, progress=True)
         out["seconds"] = time.perf_counter() - t0
     if args.json:
         print(json.dumps(out, indent=2))

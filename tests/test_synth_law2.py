@@ -86,8 +86,6 @@ def test_law4_files_pinned(tmp_path):
 def test_law5_is_law4_without_families(tmp_path):
     """Law 5 changes nothing but the families' effect (and its number); its files are
     pinned, and differ from law 4's."""
-    import dataclasses
-
     four, five = (dataclasses.asdict(synth.LAW_MODELS[n]) for n in (4, 5))
     assert {k for k in four if four[k] != five[k]} == {"law", "sigma_family"}
     assert five["sigma_family"] == 0 < four["sigma_family"]
