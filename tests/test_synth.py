@@ -581,14 +581,15 @@ def _small_latent(n_users=3, per_user=10, n_items=40, exact_above=32, seed=0):
         family_seed=np.uint64(7), sigma_family=0.4)
 
 
-def _run_simulate_users(fn, lat, m, family_tilt, item_scale, Qc=None):
+def _run_simulate_users(fn, lat, m, family_tilt, item_scale, Qc=None, Pc=None):
     N = int(lat.offsets[-1])
     item, day = np.empty(N, np.int16), np.empty(N, np.int16)
     score, eps = np.empty(N, np.float32), np.empty(N, np.float32)
-    turned = Qc is not None
+    turned = Qc is not None or Pc is not None
     Qc = lat.Q if Qc is None else Qc
+    Pc = lat.P if Pc is None else Pc
     with np.errstate(over="ignore"):
-        fn(0, 3, np.uint64(99), lat.offsets, lat.P, lat.Q, Qc, turned, lat.alias_prob,
+        fn(0, 3, np.uint64(99), lat.offsets, lat.P, lat.Q, Pc, Qc, turned, lat.alias_prob,
            lat.alias_idx,
            lat.log_pop, lat.cap, m.gamma, lat.exact_above, lat.start, lat.stop, lat.n_sess,
            m.first_session_weight, lat.b_u, lat.alpha_u, lat.b_i, lat.b_i_bin,
@@ -748,25 +749,31 @@ def test_the_oracle_includes_the_family_effect(tiny):
         assert with_g < without_g, which
 
 
-def test_turned_choice_picks_by_c_and_scores_by_q():
-    """Law 6: the kernel chooses the films by ``p_u^T v_i`` (``Qc``) and scores them by
-    ``p_u^T q_i``: the same films, days and noise as an unturned run whose ``Q`` is ``Qc``,
-    with the taste term of ``Q`` in the scores; the compiled kernel against its Python."""
+@pytest.mark.parametrize("own_user_taste", [False, True])
+def test_turned_choice_picks_by_w_and_v_and_scores_by_p_and_q(own_user_taste):
+    """Law 6: the kernel chooses the films by ``w_u^T v_i`` (``Pc``, ``Qc``) and scores them
+    by ``p_u^T q_i``: the same films, days and noise as an unturned run whose ``P`` and
+    ``Q`` are ``Pc`` and ``Qc``, with the taste term of ``P`` and ``Q`` in the scores; the
+    compiled kernel against its Python."""
     lat = _small_latent()
     m = synth.SynthModel()
-    Qc = np.random.default_rng(3).normal(0, 0.5, lat.Q.shape)
-    outs = [_run_simulate_users(fn, lat, m, 0.0, np.zeros(0), Qc=Qc)
+    rng = np.random.default_rng(3)
+    Qc = rng.normal(0, 0.5, lat.Q.shape)
+    Pc = rng.normal(0, 0.5, lat.P.shape) if own_user_taste else None
+    outs = [_run_simulate_users(fn, lat, m, 0.0, np.zeros(0), Qc=Qc, Pc=Pc)
             for fn in (K.simulate_users, getattr(K.simulate_users, "py_func",
                                                  K.simulate_users))]
     for a, b in zip(*outs, strict=True):
         assert np.array_equal(a, b)
     item, day, score, eps = outs[0]
-    item0, day0, score0, eps0 = _run_simulate_users(
-        K.simulate_users, dataclasses.replace(lat, Q=Qc), m, 0.0, np.zeros(0))
+    as_choice = dataclasses.replace(lat, Q=Qc, P=lat.P if Pc is None else Pc)
+    item0, day0, score0, eps0 = _run_simulate_users(K.simulate_users, as_choice, m, 0.0,
+                                                    np.zeros(0))
     assert np.array_equal(item, item0) and np.array_equal(day, day0)
     assert np.array_equal(eps, eps0)
     u = np.repeat(np.arange(3), np.diff(lat.offsets[:4]))
-    diff = np.einsum("rf,rf->r", lat.P[u], lat.Q[item] - Qc[item])
+    diff = (np.einsum("rf,rf->r", lat.P[u], lat.Q[item])
+            - np.einsum("rf,rf->r", as_choice.P[u], Qc[item]))
     assert np.allclose(score - score0, diff, atol=1e-5)
     assert not np.allclose(score, score0, atol=1e-3)
 

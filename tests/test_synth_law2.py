@@ -35,7 +35,7 @@ TINY_TWIN_LAW4_DIGEST = "385d31779ee1fc6c4f4a8d79cc2c18f66d47bcda92564c1d15a9e98
 # And under law 5, as the commit that added it wrote them.
 TINY_TWIN_LAW5_DIGEST = "41635f50aff220c956e871f2466854267dfd5923b2064ed6c9c343ee6e3d13e3"
 # And under law 6.
-TINY_TWIN_LAW6_DIGEST = "99890c74a3c1d1a61d8957256c5123eb1dd57e637ebff51602531321cb7b88d4"
+TINY_TWIN_LAW6_DIGEST = "614db7e546d11c72b28f03d7ab2b4389d6d9e97c37b2739e734be14e225463ea"
 
 
 def _digest(folder: Path) -> str:
@@ -97,11 +97,13 @@ def test_law5_is_law4_without_families(tmp_path):
 
 
 def test_law6_is_law5_with_the_choice_turned(tmp_path):
-    """Law 6 changes nothing but the choice: its turn and its tilt. Its files are pinned,
-    and differ from law 5's."""
+    """Law 6 changes nothing but the choice: its turn, its tilt and the share of it the
+    stars' taste steers. Its files are pinned, and differ from law 5's."""
     five, six = (dataclasses.asdict(synth.LAW_MODELS[n]) for n in (5, 6))
-    assert {k for k in five if five[k] != six[k]} == {"law", "choice_turn", "gamma"}
+    assert {k for k in five if five[k] != six[k]} == {"law", "choice_turn", "gamma",
+                                                      "choice_taste_share"}
     assert six["choice_turn"] == 90 and five["choice_turn"] == 0
+    assert 0 < six["choice_taste_share"] < 1 == five["choice_taste_share"]
     info = synth.generate(tmp_path / "tt", preset=synth.under_law("tiny-twin", 6), seed=0)
     assert info["law"] == 6 and info["params"]["model"]["choice_turn"] == 90
     assert _digest(tmp_path / "tt") == TINY_TWIN_LAW6_DIGEST != TINY_TWIN_LAW5_DIGEST
@@ -110,8 +112,11 @@ def test_law6_is_law5_with_the_choice_turned(tmp_path):
 def test_choice_turn_needs_law6():
     bad = dataclasses.replace(synth.LAW_MODELS[5], choice_turn=90.0)
     preset = dataclasses.replace(synth.PRESETS["tiny-twin"], model=bad)
-    with pytest.raises(ValueError, match="choice_turn is a law-6 parameter"):
+    with pytest.raises(ValueError, match="choice_turn and choice_taste_share are law-6"):
         synth.simulate(preset, seed=0)
+    over = dataclasses.replace(synth.LAW_MODELS[6], choice_taste_share=1.5)
+    with pytest.raises(ValueError, match=r"choice_taste_share must be in \[0, 1\]"):
+        synth.simulate(dataclasses.replace(preset, model=over), seed=0)
 
 
 def test_law1_tiny_files_unchanged(tmp_path):
@@ -582,11 +587,12 @@ def test_law6_choice_informs_without_concentrating(twin_levers):
     generator's v's), but the films a user picks are no likelier to please them. The same
     tilt on the stars' own tastes (``choice_turn`` 0, law 5's way) puts the mean taste term
     of the chosen films well above 0; turned, it stays near 0. Measured: +0.328 against
-    -0.009 SDs (per-rating SE 0.003), and r2 0.213 against 0.215."""
+    -0.009 SDs (per-rating SE 0.003), and r2 0.213 against 0.215. With law 6's own share
+    of the choice from the stars' taste (0.3): -0.003 SDs and r2 0.054."""
     from prize.data.synth.law import LAW6, Preset, simulate
 
-    def run(turn):
-        model = dataclasses.replace(LAW6, choice_turn=turn)
+    def run(turn, share=1.0):
+        model = dataclasses.replace(LAW6, choice_turn=turn, choice_taste_share=share)
         preset = Preset("turn", n_users=2_000, n_movies=500, n_ratings=100_000,
                         activity_sigma=1.3, activity_min=3, model=model)
         syn = simulate(preset, seed=0)
@@ -601,13 +607,17 @@ def test_law6_choice_informs_without_concentrating(twin_levers):
     assert abs(turned[0]) < 0.05
     # the choice carries the tastes either way (law 5's tilt, 0.4, read 0.048 here)
     assert turned[1] > 0.15 and straight[1] > 0.15
+    # law 6 itself: a taste of its own steers most of the choice, which then tells less
+    law6 = run(LAW6.choice_turn, LAW6.choice_taste_share)
+    assert abs(law6[0]) < 0.05
+    assert 0.01 < law6[1] < turned[1] - 0.05
 
 
 def test_choice_ranking_lifts_only_where_the_choice_carries_taste(twin_levers, tmp_path):
     """``twin_levers.choice_ranking``: EASE, learning who-rated-what, ranks each user's
     held-out films no better than popularity when the choice ignores taste (``gamma`` 0),
-    and clearly better at law 6's tilt. Measured at these sizes: x0.98 against x1.36 (law 5:
-    x1.01)."""
+    and clearly better at law 6's tilt. Measured at these sizes: x0.98 against x1.35 (law 5:
+    x1.01; law 6 with the whole choice steered by the stars' taste: x1.36)."""
     from prize.data.dataset import open_dataset
     from prize.data.netflix import import_netflix
     from prize.data.synth import generate

@@ -14,7 +14,7 @@ user ``u`` takes ``n_u`` distinct films, sequentially without replacement, with 
 .. math:: w_{ui} = \mathrm{pop}_i \exp(\gamma \min(p_u^T q_i, c_u)),
           \qquad c_u = \kappa \, \mathrm{SD}_i(p_u^T q_i)
 
-(law 6: ``p_u^T v_i``, the films' tastes turned; below)
+(law 6: ``w_u^T v_i``, the tastes of the choice; below)
 (``kappa = tilt_cap`` caps the tilt so that rejection sampling from ``pop`` accepts
 often). ``pop_i`` is calibrated so that the films' expected counts follow Netflix's curve
 (the top 6% of the films hold about 61% of the ratings where the size allows); ``n_u`` is
@@ -88,12 +88,13 @@ the magic-barrier estimators model no item-local structure and read a user's fam
 effects as noise, while the ladder barely moves without them. Law 6
 (:data:`~prize.data.synth.law.LAW6`) turns the taste that steers the choice away from the
 one that moves the stars (``choice_turn``, 90 degrees): the weight becomes ``pop_i
-exp(gamma min(p_u^T v_i, c_u))`` with ``v_i = T q_i`` (:func:`law._choice_tastes`: each
+exp(gamma min(w_u^T v_i, c_u))`` with ``v_i = T q_i`` (:func:`law._choice_tastes`: each
 pair of factors turned a quarter, so that over films ``p_u^T v_i`` is uncorrelated with
-``p_u^T q_i`` for every user), and the tilt grows from 0.4 to 1.5. Who-rated-what then
-tells a user's tastes as a real one does (EASE ranks the held-out films about twice as
-well as popularity does, as on MovieLens 100K; under law 5, no better), without the films
-chosen being likelier to please.
+``p_u^T q_i`` for every user), ``w_u = sqrt(0.3) p_u + sqrt(0.7) g_u`` (``g_u`` a taste
+for watching of the user's own, ``choice_taste_share``), and the tilt grows from 0.4 to
+1.5. Who-rated-what then can be learnt as a real one can (EASE ranks the held-out films
+about twice as well as popularity does, as on MovieLens 100K; under law 5, no better),
+without the films chosen being likelier to please, and tells the stars' tastes in part.
 
 The oracle (the data set's magic barrier)
 -----------------------------------------

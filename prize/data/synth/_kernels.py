@@ -247,8 +247,8 @@ def _choose_items(state, k, pu, Q, alias_prob, alias_idx, log_pop, gamma, cap, e
 
 
 @njit(cache=True)
-def _simulate_one(u, seed, offsets, P, Q, Qc, turned, alias_prob, alias_idx, log_pop, cap, gamma,
-                  exact_above, start, stop, n_sess, first_session_weight, b_u, alpha_u, b_i,
+def _simulate_one(u, seed, offsets, P, Q, Pc, Qc, turned, alias_prob, alias_idx, log_pop, cap,
+                  gamma, exact_above, start, stop, n_sess, first_session_weight, b_u, alpha_u, b_i,
                   b_i_bin, bin_width, beta, sigma_day, family, family_seed, sigma_family,
                   family_tilt, item_scale, seen, item_out, day_out, score_out, eps_out):
     n = offsets[u + 1] - offsets[u]
@@ -256,12 +256,12 @@ def _simulate_one(u, seed, offsets, P, Q, Qc, turned, alias_prob, alias_idx, log
     state = user_stream(seed, u)
     items = np.empty(n, np.int64)
     xs = np.empty(n)
-    state = _choose_items(state, n, P[u], Qc, alias_prob, alias_idx, log_pop, gamma, cap[u],
+    state = _choose_items(state, n, Pc[u], Qc, alias_prob, alias_idx, log_pop, gamma, cap[u],
                           exact_above, seen, items, xs, u, family, family_seed, sigma_family,
                           family_tilt)
     for j in range(n):
         seen[items[j]] = 0
-    if turned:  # law 6: the choice saw p_u^T v_i; the stars see p_u^T q_i
+    if turned:  # law 6: the choice saw w_u^T v_i; the stars see p_u^T q_i
         for j in range(n):
             xs[j] = _dot(P[u], Q[items[j]])
     # Fisher-Yates, so that the order of the draws (popular first) does not leak into
@@ -346,9 +346,9 @@ def _simulate_one(u, seed, offsets, P, Q, Qc, turned, alias_prob, alias_idx, log
 
 
 @njit(cache=True, parallel=True)
-def simulate_users(u_lo, u_hi, seed, offsets, P, Q, Qc, turned, alias_prob, alias_idx, log_pop,
-                   cap, gamma, exact_above, start, stop, n_sess, first_session_weight, b_u,
-                   alpha_u, b_i, b_i_bin, bin_width, beta, sigma_day, family, family_seed,
+def simulate_users(u_lo, u_hi, seed, offsets, P, Q, Pc, Qc, turned, alias_prob, alias_idx,
+                   log_pop, cap, gamma, exact_above, start, stop, n_sess, first_session_weight,
+                   b_u, alpha_u, b_i, b_i_bin, bin_width, beta, sigma_day, family, family_seed,
                    sigma_family, family_tilt, item_scale, item_out, day_out, score_out,
                    eps_out):
     """Simulate users ``u_lo .. u_hi - 1``: their films, days, latent scores and noise.
@@ -356,9 +356,10 @@ def simulate_users(u_lo, u_hi, seed, offsets, P, Q, Qc, turned, alias_prob, alia
     For user ``u`` with ``n_u = offsets[u+1] - offsets[u]`` ratings:
 
     1. films: ``n_u`` distinct items, sequentially with weights
-       ``w_ui = pop_i exp(gamma min(p_u^T v_i + h_ui, cap_u))`` (the implicit signal;
+       ``w_ui = pop_i exp(gamma min(w_u^T v_i + h_ui, cap_u))`` (the implicit signal;
        ``h_ui = family_tilt g_{u,F(i)}``, law 2, steers fans to a family's films;
-       ``v_i = Qc[i]``: law 6's turned tastes where ``turned``, else ``Qc`` is ``Q``);
+       ``w_u = Pc[u]``, ``v_i = Qc[i]``: law 6's tastes of the choice where ``turned``,
+       else ``Pc`` is ``P`` and ``Qc`` is ``Q``);
     2. days: ``n_sess[u]`` distinct session days in ``[start_u, stop_u]``, each rating in
        a session drawn with Dirichlet weights; rows come out sorted by day;
     3. the latent score less ``mu`` (timeSVD++ without the scaling terms)
@@ -385,11 +386,11 @@ def simulate_users(u_lo, u_hi, seed, offsets, P, Q, Qc, turned, alias_prob, alia
         lo = u_lo + (n_users * blk) // n_blocks
         hi = u_lo + (n_users * (blk + 1)) // n_blocks
         for u in range(lo, hi):
-            _simulate_one(u, seed, offsets, P, Q, Qc, turned, alias_prob, alias_idx, log_pop,
-                          cap, gamma, exact_above, start, stop, n_sess, first_session_weight,
-                          b_u, alpha_u, b_i, b_i_bin, bin_width, beta, sigma_day, family,
-                          family_seed, sigma_family, family_tilt, item_scale, seen, item_out,
-                          day_out, score_out, eps_out)
+            _simulate_one(u, seed, offsets, P, Q, Pc, Qc, turned, alias_prob, alias_idx,
+                          log_pop, cap, gamma, exact_above, start, stop, n_sess,
+                          first_session_weight, b_u, alpha_u, b_i, b_i_bin, bin_width, beta,
+                          sigma_day, family, family_seed, sigma_family, family_tilt, item_scale,
+                          seen, item_out, day_out, score_out, eps_out)
 
 
 @njit(cache=True, parallel=True)
