@@ -164,7 +164,9 @@ def choice_signal(preset, seed: int = 0, n_factors_shown: int = 5,
     ``q_j`` of the films chosen for training, centred; a least-squares slope per factor,
     ``p_uk ~ a_k m_uk`` (the law draws the factors independently), fitted on the users of
     one parity of id, predicts the others' (cross-fitted). Under law 6 the choice follows
-    the films' ``v_j`` (``choice_turn``), so ``m_u`` is their mean ``v_j``. Returns ``r2``:
+    the films' ``v_j`` (``choice_turn``), so ``m_u`` is their mean ``v_j``; what it reads
+    is still ``p_u``, the stars' taste (of which ``choice_taste_share`` steers the choice
+    only in part). Returns ``r2``:
     the share of the variance of ``p_u^T q_i`` over the held-out pairs that ``p̂_u^T q_i``
     explains (their squared correlation: a linear fit of one on the other), 0 when the
     choice ignores taste (``gamma`` 0); ``r2_factors``: ``1 - MSE / variance`` of
@@ -325,7 +327,7 @@ def main(argv: list[str] | None = None) -> dict:
         out["choice_signal"] = choice_signal(preset, seed=args.seed, progress=True)
         out["seconds"] = time.perf_counter() - t0
     if args.choice_ranking:
-        out["choice_ranking"] = choice_ranking(ds)
+        out["choice_ranking"] = choice_ranking(ds, progress=True)
         out["seconds"] = time.perf_counter() - t0
     if args.json:
         print(json.dumps(out, indent=2))

@@ -590,10 +590,9 @@ def _run_simulate_users(fn, lat, m, family_tilt, item_scale, Qc=None, Pc=None):
     Pc = lat.P if Pc is None else Pc
     with np.errstate(over="ignore"):
         fn(0, 3, np.uint64(99), lat.offsets, lat.P, lat.Q, Pc, Qc, turned, lat.alias_prob,
-           lat.alias_idx,
-           lat.log_pop, lat.cap, m.gamma, lat.exact_above, lat.start, lat.stop, lat.n_sess,
-           m.first_session_weight, lat.b_u, lat.alpha_u, lat.b_i, lat.b_i_bin,
-           lat.bin_width, m.beta, m.sigma_day, lat.family, lat.family_seed,
+           lat.alias_idx, lat.log_pop, lat.cap, m.gamma, lat.exact_above, lat.start,
+           lat.stop, lat.n_sess, m.first_session_weight, lat.b_u, lat.alpha_u, lat.b_i,
+           lat.b_i_bin, lat.bin_width, m.beta, m.sigma_day, lat.family, lat.family_seed,
            lat.sigma_family, family_tilt, item_scale, item, day, score, eps)
     return item, day, score, eps
 

@@ -345,8 +345,8 @@ def test_small_twin_ladder(tmp_path):
 @pytest.mark.parametrize("noise", [0.6, 1.0, 1.4])
 def test_barrier_default_within_tolerance_on_the_twin(tmp_path, noise, law):
     """tests/test_barrier.py's validation of the default magic-barrier estimate, on the
-    calibrated twin (tiny-twin's sizes under laws 5 and 6): within 0.02 of the probe oracle at
-    three noise levels. Measured +0.0051, +0.0009, -0.0092 (rank 64; law 4, with the
+    calibrated twin (tiny-twin's sizes under laws 5 and 6): within 0.02 of the probe
+    oracle at three noise levels. Measured +0.0051, +0.0009, -0.0092 (rank 64; law 4, with the
     families, +0.0175, +0.0130, +0.0086, and +0.027 / +0.020 / +0.021 at `medium`'s
     sizes, where law 5 gives +0.007 / +0.011 / +0.009); law 6 +0.0024, -0.0032, -0.0063
     (+0.012 / +0.014 / +0.016 at `medium`'s sizes with the whole choice steered by the
@@ -561,17 +561,23 @@ def test_twin_levers_implicit_check_compares_like_with_like(twin_levers, tmp_pat
     assert store.meta(name, "implicit-svdpp-train").config["implicit"] == "train"
 
 
+def _little(model, activity_min=3):
+    """A preset small enough for a test (2,000 users, 500 films, 100,000 ratings)."""
+    from prize.data.synth.law import Preset
+
+    return Preset("little", n_users=2_000, n_movies=500, n_ratings=100_000,
+                  activity_sigma=1.3, activity_min=activity_min, model=model)
+
+
 def test_choice_signal_grows_with_the_selection_tilt(twin_levers):
     """``choice_signal`` reads the taste in the choice of films with the generator's q's:
     nothing when the choice ignores taste (``gamma`` 0), more as the tilt grows, the first
     (strongest) factor read best. At tiny-twin's sizes under law 5 measured r2 0.000 /
     0.048 / 0.213 at gamma 0 / 0.4 / 1.5, the first factor's 0.12 / 0.45 at 0.4 / 1.5."""
-    from prize.data.synth.law import LAW5, Preset
+    from prize.data.synth.law import LAW5
 
     def signal(gamma):
-        preset = Preset("tilt", n_users=2_000, n_movies=500, n_ratings=100_000,
-                        activity_sigma=1.3, activity_min=3,
-                        model=dataclasses.replace(LAW5, gamma=gamma))
+        preset = _little(dataclasses.replace(LAW5, gamma=gamma))
         return twin_levers.choice_signal(preset, seed=0)
 
     none, weak, strong = signal(0.0), signal(0.4), signal(1.5)
@@ -590,12 +596,10 @@ def test_law6_choice_informs_without_concentrating(twin_levers):
     of the chosen films well above 0; turned, it stays near 0. Measured: +0.328 against
     -0.009 SDs (per-rating SE 0.003), and r2 0.213 against 0.215. With law 6's own share
     of the choice from the stars' taste (0.3): -0.003 SDs and r2 0.054."""
-    from prize.data.synth.law import LAW6, Preset, simulate
+    from prize.data.synth.law import LAW6, simulate
 
     def run(turn, share=1.0):
-        model = dataclasses.replace(LAW6, choice_turn=turn, choice_taste_share=share)
-        preset = Preset("turn", n_users=2_000, n_movies=500, n_ratings=100_000,
-                        activity_sigma=1.3, activity_min=3, model=model)
+        preset = _little(dataclasses.replace(LAW6, choice_turn=turn, choice_taste_share=share))
         syn = simulate(preset, seed=0)
         P, Q = syn.state.P, syn.state.Q
         x = np.einsum("nk,nk->n", P[syn.user], Q[syn.item])
@@ -622,13 +626,11 @@ def test_choice_ranking_lifts_only_where_the_choice_carries_taste(twin_levers, t
     from prize.data.dataset import open_dataset
     from prize.data.netflix import import_netflix
     from prize.data.synth import generate
-    from prize.data.synth.law import LAW6, Preset
+    from prize.data.synth.law import LAW6
 
     def lift(gamma):
         name = f"g{gamma:g}"
-        preset = Preset("turn", n_users=2_000, n_movies=500, n_ratings=100_000,
-                        activity_sigma=1.3, activity_min=8,
-                        model=dataclasses.replace(LAW6, gamma=gamma))
+        preset = _little(dataclasses.replace(LAW6, gamma=gamma), activity_min=8)
         generate(tmp_path / "raw" / name, preset=preset, seed=0)
         import_netflix(tmp_path / "raw" / name, tmp_path / "data" / name, name=name)
         return twin_levers.choice_ranking(open_dataset(tmp_path / "data" / name))["lift"]

@@ -562,7 +562,7 @@ def _target_counts(p: Preset) -> np.ndarray:
     return c
 
 
-def _calibrate_popularity(target, n, P, cap, Q, m: SynthModel) -> np.ndarray:
+def _calibrate_popularity(target, n, Pc, cap, Qc, m: SynthModel) -> np.ndarray:
     r"""``log pop_i`` such that film ``i`` gets about ``target_i`` ratings.
 
     A film's count saturates (no one rates a film twice) and the tilt
@@ -574,13 +574,14 @@ def _calibrate_popularity(target, n, P, cap, Q, m: SynthModel) -> np.ndarray:
     converges because ``E_i`` is increasing and concave in ``pop_i`` (linearly: about 35
     steps to 1%). Where a target cannot be met (at the tiny preset the heaviest users must
     rate nearly every film, so the tail gets more than its target), it stops after
-    ``calibration_iters`` steps with the closest weights.
+    ``calibration_iters`` steps with the closest weights. ``Pc``, ``Qc``: the tastes the
+    choice sees (``P``, ``Q`` before law 6; law 6's ``w_u``, ``v_i``).
     """
     U = len(n)
     S = min(U, m.calibration_users)
     order = np.argsort(n, kind="stable")
     users = order[((np.arange(S) + 0.5) * U / S).astype(np.int64)]
-    A = np.exp(m.gamma * np.minimum(P[users] @ Q.T, cap[users, None]))  # Q: the choice's
+    A = np.exp(m.gamma * np.minimum(Pc[users] @ Qc.T, cap[users, None]))
     w = target / target.sum()
     t = np.zeros(S)
     pi = np.empty_like(A)
@@ -768,11 +769,11 @@ class _Latent:
         score = np.empty(N, np.float32)
         eps = np.empty(N, np.float32)
         chunk = max(1000, U // 50)
+        Qc = self.Q if self.Qc is None else self.Qc
+        Pc = self.P if self.Pc is None else self.Pc
         with np.errstate(over="ignore"):  # uint64 wrap-around is intended (NUMBA_DISABLE_JIT)
             for lo in range(0, U, chunk):
                 hi = min(U, lo + chunk)
-                Qc = self.Q if self.Qc is None else self.Qc
-                Pc = self.P if self.Pc is None else self.Pc
                 K.simulate_users(lo, hi, seed, self.offsets, self.P, self.Q, Pc, Qc,
                                  Qc is not self.Q or Pc is not self.P, self.alias_prob,
                                  self.alias_idx, self.log_pop, self.cap, m.gamma,
