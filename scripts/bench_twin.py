@@ -1,7 +1,7 @@
 """The synthetic twin's ladder beside the Prize's (issue 17).
 
-Generates a synthetic preset (``medium`` by default, law 5; ``--law 4``, ``--law 3`` or
-``--law 2`` for the laws before it), imports it, trains one
+Generates a synthetic preset (``medium`` by default, law 7; ``--law 6`` down to ``--law 2``
+for the laws before it), imports it, trains one
 predictor per rung of the Netflix Prize ladder through :mod:`prize.runs` (the configs of
 ``prize/configs/leaderboard/progress2007.toml`` where they fit; f = 10/100/200 for SVD,
 SVD++ and timeSVD++), blends, and prints each rung's published improvement over Cinematch

@@ -82,19 +82,22 @@ re-balanced around it (a weaker selection tilt, a steeper head of the spectrum).
 (:data:`~prize.data.synth.law.LAW4`) is law 3 with Netflix-sized time effects (a user
 drift four times weaker, day offsets and the films' drift a little stronger), which land
 Koren's time-aware baselines; law 3 had needed its strong drift to hold back a reference
-stronger than Bell & Koren's published correlation kNN. Law 5 (``medium``, ``netflix``;
-:data:`~prize.data.synth.law.LAW5`) is law 4 without the families (``sigma_family`` 0):
+stronger than Bell & Koren's published correlation kNN. Law 5
+(:data:`~prize.data.synth.law.LAW5`) is law 4 without the families (``sigma_family`` 0):
 the magic-barrier estimators model no item-local structure and read a user's family
 effects as noise, while the ladder barely moves without them. Law 6
-(:data:`~prize.data.synth.law.LAW6`) turns the taste that steers the choice away from the
-one that moves the stars (``choice_turn``, 90 degrees): the weight becomes ``pop_i
-exp(gamma min(w_u^T v_i, c_u))`` with ``v_i = T q_i`` (:func:`law._choice_tastes`: each
+(:data:`~prize.data.synth.law.LAW6`) turns the taste that steers the choice
+away from the one that moves the stars (``choice_turn``, 90 degrees): the weight becomes
+``pop_i exp(gamma min(w_u^T v_i, c_u))`` with ``v_i = T q_i`` (:func:`law._choice_tastes`: each
 pair of factors turned a quarter, so that over films ``p_u^T v_i`` is uncorrelated with
 ``p_u^T q_i`` for every user), ``w_u = sqrt(0.3) p_u + sqrt(0.7) g_u`` (``g_u`` a taste
 for watching of the user's own, ``choice_taste_share``), and the tilt grows from 0.4 to
 1.5. Who-rated-what then can be learnt as a real one can (EASE ranks the held-out films
 about twice as well as popularity does, as on MovieLens 100K; under law 5, no better),
 without the films chosen being likelier to please, and tells the stars' tastes in part.
+Law 7 (``medium``, ``netflix``; :data:`~prize.data.synth.law.LAW7`) is law 6 with 45% of
+the choice's user side from the stars' taste rather than 30%, which brings the conditional
+RBM, the model that learns the choice best, up to its rung.
 
 The oracle (the data set's magic barrier)
 -----------------------------------------
