@@ -364,7 +364,8 @@ def test_barrier_default_within_tolerance_on_the_twin(tmp_path, noise, law):
     families, +0.0175, +0.0130, +0.0086, and +0.027 / +0.020 / +0.021 at `medium`'s
     sizes, where law 5 gives +0.007 / +0.011 / +0.009); law 6 +0.0024, -0.0032, -0.0063
     (+0.012 / +0.014 / +0.016 at `medium`'s sizes with the whole choice steered by the
-    stars' taste); law 7 +0.0107, +0.0024, -0.0056 (`medium`: +0.009 / +0.004 / +0.002). Seeded, so a change that moves it shows here."""
+    stars' taste); law 7 +0.0107, +0.0024, -0.0056 (`medium`: +0.009 / +0.004 / +0.002).
+    Seeded, so a change that moves it shows here."""
     from prize.barrier.estimators import estimate
     from prize.data.dataset import open_dataset
     from prize.data.netflix import import_netflix
