@@ -152,9 +152,9 @@ def test_law_recorded_through_import(tmp_path):
 
 def test_unknown_law_and_misplaced_parameter_refused():
     p = synth.PRESETS["tiny"]
+    unknown = max(synth.LAWS) + 1
     with pytest.raises(ValueError, match="unknown law"):
-        synth.simulate(dataclasses.replace(p, model=dataclasses.replace(p.model,
-                                                                        law=max(synth.LAWS) + 1)))
+        synth.simulate(dataclasses.replace(p, model=dataclasses.replace(p.model, law=unknown)))
     with pytest.raises(ValueError, match="law-2 parameter"):
         synth.simulate(dataclasses.replace(p, model=dataclasses.replace(p.model,
                                                                         family_tilt=1.0)))
@@ -162,7 +162,7 @@ def test_unknown_law_and_misplaced_parameter_refused():
         synth.simulate(dataclasses.replace(synth.under_law("tiny-twin", 2), model=dataclasses
                                            .replace(synth.LAW_MODELS[2], item_scale_log_sd=0.5)))
     with pytest.raises(ValueError, match="unknown law"):
-        synth.under_law("tiny", max(synth.LAWS) + 1)
+        synth.under_law("tiny", unknown)
 
 
 def test_film_taste_scale(twin3):
