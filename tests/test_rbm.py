@@ -581,7 +581,7 @@ BASELINE_ML100K = 0.944
 def test_the_factored_config_beats_the_biases_on_ml100k(tmp_path):
     """configs/rbm/factored.toml with the paper's settings lost to the biases on MovieLens
     100K (probe 0.9724 against 0.9690) and on the twin: its W = A B barely trained at the
-    default's learning rate. Measured with the shipped config: 0.9484. About a minute."""
+    default's learning rate. Measured with the shipped config: 0.9484. About 8 seconds."""
     from prize.data.movielens import import_movielens
 
     import_movielens(shared_path("ml-100k"), tmp_path / "ml", name="ml")
