@@ -14,6 +14,7 @@ import pytest
 from conftest import make_toy_dataset, run_prize
 
 from prize.errors import ConfigError
+from prize.probes import ProbeStore
 from prize.runs.executors import make_executor
 from prize.runs.sets import load_set, run_set, train_task
 
@@ -158,3 +159,53 @@ def test_workers_sharing_this_machine_get_one_thread_each():
         assert info["task_threads"] == 1
     finally:
         executor.shutdown()
+
+
+CHAIN = """
+name = "chain"
+[[predictor]]
+name = "biases"
+family = "baseline"
+config = "biases"
+keep_train = true
+set = ["reg_item={reg}"]
+[[predictor]]
+name = "ge-on-biases"
+family = "baseline"
+config = "global_effects"
+residuals_of = "biases"
+[[predictor]]
+name = "mean"
+family = "baseline"
+config = "global_mean"
+"""
+
+
+def test_a_retrained_base_retrains_what_was_fitted_on_its_residuals(tmp_path):
+    """Changing a base's config retrains it and, in both rounds, the predictor fitted on its
+    residuals (whose own config did not change); a base retrained outside the set marks it
+    stale too. The rest stays as stored."""
+    home = tmp_path / "home"
+    make_toy_dataset(home)
+
+    def run(reg, final=True):
+        (tmp_path / "chain.toml").write_text(CHAIN.format(reg=reg))
+        got = run_set(load_set(tmp_path / "chain.toml"), home=home, data="toy",
+                      final=final, progress=False)
+        assert all(r["ok"] for r in got), got
+        return sorted((r["round"], r["name"]) for r in got)
+
+    every = sorted((r, n) for r in ("probe", "final") for n in ("biases", "ge-on-biases", "mean"))
+    assert run(10.0) == every
+    assert run(10.0) == []
+    assert run(20.0) == [(r, n) for r in ("final", "probe") for n in ("biases", "ge-on-biases")]
+    store = ProbeStore(home / "probes")
+    base, dep = store.meta("toy", "biases"), store.meta("toy", "ge-on-biases")
+    assert dep.extra["base_files"] == {k: base.files[k] for k in ("train", "probe",
+                                                                  "qualifying")}
+    # the base alone, retrained as another set would: only the dependent follows
+    (tmp_path / "base.toml").write_text(CHAIN.format(reg=30.0).split("[[predictor]]\nname = "
+                                                                      '"ge-on-biases"')[0])
+    run_set(load_set(tmp_path / "base.toml"), home=home, data="toy", final=True,
+            progress=False)
+    assert run(30.0) == [("final", "ge-on-biases"), ("probe", "ge-on-biases")]

@@ -127,7 +127,21 @@ def up_to_date(store, ds, spec: Spec, round_: str) -> bool:
             and m.config == to_dict(model.config) and m.residuals_of == spec.residuals_of
             and (not (spec.keep_train or spec.train_folds) or "train" in m.files)
             and m.extra.get("train_folds", 0) == spec.train_folds)
-    return same and (round_ == "probe" or m.round == "final")
+    return (same and (round_ == "probe" or m.round == "final")
+            and _same_base(store, ds, m, round_))
+
+
+def _same_base(store, ds, m, round_: str) -> bool:
+    """False when the predictor was fitted on the residuals of a base the store has since
+    retrained (its files differ from those recorded; the qualifying ones count in the final
+    round only, which reads the base's final predictions). Records from before the files
+    were recorded pass."""
+    used = m.extra.get("base_files")
+    if not m.residuals_of or used is None:
+        return True
+    base = store.meta(ds.name, m.residuals_of)
+    kinds = ("train", "probe", "qualifying") if round_ == "final" else ("train", "probe")
+    return base is not None and all(base.files.get(k) == used.get(k) for k in kinds)
 
 
 def train_task(home: str, data: str, spec: dict, round_: str = "probe",
@@ -181,10 +195,14 @@ def run_set(pset: PredictorSet, *, home: Path, data: str, final: bool = False,
     in_process = isinstance(executor, InProcessExecutor)
     rounds = ["probe", "final"] if final else ["probe"]
     todo = []
+    redo: set[str] = set()  # retrained in an earlier round or wave: so are its dependents
     for round_ in rounds:
         for wave in waves(pset.predictors):
-            todo.append((round_, [s for s in wave
-                                  if not (only_missing and up_to_date(store, ds, s, round_))]))
+            now = [s for s in wave if not (only_missing and s.name not in redo
+                                           and s.residuals_of not in redo
+                                           and up_to_date(store, ds, s, round_))]
+            redo |= {s.name for s in now}
+            todo.append((round_, now))
     total = sum(len(w) for _, w in todo)
     results: list[dict] = []
     bar = _Bar(total, f"{pset.name} on {ds.name}", progress)

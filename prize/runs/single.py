@@ -234,6 +234,9 @@ class Residuals:
         self.name = name
         self.base = {k: np.asarray(store.read(ds, name, k)) for k in ("train", "probe",
                                                                        "qualifying")}
+        #: The base's stored files read, recorded with the predictor trained on its
+        #: residuals, so that a retrained base shows the predictor is stale.
+        self.files = {k: meta.files[k] for k in ("train", "probe", "qualifying")}
         lo, hi = ds.scale
         self.scale = (lo, hi)
         self.span = (lo - hi, hi - lo)
@@ -341,6 +344,8 @@ def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: st
             record.extra["resolved"] = dict(model.resolved_)
         if train_folds:
             record.extra["train_folds"] = int(train_folds)
+        if res is not None:
+            record.extra["base_files"] = dict(res.files)
         check_beats_reference(ds, record, store, allow_worse)
         return store.write(ds, name, arrays, record, blobs=_model_blob(
             model, ds, name, round_, residuals_of, save_model))
@@ -354,7 +359,8 @@ def run_training(ds: Dataset, model, name: str, store: ProbeStore, *, round_: st
         probe_record, round="final", quiz_rmse=scores["quiz"], test_rmse=scores["test"],
         extra={**probe_record.extra, "quiz_rmse_probe_round": probe_record.quiz_rmse,
                "test_rmse_probe_round": probe_record.test_rmse,
-               "final_seconds": time.perf_counter() - t0})
+               "final_seconds": time.perf_counter() - t0,
+               **({"base_files": dict(res.files)} if res is not None else {})})
     keep = tuple(k for k in ("probe", "train") if k in probe_record.files)
     return store.write(ds, name, {"qualifying": qualifying}, record, keep=keep,
                        blobs=_model_blob(model, ds, name, round_, residuals_of, save_model))
