@@ -2,9 +2,9 @@
 
 Generates a synthetic preset (``medium`` by default, law 7; ``--law 6`` down to ``--law 2``
 for the laws before it), imports it, trains one
-predictor per rung of the Netflix Prize ladder through :mod:`prize.runs` (the configs of
-``prize/configs/leaderboard/progress2007.toml`` where they fit; f = 10/100/200 for SVD,
-SVD++ and timeSVD++), blends, and prints each rung's published improvement over Cinematch
+predictor per rung of the Netflix Prize ladder through :mod:`prize.runs` (the entries of
+``prize/configs/leaderboard/progress2007.toml`` that bear the rungs' names: f = 10/100/200
+for SVD, SVD++ and timeSVD++), blends, and prints each rung's published improvement over Cinematch
 (0.9514 quiz) beside the twin's over the data set's reference (playing Cinematch: from
 law 4 on Bell & Koren's correlation kNN as published, ``knn-cinematch-plain``; the shipped
 proxy ``knn-cinematch-proxy`` before), their distance and whether it lies within +-1
@@ -43,69 +43,41 @@ REFERENCES = (REFERENCE, PLAIN_REFERENCE)
 MF_RBM_BLEND = "blend-mf-rbm"
 
 
-#: The interp rungs' β, fixed (the default chooses it on probe).
-FIXED_BETA = ("beta=150", "beta_candidates=[]")
+#: The predictors behind the rungs: the progress2007 set's entries of these names (their
+#: settings live there and in the configs they name, ``ladder`` and ``funk-netflix``), so
+#: that ``prize leaderboard run --predictor-set progress2007`` on a twin measures the same
+#: rungs as this script.
+RUNGS = ("baseline-biases", "baseline-global_effects", "knn-interp-ge", "mf-funk",
+         "rbm-conditional", *(f"{fam}-f{f}" for f in (10, 100, 200)
+                              for fam in ("mf", "svdpp", "timesvdpp")),
+         "knn-interp-on-rbm", "knn-interp-on-mf-f100")
+#: The families whose ``n_epochs`` ``--epochs`` overrides.
+ITERATIVE = ("mf", "svdpp", "timesvdpp", "rbm")
 
 
 def specs(rbm_device: str, epochs: int | None):
-    """The predictors behind the rungs, as :class:`prize.runs.sets.Spec`."""
-    from prize.runs.sets import Spec
+    """The predictors behind the rungs, as :class:`prize.runs.sets.Spec`: both references,
+    then the rungs as the progress2007 set holds them, the RBM on ``rbm_device`` and every
+    iterative model at ``epochs`` where given."""
+    import dataclasses
 
-    ep = () if epochs is None else (f"n_epochs={epochs}",)
-    out = [
-        Spec("baseline-biases", "baseline", "biases"),
-        Spec("baseline-global_effects", "baseline", "global_effects"),
-        # Both references (the data set's meta names the one playing Cinematch).
-        Spec(REFERENCE, "knn", DEFAULT_REFERENCE["config"]),
-        Spec(PLAIN_REFERENCE, "knn", TWIN_REFERENCE["config"]),
-        # Bell & Koren's interpolation on global-effect residuals (their .9086 rung). The
-        # interp rungs keep β = 150, as measured, rather than the default's choice on probe
-        # (which came later and was not run on the twin).
-        Spec("knn-interp-ge", "knn", "interp", ('baseline="global_effects"', *FIXED_BETA)),
-        # Funk's SVD as he ran it on Netflix (K = 25, λ alone, his one-sweep stopping rule
-        # within 120-200 sweeps), as measured. The shipped config's changes for small data
-        # sets came later; on `medium` they score the same (quiz 0.9448 against 0.9445)
-        # in 57 minutes against 18.5, which would break the 40-minute budget.
-        Spec("mf-funk", "mf", "funk", ("baseline_k_item=25", "baseline_k_user=25",
-                                       "reg_prior=0", "feature_max_sweeps=200",
-                                       'feature_stop="sweep"', *ep)),
-        # The paper's Netflix size, F = 100 hidden units and its full W (the README's
-        # figure; the default's linear movie weights came after it and were not run here),
-        # with the default's U, offset and weight cost per pass as they stood then.
-        # Patience 10: on `medium`'s probe the RMSE plateaus by epoch 15 and its last
-        # gains come at most 7 epochs apart (law 4 seeds 0 and 3: best at 28 and 31, run
-        # to 48 and 51 with patience 20), so 20 spent ten epochs (3-4 minutes of CPU)
-        # finding the same best epoch. With 10, law 5's seeds 1, 2 and 3 stopped at 47,
-        # 47 and 27 (best at 37, 36 and 17; seed 3's RBM lands all the same).
-        Spec("rbm-conditional", "rbm", "default",
-             (f'device="{rbm_device}"', "n_hidden=100", 'movie_weights="full"', "lr=0.02",
-              "weight_decay=0.15", "min_epochs=1", "patience=10", *ep), keep_train=True),
-    ]
-    # The rungs pin their settings rather than follow the defaults, which issue 15 tunes
-    # for small and noisy data sets: with the mf default's λ = 0.08 and early stopping the
-    # SVD f=100 rung fell from +5.5 to +2.7 points over the reference.
-    for f in (10, 100, 200):
-        # 40 epochs at lr 0.01, λ 0.05: 20 epochs at 0.005 (tuned on Netflix's 100M) stop
-        # far from convergence on 2M-20M ratings (small-twin f=100: probe still falling
-        # 0.002 an epoch at 20; quiz 0.984 -> 0.963 with these).
-        # threads = 2 as measured: the default (one DSGD block per core, at most 8) made the
-        # rung depend on the machine, since T sets the order in which SGD visits a user's
-        # ratings and the twin's drift rewards date order (medium-lite, law 3, f = 100:
-        # +5.25 points over the reference at T = 1, +4.46 at 2, +3.40 at 8).
-        out.append(Spec(f"mf-f{f}", "mf", None, (f"n_factors={f}", "threads=2", "lr=0.01",
-                                                 "reg=0.05", "reg_bias=0.05", "reg_prior=0",
-                                                 "reg_bias_prior=0", "early_stopping=false",
-                                                 *(ep or ("n_epochs=40",))),
-                        keep_train=f == 100))
-        out.append(Spec(f"svdpp-f{f}", "svdpp", None, (f"n_factors={f}", "reg=0.04",
-                                                       "reg_prior=0", "reg_bias_prior=0",
-                                                       "early_stopping=false",
-                                                       *(ep or ("n_epochs=30",)))))
-        out.append(Spec(f"timesvdpp-f{f}", "timesvdpp", None, (f"n_factors={f}", *ep)))
-    out.append(Spec("knn-interp-on-rbm", "knn", "interp",
-                    ('baseline="global_effects"', *FIXED_BETA), residuals_of="rbm-conditional"))
-    out.append(Spec("knn-interp-on-mf-f100", "knn", "interp", FIXED_BETA,
-                    residuals_of="mf-f100"))
+    from prize.runs.sets import Spec, load_set
+
+    held = {s.name: s for s in load_set("progress2007").predictors}
+    missing = [n for n in RUNGS if n not in held]
+    if missing:
+        raise SystemExit(f"progress2007 lacks the rungs {', '.join(missing)}")
+    out = [held["baseline-biases"], held["baseline-global_effects"],
+           # Both references (the data set's meta names the one playing Cinematch).
+           Spec(REFERENCE, "knn", DEFAULT_REFERENCE["config"]),
+           Spec(PLAIN_REFERENCE, "knn", TWIN_REFERENCE["config"])]
+    out += [held[n] for n in RUNGS[2:]]
+    bases = {s.residuals_of for s in out}  # only these keep their training predictions
+    for k, s in enumerate(out):
+        extra = (f'device="{rbm_device}"',) if s.family == "rbm" else ()
+        if epochs is not None and s.family in ITERATIVE:
+            extra += (f"n_epochs={epochs}",)
+        out[k] = dataclasses.replace(s, set=(*s.set, *extra), keep_train=s.name in bases)
     return out
 
 

@@ -481,11 +481,41 @@ def test_twin_ladder_pins_the_threads_of_its_mf_rungs(twin_levers):
     """Every SVD rung of bench_twin.py pins its DSGD blocks: the default (one per core)
     sets the order SGD visits a user's ratings in, so the ladder would depend on the
     machine (README: +5.25/+4.46/+3.40 points at T = 1/2/8 on medium-lite)."""
+    from prize.models import make_predictor
+
     mf = [s for s in twin_levers.chosen_specs(upper=True, residual=True) if s.family == "mf"]
     assert {s.name for s in mf} >= {"mf-f10", "mf-f100"}
     for s in mf:
-        threads = [kv for kv in s.set if kv.startswith("threads=")]
-        assert threads == ["threads=2"], (s.name, s.set)
+        model, _ = make_predictor(s.family, s.config, s.set)
+        assert model.config.threads == 2, (s.name, s.config, s.set)
+
+
+def test_progress2007_holds_the_rungs_bench_twin_measures(twin_levers):
+    """Issue 17 is checked with bench_twin.py and with the progress2007 set: the set holds a
+    predictor for every rung of the report's ladder, under the name the ladder looks up
+    first, and bench_twin.py trains those same entries (its only additions: the RBM's
+    device, and the training predictions of the two bases of a residual rung)."""
+    import bench_twin  # on sys.path through the twin_levers fixture
+
+    from prize.config import to_dict
+    from prize.leaderboard.report import LADDER
+    from prize.models import make_predictor
+    from prize.runs.sets import load_set
+
+    held = {s.name: s for s in load_set("progress2007").predictors}
+    for rung, names, *_ in LADDER:
+        assert names == ("blend",) or names[0] in held, rung
+
+    def resolved(s):
+        model, _ = make_predictor(s.family, s.config, s.set)
+        return s.family, model.name, to_dict(model.config), s.residuals_of
+
+    rungs = [s for s in bench_twin.specs("cpu", None) if s.name not in bench_twin.REFERENCES]
+    assert {s.name for s in rungs} == set(bench_twin.RUNGS)
+    for s in rungs:
+        assert resolved(s) == resolved(held[s.name]), s.name
+        assert not s.keep_train or held[s.name].keep_train, s.name
+    assert {s.name for s in rungs if s.keep_train} == {"mf-f100", "rbm-conditional"}
 
 
 def test_twin_ladder_summary_counts_the_rungs_within_a_point(twin_levers):
