@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from prize.data.dataset import DEFAULT_REFERENCE, TWIN_REFERENCE
-from prize.leaderboard.report import ladder
+from prize.leaderboard.report import ladder, ladder_orderings, orderings_markdown
 
 #: The shipped proxy, the reference of every data set but the calibrated twin's.
 REFERENCE = DEFAULT_REFERENCE["name"]
@@ -83,27 +83,9 @@ def specs(rbm_device: str, epochs: int | None):
 
 def orderings(quiz: dict[str, float], reference: str = REFERENCE
               ) -> list[tuple[str, bool | None]]:
-    """The issue's orderings (``reference`` playing Cinematch); ``None`` where a predictor
-    is missing."""
-    def chain(names):
-        if not all(n in quiz for n in names):
-            return None
-        return all(quiz[a] > quiz[b] for a, b in zip(names, names[1:], strict=False))
-
-    out = [("biases > reference > item kNN > SVD > SVD++ > timeSVD++ (f=100, RMSE)",
-            chain(["baseline-biases", reference, "knn-interp-ge", "mf-f100", "svdpp-f100",
-                   "timesvdpp-f100"]))]
-    for fam in ("mf", "svdpp", "timesvdpp"):
-        out.append((f"{fam}: f=10 > f=100 > f=200 (RMSE)",
-                    chain([f"{fam}-f10", f"{fam}-f100", f"{fam}-f200"])))
-    out.append(("kNN on the RBM's residuals beats the RBM",
-                chain(["rbm-conditional", "knn-interp-on-rbm"])))
-    if all(n in quiz for n in (MF_RBM_BLEND, "mf-f100", "rbm-conditional")):
-        gain = min(quiz["mf-f100"], quiz["rbm-conditional"]) - quiz[MF_RBM_BLEND]
-        out.append((f"MF + RBM blend beats both by >= 0.005 (by {gain:.4f})", gain >= 0.005))
-    else:
-        out.append(("MF + RBM blend beats both by >= 0.005", None))
-    return out
+    """The issue's orderings (``reference`` playing Cinematch; the report's, with the MF +
+    RBM blend this script stores); ``None`` where a predictor is missing."""
+    return ladder_orderings(quiz, reference, quiz.get(MF_RBM_BLEND))
 
 
 def summary(rows, checks) -> dict:
@@ -120,10 +102,7 @@ def render(rows, checks, ref: float, title: str, reference: str = REFERENCE) -> 
     for r in rows:
         lines.append(f"| {r['rung']} | {r['netflix_pct']:+.2f} | {r['twin_pct']:+.2f} | "
                      f"{r['distance']:+.2f} | {'✓' if r['within_1pp'] else '✗'} |")
-    lines += ["", "| ordering | holds |", "|---|:---:|"]
-    for text, ok in checks:
-        lines.append(f"| {text} | {'—' if ok is None else ('✓' if ok else '✗')} |")
-    return lines
+    return lines + orderings_markdown(checks)
 
 
 def main(argv=None) -> int:

@@ -431,6 +431,33 @@ def test_report_shows_the_ladder_on_synthetic_data(tmp_path):
     assert row["twin_pct"] == pytest.approx(100 * (ref.quiz_rmse - biases.quiz_rmse)
                                             / ref.quiz_rmse)
     assert f"{row['twin_pct']:+.2f}" in md
+    # the orderings below it: the first lacks most of its rungs, so it is not judged
+    assert "| ordering | holds |" in md
+    assert rep["ladder_orderings"][0]["holds"] is None
+    assert len(rep["ladder_orderings"]) == 6
+    # the MF + RBM check's blend, fitted on probe and scored on quiz without storing it
+    from prize.blend.run import blend_quiz
+
+    pair = blend_quiz(ds, store, ["baseline-biases", "knn-cinematch-proxy"])
+    assert pair <= min(biases.quiz_rmse, ref.quiz_rmse) + 0.002  # slack: fitted on probe
+    assert blend_quiz(ds, store, ["baseline-biases", "mf-f100"]) is None
+    assert {m.name for m in store.list(ds.name)} == {"baseline-biases", "knn-cinematch-proxy"}
+
+
+def test_ladder_orderings_judge_each_chain_and_the_blend_gain():
+    from prize.leaderboard.report import ladder_orderings
+
+    quiz = {"baseline-biases": 0.98, "knn-cinematch-plain": 0.95, "knn-interp-ge": 0.91,
+            "mf-f100": 0.90, "svdpp-f100": 0.89, "timesvdpp-f100": 0.88,
+            "mf-f10": 0.91, "mf-f200": 0.899, "svdpp-f10": 0.90, "svdpp-f200": 0.891,
+            "rbm-conditional": 0.905, "knn-interp-on-rbm": 0.89}
+    got = dict(ladder_orderings(quiz, "knn-cinematch-plain", mf_rbm=0.894))
+    assert list(got.values()) == [True, True, False, None, True, True]
+    assert "by 0.0060" in list(got)[-1]
+    # the shipped proxy is missing: the first chain is not judged; a gain under 0.005 fails
+    got = ladder_orderings(quiz, "knn-cinematch-proxy", mf_rbm=0.897)
+    assert got[0][1] is None and got[-1][1] is False
+    assert ladder_orderings(quiz, "knn-cinematch-plain")[-1][1] is None  # no blend
 
 
 @pytest.fixture

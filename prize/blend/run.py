@@ -86,6 +86,22 @@ def selection_curve(ds: Dataset, store: ProbeStore) -> dict | None:
     return forward_select(blender, X, y, None, folds, names)
 
 
+def blend_quiz(ds: Dataset, store: ProbeStore, names: list[str]) -> float | None:
+    """Quiz RMSE of the linear blend of ``names`` (fitted on probe, applied to the stored
+    qualifying predictions), computed but not stored: what a report checks a pair of
+    predictors by. None where one is missing or the quiz truth is not known."""
+    if not names or any(store.meta(ds.name, n) is None for n in names):
+        return None
+    y = np.asarray(ds.truth("probe"), np.float64)
+    if not len(y) or np.isnan(y).any():
+        return None
+    blender, _, _ = make_blender("linear", None, (), ds.scale)
+    F = meta_features(ds) if blender.uses_meta else {"probe": None, "qualifying": None}
+    blender.fit(store.matrix(ds, names, "probe"), y, F["probe"])
+    qual = blender.predict(store.matrix(ds, names, "qualifying"), F["qualifying"])
+    return score_qualifying(ds, qual)["quiz"]
+
+
 def run_blend(ds: Dataset, store: ProbeStore, method: str | None = "linear",
               predictors: list[str] | None = None, *, name: str | None = None,
               config: str | Path | None = None, overrides=(), select: str | None = None,

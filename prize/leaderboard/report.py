@@ -108,6 +108,47 @@ def ladder(metas: list[PredictorRecord], reference: str = LADDER_REFERENCE) -> l
     return rows
 
 
+#: The gain issue 17 asks of the linear blend of MF and the RBM over the better of the two.
+MF_RBM_GAIN = 0.005
+
+
+def ladder_orderings(quiz: dict[str, float], reference: str = LADDER_REFERENCE,
+                     mf_rbm: float | None = None) -> list[tuple[str, bool | None]]:
+    """Issue 17's orderings of the rungs, each (text, holds), ``None`` where a predictor is
+    missing: biases, the reference, item kNN, SVD, SVD++ and timeSVD++ (f = 100) from worst
+    to best; each factor model better at f = 10, 100, 200 in turn; kNN on the RBM's
+    residuals better than the RBM; and ``mf_rbm``, the quiz RMSE of the linear blend of
+    MF f = 100 and the RBM, better than both by :data:`MF_RBM_GAIN`."""
+    def chain(names):
+        if not all(n in quiz for n in names):
+            return None
+        return all(quiz[a] > quiz[b] for a, b in zip(names, names[1:], strict=False))
+
+    out = [("biases > reference > item kNN > SVD > SVD++ > timeSVD++ (f=100, RMSE)",
+            chain(["baseline-biases", reference, "knn-interp-ge", "mf-f100", "svdpp-f100",
+                   "timesvdpp-f100"]))]
+    for fam in ("mf", "svdpp", "timesvdpp"):
+        out.append((f"{fam}: f=10 > f=100 > f=200 (RMSE)",
+                    chain([f"{fam}-f10", f"{fam}-f100", f"{fam}-f200"])))
+    out.append(("kNN on the RBM's residuals beats the RBM",
+                chain(["rbm-conditional", "knn-interp-on-rbm"])))
+    if mf_rbm is not None and all(n in quiz for n in ("mf-f100", "rbm-conditional")):
+        gain = min(quiz["mf-f100"], quiz["rbm-conditional"]) - mf_rbm
+        out.append((f"MF + RBM blend beats both by >= {MF_RBM_GAIN} (by {gain:.4f})",
+                    gain >= MF_RBM_GAIN))
+    else:
+        out.append((f"MF + RBM blend beats both by >= {MF_RBM_GAIN}", None))
+    return out
+
+
+def orderings_markdown(checks: list[tuple[str, bool | None]]) -> list[str]:
+    """The orderings as a Markdown table."""
+    out = ["", "| ordering | holds |", "|---|:---:|"]
+    for text, ok in checks:
+        out.append(f"| {text} | {'—' if ok is None else ('✓' if ok else '✗')} |")
+    return out
+
+
 def ladder_markdown(rows: list[dict]) -> list[str]:
     """The ladder as a Markdown section."""
     ref = rows[0]["reference_quiz_rmse"]
@@ -428,6 +469,13 @@ def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | N
     repro = reproduction(metas) if netflix else None
     ref_name = (ds.meta.get("reference") or {}).get("name") or LADDER_REFERENCE
     steps = ladder(metas, ref_name) if "synthetic" in ds.meta else None
+    checks = None
+    if steps:
+        from prize.blend.run import blend_quiz
+
+        quiz = {m.name: m.quiz_rmse for m in metas if m.quiz_rmse is not None}
+        checks = ladder_orderings(quiz, ref_name,
+                                  blend_quiz(ds, store, ["mf-f100", "rbm-conditional"]))
     chart_rmse(t, barrier, out / "probe_rmse.png")
     stored = [m for m in metas if m.family == "blend" and m.extra.get("selection")]
     curves = [(m.name, m.extra["selection"]) for m in stored]
@@ -466,6 +514,10 @@ def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | N
     if steps:
         chart_ladder(steps, out / "ladder.png")
         md.extend(ladder_markdown(steps))
+        md.append("\nThe orderings issue 17 asks for (quiz RMSE; the MF + RBM blend is the "
+                  "linear blend of `mf-f100` and `rbm-conditional`, fitted on probe for this "
+                  "report):")
+        md.extend(orderings_markdown(checks))
         md.append("\n![ladder](ladder.png)\n")
     blends = blend_sections(metas)
     if blends:
@@ -493,6 +545,8 @@ def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | N
     write_bytes(out / "leaderboard.md", "\n".join(md).encode())
     report = {"table": t, "barrier": barrier, "reproduction": repro, "charts": charts,
               "ladder": steps,
+              "ladder_orderings": None if checks is None else [
+                  {"ordering": text, "holds": ok} for text, ok in checks],
               "blend_curve": has_curve, "selection": computed, "written_at": now,
               "git_commit": commit}
     write_json(out / "leaderboard.json", json.loads(json.dumps(report, default=str)))
