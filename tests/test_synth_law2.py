@@ -458,6 +458,11 @@ def test_ladder_orderings_judge_each_chain_and_the_blend_gain():
     got = ladder_orderings(quiz, "knn-cinematch-proxy", mf_rbm=0.897)
     assert got[0][1] is None and got[-1][1] is False
     assert ladder_orderings(quiz, "knn-cinematch-plain")[-1][1] is None  # no blend
+    # item kNN as the ladder finds it: the set's knn-interp where knn-interp-ge is missing
+    quiz["knn-interp"] = quiz.pop("knn-interp-ge")
+    assert ladder_orderings(quiz, "knn-cinematch-plain")[0][1] is True
+    quiz["knn-interp"] = 0.899  # better than SVD f=100: the chain breaks
+    assert ladder_orderings(quiz, "knn-cinematch-plain")[0][1] is False
 
 
 @pytest.fixture
