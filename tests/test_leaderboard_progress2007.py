@@ -2,13 +2,13 @@
 its GBDT blend beats the best single predictor by at least 0.01, on cross-validated probe
 and on quiz, and the distance to the oracle is reported.
 
-This trains 43 predictors, about an hour on a quiet 2-core machine, so it has a marker of
-its own and a make target: ``make test-leaderboard`` (``PRIZE_LEADERBOARD_HOME=DIR`` reuses
-or keeps a store there; the run trains only what the store lacks).
+This trains 46 predictors, about 20 minutes on a quiet 2-core machine, so it has a marker
+of its own and a make target: ``make test-leaderboard`` (``PRIZE_LEADERBOARD_HOME=DIR``
+reuses or keeps a store there; the run trains only what the store lacks).
 
-Measured (probe round; the gbdt-small blend: trees on the residuals of a ridge blend, sized
-for a probe set of 56k rows): best single knn-interp-on-rbm 0.9387 probe / 0.9334 quiz;
-gbdt-small 0.9276 / 0.9214, gains 0.0111 / 0.0120; oracle 0.7963 / 0.7952.
+Measured 2026-12-06 (probe round, 17.5 minutes): best single knn-interp-on-rbm 0.9278 probe
+/ 0.9236 quiz; gbdt 0.9146 / 0.9089, gains 0.0132 / 0.0147 (gbdt-small 0.9154 / 0.9093);
+oracle 0.7981 / 0.7959.
 """
 
 from __future__ import annotations
