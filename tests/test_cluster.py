@@ -161,7 +161,7 @@ def test_workers_sharing_this_machine_get_one_thread_each():
         executor.shutdown()
 
 
-CHAIN = """
+BASE = """
 name = "chain"
 [[predictor]]
 name = "biases"
@@ -169,6 +169,8 @@ family = "baseline"
 config = "biases"
 keep_train = true
 set = ["reg_item={reg}"]
+"""
+CHAIN = BASE + """
 [[predictor]]
 name = "ge-on-biases"
 family = "baseline"
@@ -204,8 +206,7 @@ def test_a_retrained_base_retrains_what_was_fitted_on_its_residuals(tmp_path):
     assert dep.extra["base_files"] == {k: base.files[k] for k in ("train", "probe",
                                                                   "qualifying")}
     # the base alone, retrained as another set would: only the dependent follows
-    (tmp_path / "base.toml").write_text(CHAIN.format(reg=30.0).split("[[predictor]]\nname = "
-                                                                      '"ge-on-biases"')[0])
+    (tmp_path / "base.toml").write_text(BASE.format(reg=30.0))
     run_set(load_set(tmp_path / "base.toml"), home=home, data="toy", final=True,
             progress=False)
     assert run(30.0) == [("final", "ge-on-biases"), ("probe", "ge-on-biases")]
