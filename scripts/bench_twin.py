@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from prize.data.dataset import DEFAULT_REFERENCE, TWIN_REFERENCE
-from prize.leaderboard.report import ladder, ladder_orderings, orderings_markdown
+from prize.leaderboard.report import ladder, ladder_orderings, orderings_markdown, rung_blend_names
 
 #: The shipped proxy, the reference of every data set but the calibrated twin's.
 REFERENCE = DEFAULT_REFERENCE["name"]
@@ -41,6 +41,8 @@ REFERENCE = DEFAULT_REFERENCE["name"]
 PLAIN_REFERENCE = TWIN_REFERENCE["name"]
 REFERENCES = (REFERENCE, PLAIN_REFERENCE)
 MF_RBM_BLEND = "blend-mf-rbm"
+#: The linear blend of every rung and both references: the 2007 blend's rung.
+RUNG_BLEND = "blend-linear"
 
 
 #: The predictors behind the rungs: the progress2007 set's entries of these names (their
@@ -84,8 +86,9 @@ def specs(rbm_device: str, epochs: int | None):
 def orderings(quiz: dict[str, float], reference: str = REFERENCE
               ) -> list[tuple[str, bool | None]]:
     """The issue's orderings (``reference`` playing Cinematch; the report's, with the MF +
-    RBM blend this script stores); ``None`` where a predictor is missing."""
-    return ladder_orderings(quiz, reference, quiz.get(MF_RBM_BLEND))
+    RBM blend this script stores, and its blend of every rung for the whole set's);
+    ``None`` where a predictor is missing."""
+    return ladder_orderings(quiz, reference, quiz.get(MF_RBM_BLEND), quiz.get(RUNG_BLEND))
 
 
 def summary(rows, checks) -> dict:
@@ -172,18 +175,18 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 1
     other_ref = next(n for n in REFERENCES if n != main_ref)
+    blend = None
     if len(quiz) > 2:
-        rep = run_blend(ds, store, "linear", list(quiz), name="blend-linear")
-        quiz["blend-linear"] = rep["quiz_rmse"]
-        records.append(store.meta(ds.name, "blend-linear"))
+        rep = run_blend(ds, store, "linear", rung_blend_names(quiz), name=RUNG_BLEND)
+        quiz[RUNG_BLEND] = blend = rep["quiz_rmse"]
     if "mf-f100" in quiz and "rbm-conditional" in quiz:
         rep = run_blend(ds, store, "linear", ["mf-f100", "rbm-conditional"],
                         name=MF_RBM_BLEND)
         quiz[MF_RBM_BLEND] = rep["quiz_rmse"]
     timings["total"] = time.perf_counter() - t0
     ref = quiz[main_ref]
-    # the rungs the run holds (blend-linear is the only blend among the records)
-    rows = [r for r in ladder(records, main_ref) if r["predictor"] is not None]
+    blend = None if blend is None else (RUNG_BLEND, blend)
+    rows = [r for r in ladder(records, main_ref, blend) if r["predictor"] is not None]
     checks = orderings(quiz, main_ref)
     oracle = ds.meta.get("oracle_rmse", {}).get("quiz")
     title = (f"{args.preset} (law {ds.meta.get('synthetic', {}).get('law', '?')}, seed "
@@ -191,7 +194,7 @@ def main(argv=None) -> int:
     lines = render(rows, checks, ref, title, main_ref)
     other = None
     if other_ref in quiz:
-        o_rows = [r for r in ladder(records, other_ref) if r["predictor"]]
+        o_rows = [r for r in ladder(records, other_ref, blend) if r["predictor"]]
         o_checks = orderings(quiz, other_ref)
         other = {"reference": other_ref, "reference_quiz_rmse": quiz[other_ref],
                  **summary(o_rows, o_checks)}

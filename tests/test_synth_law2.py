@@ -398,7 +398,11 @@ def test_ladder_rows_from_records():
     assert b["netflix_pct"] == pytest.approx(100 * (CINEMATCH_QUIZ - 0.9799) / CINEMATCH_QUIZ)
     assert b["within_1pp"] and b["distance"] == pytest.approx(b["twin_pct"] - b["netflix_pct"])
     assert rows["SVD f=100"]["twin_pct"] == pytest.approx(5.0)
-    assert rows["the 2007 blend"]["predictor"] == "blend-b"  # the best stored blend
+    # the 2007 blend's rung is the rungs' blend the caller gives, not the best stored one
+    assert rows["the 2007 blend"]["predictor"] is None
+    rows = {r["rung"]: r for r in ladder(recs, blend=("rungs", 0.92))}
+    assert rows["the 2007 blend"]["predictor"] == "rungs"
+    assert rows["the 2007 blend"]["twin_pct"] == pytest.approx(8.0)
     assert rows["SVD++ f=100"]["twin_pct"] is None  # not trained: a dash in the table
     assert ladder(recs[1:]) is None  # no reference, no ladder
     # another predictor playing Cinematch (the twin's, from law 4 on)
@@ -434,7 +438,11 @@ def test_report_shows_the_ladder_on_synthetic_data(tmp_path):
     # the orderings below it: the first lacks most of its rungs, so it is not judged
     assert "| ordering | holds |" in md
     assert rep["ladder_orderings"][0]["holds"] is None
-    assert len(rep["ladder_orderings"]) == 6
+    assert len(rep["ladder_orderings"]) == 7
+    # no stored blend: the whole set's floor is not judged; the rungs' blend is computed
+    assert rep["ladder_orderings"][-1]["holds"] is None
+    row = next(r for r in rep["ladder"] if r["rung"] == "the 2007 blend")
+    assert row["predictor"] == "the rungs' linear blend (2 inputs)" and row["twin_pct"] is not None
     # the MF + RBM check's blend, fitted on probe and scored on quiz without storing it
     from prize.blend.run import blend_quiz
 
@@ -444,6 +452,18 @@ def test_report_shows_the_ladder_on_synthetic_data(tmp_path):
     assert {m.name for m in store.list(ds.name)} == {"baseline-biases", "knn-cinematch-proxy"}
 
 
+def test_rung_blend_takes_one_predictor_per_rung_and_the_references():
+    from prize.leaderboard.report import rung_blend_names
+
+    quiz = dict.fromkeys(["knn-interp", "knn-interp-ge", "mf-f100", "knn-cinematch-proxy",
+                          "knn-cinematch-plain", "mf-f50", "blend-gbdt"], 0.9)
+    # knn-interp-ge is the item kNN rung's first choice; mf-f50 and the blend are no rung
+    assert rung_blend_names(quiz) == ["knn-interp-ge", "mf-f100", "knn-cinematch-plain",
+                                      "knn-cinematch-proxy"]
+    del quiz["knn-interp-ge"]
+    assert rung_blend_names(quiz)[0] == "knn-interp"
+
+
 def test_ladder_orderings_judge_each_chain_and_the_blend_gain():
     from prize.leaderboard.report import ladder_orderings
 
@@ -451,13 +471,15 @@ def test_ladder_orderings_judge_each_chain_and_the_blend_gain():
             "mf-f100": 0.90, "svdpp-f100": 0.89, "timesvdpp-f100": 0.88,
             "mf-f10": 0.91, "mf-f200": 0.899, "svdpp-f10": 0.90, "svdpp-f200": 0.891,
             "rbm-conditional": 0.905, "knn-interp-on-rbm": 0.89}
-    got = dict(ladder_orderings(quiz, "knn-cinematch-plain", mf_rbm=0.894))
-    assert list(got.values()) == [True, True, False, None, True, True]
-    assert "by 0.0060" in list(got)[-1]
+    got = dict(ladder_orderings(quiz, "knn-cinematch-plain", mf_rbm=0.894, set_blend=0.873))
+    assert list(got.values()) == [True, True, False, None, True, True, True]
+    assert "by 0.0060" in list(got)[-2] and "by 8.11%" in list(got)[-1]
     # the shipped proxy is missing: the first chain is not judged; a gain under 0.005 fails
-    got = ladder_orderings(quiz, "knn-cinematch-proxy", mf_rbm=0.897)
-    assert got[0][1] is None and got[-1][1] is False
-    assert ladder_orderings(quiz, "knn-cinematch-plain")[-1][1] is None  # no blend
+    got = ladder_orderings(quiz, "knn-cinematch-proxy", mf_rbm=0.897, set_blend=0.873)
+    assert got[0][1] is None and got[-2][1] is False and got[-1][1] is None
+    # no blend: neither is judged; the whole set's blend short of 8% fails
+    assert [ok for _, ok in ladder_orderings(quiz, "knn-cinematch-plain")[-2:]] == [None, None]
+    assert ladder_orderings(quiz, "knn-cinematch-plain", set_blend=0.875)[-1][1] is False
     # item kNN as the ladder finds it: the set's knn-interp where knn-interp-ge is missing
     quiz["knn-interp"] = quiz.pop("knn-interp-ge")
     assert ladder_orderings(quiz, "knn-cinematch-plain")[0][1] is True
