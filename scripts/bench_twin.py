@@ -30,7 +30,13 @@ import time
 from pathlib import Path
 
 from prize.data.dataset import DEFAULT_REFERENCE, TWIN_REFERENCE
-from prize.leaderboard.report import ladder, ladder_orderings, orderings_markdown, rung_blend_names
+from prize.leaderboard.report import (
+    LADDER_REFERENCES,
+    ladder,
+    ladder_orderings,
+    orderings_markdown,
+    rung_blend_names,
+)
 
 #: The shipped proxy, the reference of every data set but the calibrated twin's.
 REFERENCE = DEFAULT_REFERENCE["name"]
@@ -39,7 +45,7 @@ REFERENCE = DEFAULT_REFERENCE["name"]
 #: noisy data sets); the model whose Netflix probe score (0.9431-0.9502) puts the proxy at
 #: Cinematch's level, and the reference of the twin from law 4 on.
 PLAIN_REFERENCE = TWIN_REFERENCE["name"]
-REFERENCES = (REFERENCE, PLAIN_REFERENCE)
+REFERENCES = LADDER_REFERENCES  # both, as the report's rung blend takes them
 MF_RBM_BLEND = "blend-mf-rbm"
 #: The linear blend of every rung and both references: the 2007 blend's rung.
 RUNG_BLEND = "blend-linear"

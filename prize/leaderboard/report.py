@@ -21,7 +21,7 @@ import numpy as np
 
 from prize import __version__
 from prize._atomic import write_bytes, write_json
-from prize.data.dataset import Dataset
+from prize.data.dataset import DEFAULT_REFERENCE, TWIN_REFERENCE, Dataset
 from prize.leaderboard.table import render_markdown, table
 from prize.metrics import fmt
 from prize.models import FAMILIES
@@ -47,9 +47,9 @@ CINEMATCH_QUIZ = 0.9514
 #: The predictor playing Cinematch on a synthetic data set whose meta names none (the
 #: report reads the data set's own ``reference``: ``knn-cinematch-plain`` from law 4 on,
 #: :func:`prize.data.dataset.synthetic_reference`).
-LADDER_REFERENCE = "knn-cinematch-proxy"
+LADDER_REFERENCE = DEFAULT_REFERENCE["name"]
 #: Both predictors that play Cinematch on a twin; the rungs' blend takes those stored.
-LADDER_REFERENCES = ("knn-cinematch-plain", "knn-cinematch-proxy")
+LADDER_REFERENCES = (TWIN_REFERENCE["name"], DEFAULT_REFERENCE["name"])
 #: The Prize's ladder (issue 17): rung, the predictors that stand for it (the first one
 #: stored is used; "blend" is the linear blend of the other rungs and the references,
 #: :func:`rung_blend_names`), published quiz RMSE, source. Koren KDD'09 is
@@ -510,7 +510,7 @@ def write_report(ds: Dataset, store: ProbeStore, out: Path, *, barrier: dict | N
         q = blend_quiz(ds, store, rungs) if len(rungs) > 1 else None
         steps = ladder(metas, ref_name,
                        None if q is None else (f"the rungs' linear blend ({len(rungs)} inputs)", q))
-        blends = [m.quiz_rmse for m in metas if m.family == "blend" and m.quiz_rmse]
+        blends = [m.quiz_rmse for m in metas if m.family == "blend" and m.quiz_rmse is not None]
         checks = ladder_orderings(quiz, ref_name,
                                   blend_quiz(ds, store, ["mf-f100", "rbm-conditional"]),
                                   min(blends) if blends else None)
