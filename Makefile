@@ -17,12 +17,12 @@ $(BIN)/activate: pyproject.toml
 
 venv: $(BIN)/activate
 
-# The demo: the synthetic twin at small size (small-twin under law 7, the calibrated twin;
+# The demo: the synthetic twin at small size (small-twin under law 8, the calibrated twin;
 # `make demo DEMO_PRESET=small DEMO_LAW=1` for law 1) -> import -> baselines and the data
 # set's reference (item kNN playing Cinematch: knn-cinematch-plain from law 4 on, the
 # shipped proxy before) -> leaderboard -> submission.
 DEMO_PRESET ?= small-twin
-DEMO_LAW ?= 7
+DEMO_LAW ?= 8
 DEMO ?= synth-$(DEMO_PRESET)-law$(DEMO_LAW)
 DEMO_RAW := $(PRIZE_HOME)/raw/$(DEMO)
 BASELINES := global_mean movie_mean user_mean biases global_effects
@@ -46,7 +46,7 @@ demo: venv $(PRIZE_HOME)/data/$(DEMO)/meta.json
 	$(PRIZE) submit --data $(DEMO) --check \
 		$(PRIZE_HOME)/submissions/$(DEMO)-baseline-global_effects.txt
 
-# `make leaderboard` runs progress2007 on the demo's synthetic twin (small-twin, law 7) and
+# `make leaderboard` runs progress2007 on the demo's synthetic twin (small-twin, law 8) and
 # reports the Prize's ladder beside the twin's;
 # `make leaderboard DATA=/path/to/netflix` imports the real files and runs it there.
 SET ?= progress2007

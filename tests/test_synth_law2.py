@@ -38,6 +38,8 @@ TINY_TWIN_LAW5_DIGEST = "41635f50aff220c956e871f2466854267dfd5923b2064ed6c9c343e
 TINY_TWIN_LAW6_DIGEST = "614db7e546d11c72b28f03d7ab2b4389d6d9e97c37b2739e734be14e225463ea"
 # And under law 7.
 TINY_TWIN_LAW7_DIGEST = "b864b7bdf996d86d9c3713181932eb3f65a55b24907367444adfa1e140bcdb1a"
+# And under law 8.
+TINY_TWIN_LAW8_DIGEST = "65d9512ac8f9d97605f06ea7a15a609290f4ce81d65f0982854a64b6030e9121"
 
 
 def _digest(folder: Path) -> str:
@@ -62,7 +64,7 @@ def twin3() -> synth.Synthesis:
 def test_presets_name_their_law():
     assert synth.PRESETS["tiny"].law == 1 and synth.PRESETS["small"].law == 1
     for name in ("tiny-twin", "small-twin", "medium", "netflix"):
-        assert synth.PRESETS[name].law == (7 if name in ("medium", "netflix") else 3), name
+        assert synth.PRESETS[name].law == (8 if name in ("medium", "netflix") else 3), name
         assert synth.under_law(name, 2).model == synth.LAW_MODELS[2]
         assert synth.under_law(name, 2).n_ratings == synth.PRESETS[name].n_ratings
 
@@ -120,6 +122,18 @@ def test_law7_is_law6_with_more_of_the_choice_from_the_stars(tmp_path):
     info = synth.generate(tmp_path / "tt", preset=synth.under_law("tiny-twin", 7), seed=0)
     assert info["law"] == 7
     assert _digest(tmp_path / "tt") == TINY_TWIN_LAW7_DIGEST != TINY_TWIN_LAW6_DIGEST
+
+
+def test_law8_is_law7_with_smaller_day_offsets(tmp_path):
+    """Law 8 changes nothing but the SD of the day-specific user offsets, which shrinks.
+    Its files are pinned, and differ from law 7's; medium and netflix use it."""
+    seven, eight = (dataclasses.asdict(synth.LAW_MODELS[n]) for n in (7, 8))
+    assert {k for k in seven if seven[k] != eight[k]} == {"law", "sigma_day"}
+    assert 0 < eight["sigma_day"] < seven["sigma_day"]
+    assert synth.PRESETS["medium"].law == synth.PRESETS["netflix"].law == 8
+    info = synth.generate(tmp_path / "tt", preset=synth.under_law("tiny-twin", 8), seed=0)
+    assert info["law"] == 8 and info["params"]["model"]["sigma_day"] == eight["sigma_day"]
+    assert _digest(tmp_path / "tt") == TINY_TWIN_LAW8_DIGEST != TINY_TWIN_LAW7_DIGEST
 
 
 def test_choice_turn_needs_law6():
@@ -355,7 +369,7 @@ def test_small_twin_ladder(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("law", [5, 6, 7])
+@pytest.mark.parametrize("law", [5, 6, 7, 8])
 @pytest.mark.parametrize("noise", [0.6, 1.0, 1.4])
 def test_barrier_default_within_tolerance_on_the_twin(tmp_path, noise, law):
     """tests/test_barrier.py's validation of the default magic-barrier estimate, on the

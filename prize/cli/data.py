@@ -39,7 +39,7 @@ force_option = click.option("--force", is_flag=True, help="Replace a dataset of 
 #: `prize --help` need not import the generator's numba kernels.
 PRESET_NAMES = ("tiny", "small", "tiny-twin", "small-twin", "medium", "netflix")
 #: The versions of its law, likewise (``prize.data.synth.LAWS``).
-LAW_NAMES = ("1", "2", "3", "4", "5", "6", "7")
+LAW_NAMES = ("1", "2", "3", "4", "5", "6", "7", "8")
 skip_option = click.option("--skip-bad-lines", is_flag=True,
                            help="Count and report bad lines instead of stopping at the first.")
 duplicates_option = click.option(
@@ -284,7 +284,7 @@ def list_cmd(ctx, as_json):
 @click.option("--preset", type=click.Choice(list(PRESET_NAMES)), default="tiny",
               show_default=True,
               help="tiny and small: law 1 (the original); tiny-twin and small-twin: law 3, "
-                   "calibrated on the Prize's ladder; medium and netflix: law 7 (law 3 "
+                   "calibrated on the Prize's ladder; medium and netflix: law 8 (law 3 "
                    "with Netflix-sized time effects, no families and a choice of films "
                    "that can be learnt).")
 @click.option("--law", type=click.Choice(list(LAW_NAMES)), default=None,
