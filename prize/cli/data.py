@@ -285,8 +285,8 @@ def list_cmd(ctx, as_json):
               show_default=True,
               help="tiny and small: law 1 (the original); tiny-twin and small-twin: law 3, "
                    "calibrated on the Prize's ladder; medium and netflix: law 8 (law 3 "
-                   "with Netflix-sized time effects, no families and a choice of films "
-                   "that can be learnt).")
+                   "with Netflix-sized drifts, smaller day offsets, no families and a "
+                   "choice of films that can be learnt).")
 @click.option("--law", type=click.Choice(list(LAW_NAMES)), default=None,
               help="Generate the preset's sizes under this version of the law (default: "
                    "the preset's own); data sets of an older law can be made again.")
