@@ -126,11 +126,11 @@ def test_law7_is_law6_with_more_of_the_choice_from_the_stars(tmp_path):
 
 def test_law8_is_law7_with_smaller_day_offsets(tmp_path):
     """Law 8 changes nothing but the SD of the day-specific user offsets, which shrinks.
-    Its files are pinned, and differ from law 7's; medium and netflix use it."""
+    Its files are pinned, and differ from law 7's (which presets use it:
+    test_presets_name_their_law)."""
     seven, eight = (dataclasses.asdict(synth.LAW_MODELS[n]) for n in (7, 8))
     assert {k for k in seven if seven[k] != eight[k]} == {"law", "sigma_day"}
     assert 0 < eight["sigma_day"] < seven["sigma_day"]
-    assert synth.PRESETS["medium"].law == synth.PRESETS["netflix"].law == 8
     info = synth.generate(tmp_path / "tt", preset=synth.under_law("tiny-twin", 8), seed=0)
     assert info["law"] == 8 and info["params"]["model"]["sigma_day"] == eight["sigma_day"]
     assert _digest(tmp_path / "tt") == TINY_TWIN_LAW8_DIGEST != TINY_TWIN_LAW7_DIGEST
