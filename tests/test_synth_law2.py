@@ -354,7 +354,7 @@ def test_item_sampling_law_with_the_family_tilt(exact_above):
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="issue 17: law 3 does not yet land every rung "
-                                       "within 1 point (see the README's twin table)")
+                                       "within 1 point (see docs/twin.md)")
 def test_small_twin_ladder(tmp_path):
     """The ladder on small-twin (scripts/bench_twin.py, every rung): each rung within 1
     percentage point of the published one, and every ordering of the issue."""
@@ -549,7 +549,7 @@ def test_twin_levers_trains_the_residual_rung_after_its_base(twin_levers):
 def test_twin_ladder_pins_the_threads_of_its_mf_rungs(twin_levers):
     """Every SVD rung of bench_twin.py pins its DSGD blocks: the default (one per core)
     sets the order SGD visits a user's ratings in, so the ladder would depend on the
-    machine (README: +5.25/+4.46/+3.40 points at T = 1/2/8 on medium-lite)."""
+    machine (docs/twin.md: +5.25/+4.46/+3.40 points at T = 1/2/8 on medium-lite)."""
     from prize.models import make_predictor
 
     mf = [s for s in twin_levers.chosen_specs(upper=True, residual=True) if s.family == "mf"]

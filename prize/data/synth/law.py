@@ -235,7 +235,7 @@ LAW4 = dataclasses.replace(
     # +0.29%, +0.41%, +1.29%). Law 3 needed the strong drift only to hold the shipped
     # reference back: against Bell & Koren's correlation kNN as published (the plain
     # weighted mean, scripts/bench_twin.py's knn-cinematch-plain) law 4 lands every rung
-    # of `medium` it was run on (the README's twin table).
+    # of `medium` it was run on (docs/twin.md, law 4's table).
     sd_alpha=0.023,
     sd_bin_step=0.09,
     sigma_day=0.37,
@@ -283,10 +283,10 @@ LAW7 = dataclasses.replace(
     # 0.0050/0.0042/0.0041 better than both (the issue asks 0.005). Between the shares
     # measured on medium-lite (0.3: +3.10, 0.6: +4.42), 0.45 puts the RBM near its rung:
     # on `medium` seeds 0/1/2/3 +0.28/-0.33/-0.48/+0.22, the MF+RBM blend
-    # 0.0087/0.0077/0.0073/0.0084 better, 16/16/15/14 of 17 rungs within a point (README).
+    # 0.0087/0.0077/0.0073/0.0084 better, 16/16/15/14 of 17 rungs within a point (docs/twin.md).
     # A longer tail of tastes (factor_decay 1.0, sd_interaction 1.25) was tried on seed 1
     # and not adopted: timeSVD++ f=10 landed, SVD++ f=100/200 fell below -1, and the
-    # magic-barrier default drifted to +0.020 from the oracle at noise 0.6 (README).
+    # magic-barrier default drifted to +0.020 from the oracle at noise 0.6 (docs/twin.md).
     choice_taste_share=0.45,
 )
 """Law 6 with more of the choice steered by the stars' taste (version 7; ``medium`` and
@@ -304,7 +304,7 @@ LAW8 = dataclasses.replace(
     # to it). At 0.32 (0.37 before) timeSVD++ gains about 0.4 points less, every static
     # rung a little more against the reference; the price is Koren's day step on the
     # time-aware baseline (medium-lite: +0.9% against Netflix's +1.29%) and the global
-    # effects' rung, 0.2-0.3 points lower (README, "Law 8").
+    # effects' rung, 0.2-0.3 points lower (docs/twin.md, "Law 8").
     sigma_day=0.32,
 )
 """Law 7 with smaller day-specific user offsets (version 8; ``medium`` and ``netflix``)."""
