@@ -54,10 +54,11 @@ RUNG_BLEND = "blend-linear"
 #: The predictors behind the rungs: the progress2007 set's entries of these names (their
 #: settings live there and in the configs they name, ``ladder`` and ``funk-netflix``), so
 #: that ``prize leaderboard run --predictor-set progress2007`` on a twin measures the same
-#: rungs as this script.
-RUNGS = ("baseline-biases", "baseline-global_effects", "knn-interp-ge", "mf-funk",
-         "rbm-conditional", *(f"{fam}-f{f}" for f in (10, 100, 200)
-                              for fam in ("mf", "svdpp", "timesvdpp")),
+#: rungs as this script. The global effects stand for no rung (Koren's time-aware baseline
+#: does) but are the base of the item kNN's.
+RUNGS = ("baseline-biases", "baseline-global_effects", "timesvdpp-baseline",
+         "knn-interp-ge", "mf-funk", "rbm-conditional",
+         *(f"{fam}-f{f}" for f in (10, 100, 200) for fam in ("mf", "svdpp", "timesvdpp")),
          "knn-interp-on-rbm", "knn-interp-on-mf-f100")
 #: The families whose ``n_epochs`` ``--epochs`` overrides.
 ITERATIVE = ("mf", "svdpp", "timesvdpp", "rbm")

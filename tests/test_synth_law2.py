@@ -589,6 +589,25 @@ def test_progress2007_holds_the_rungs_bench_twin_measures(twin_levers):
     assert {s.name for s in rungs if s.keep_train} == {"mf-f100", "rbm-conditional"}
 
 
+def test_the_time_aware_rung_is_korens_baseline():
+    """The rung whose published figure is Koren's time-aware baseline (0.9555, with
+    c_u(t)) is that model: timeSVD++ with no factors and no frequency biases, every time
+    term of his baseline learning (the films' bins, the users' drift, the day offsets and
+    both parts of c_u(t)); Bell & Koren's global effects are only the fallback."""
+    from prize.leaderboard.report import LADDER
+    from prize.models import make_predictor
+    from prize.runs.sets import load_set
+
+    names = {rung: names for rung, names, *_ in LADDER}["time-aware baseline"]
+    assert names[-1] == "baseline-global_effects"
+    spec = {s.name: s for s in load_set("progress2007").predictors}[names[0]]
+    model, _ = make_predictor(spec.family, spec.config, spec.set)
+    c = model.config
+    assert spec.family == "timesvdpp" and c.n_factors == 0 and not c.frequency
+    for rate in ("lr_bias", "lr_bin", "lr_alpha", "lr_day", "lr_scale", "lr_day_scale"):
+        assert getattr(c, rate) > 0, rate
+
+
 def test_twin_ladder_summary_counts_the_rungs_within_a_point(twin_levers):
     """bench_twin.py's ``--json`` table (both references use it): the rungs as given, the
     orderings as records, and how many rungs lie within a point."""
