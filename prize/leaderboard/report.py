@@ -60,7 +60,7 @@ LADDER = [
     # model of the published 0.9555; a set without it falls back to Bell & Koren's global
     # effects, which gain less over the biases (Netflix probe 0.9657).
     ("time-aware baseline", ("timesvdpp-baseline", "baseline-global_effects"), 0.9555,
-     "Koren KDD'09"),
+     "Koren KDD'09, BellKor 2009"),
     ("item kNN on global-effect residuals", ("knn-interp-ge", "knn-interp"), 0.9086,
      "Bell & Koren ICDM'07"),
     ("SVD f=10", ("mf-f10",), 0.9140, "Koren KDD'09"),
