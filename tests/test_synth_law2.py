@@ -589,11 +589,12 @@ def test_progress2007_holds_the_rungs_bench_twin_measures(twin_levers):
     assert {s.name for s in rungs if s.keep_train} == {"mf-f100", "rbm-conditional"}
 
 
-def test_the_time_aware_rung_is_korens_baseline():
+def test_the_time_aware_rung_is_korens_baseline(twin_levers):
     """The rung whose published figure is Koren's time-aware baseline (0.9555, with
     c_u(t)) is that model: timeSVD++ with no factors and no frequency biases, every time
-    term of his baseline learning (the films' bins, the users' drift, the day offsets and
-    both parts of c_u(t)); Bell & Koren's global effects are only the fallback."""
+    term of his baseline learning (twin_levers.TIME_RATES: the films' bins, the users'
+    drift, the day offsets and both parts of c_u(t)); Bell & Koren's global effects are
+    only the fallback."""
     from prize.leaderboard.report import LADDER
     from prize.models import make_predictor
     from prize.runs.sets import load_set
@@ -604,7 +605,7 @@ def test_the_time_aware_rung_is_korens_baseline():
     model, _ = make_predictor(spec.family, spec.config, spec.set)
     c = model.config
     assert spec.family == "timesvdpp" and c.n_factors == 0 and not c.frequency
-    for rate in ("lr_bias", "lr_bin", "lr_alpha", "lr_day", "lr_scale", "lr_day_scale"):
+    for rate in ("lr_bias", *twin_levers.TIME_RATES):
         assert getattr(c, rate) > 0, rate
 
 
