@@ -237,7 +237,13 @@ def parse_overrides(items: list[str]) -> dict:
         if not sep or key not in fields:
             raise SystemExit(f"{item!r}: expected FIELD=VALUE with FIELD one of "
                              f"{', '.join(sorted(fields))}")
-        out[key] = type(getattr(SynthModel(), key))(value)
+        kind = type(getattr(SynthModel(), key))
+        if kind is bool:  # bool("false") is True
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise SystemExit(f"{item!r}: {key} takes true or false")
+            out[key] = value.lower() in ("true", "1")
+        else:
+            out[key] = kind(value)
     return out
 
 

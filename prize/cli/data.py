@@ -39,7 +39,7 @@ force_option = click.option("--force", is_flag=True, help="Replace a dataset of 
 #: `prize --help` need not import the generator's numba kernels.
 PRESET_NAMES = ("tiny", "small", "tiny-twin", "small-twin", "medium", "netflix")
 #: The versions of its law, likewise (``prize.data.synth.LAWS``).
-LAW_NAMES = ("1", "2", "3", "4", "5", "6", "7", "8")
+LAW_NAMES = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
 skip_option = click.option("--skip-bad-lines", is_flag=True,
                            help="Count and report bad lines instead of stopping at the first.")
 duplicates_option = click.option(
