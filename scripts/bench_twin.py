@@ -1,6 +1,6 @@
 """The synthetic twin's ladder beside the Prize's (issue 17).
 
-Generates a synthetic preset (``medium`` by default, law 8; ``--law 7`` down to ``--law 2``
+Generates a synthetic preset (``medium`` by default, law 9; ``--law 8`` down to ``--law 2``
 for the laws before it), imports it, trains one
 predictor per rung of the Netflix Prize ladder through :mod:`prize.runs` (the entries of
 ``prize/configs/leaderboard/progress2007.toml`` that bear the rungs' names: f = 10/100/200

@@ -66,7 +66,7 @@ def twin3() -> synth.Synthesis:
 def test_presets_name_their_law():
     assert synth.PRESETS["tiny"].law == 1 and synth.PRESETS["small"].law == 1
     for name in ("tiny-twin", "small-twin", "medium", "netflix"):
-        assert synth.PRESETS[name].law == (8 if name in ("medium", "netflix") else 3), name
+        assert synth.PRESETS[name].law == (9 if name in ("medium", "netflix") else 3), name
         assert synth.under_law(name, 2).model == synth.LAW_MODELS[2]
         assert synth.under_law(name, 2).n_ratings == synth.PRESETS[name].n_ratings
 

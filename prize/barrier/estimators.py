@@ -43,8 +43,9 @@ class BarrierConfig:
     # +0.020 at 64; small-twin (law 4) +0.028/+0.022/+0.021 at 64. Most of law 4's error
     # at the larger sizes is its families (a user's effect on a series): law 5, without
     # them, +0.005/+0.001/-0.009 on tiny-twin's sizes, +0.007/+0.011/+0.009 on `medium`;
-    # law 7 +0.011/+0.002/-0.006 and +0.009/+0.004/+0.002; law 8 (the presets' since)
-    # +0.008/+0.003/-0.004 and +0.008/+0.004/+0.001.
+    # law 7 +0.011/+0.002/-0.006 and +0.009/+0.004/+0.002; law 8
+    # +0.008/+0.003/-0.004 and +0.008/+0.004/+0.001; law 9 (the presets' since) on
+    # tiny-twin's sizes +0.013/+0.006/-0.003.
     # At rank 128 the tiny twin's noise collapses (0.02 against 0.46): more factors than
     # most users have ratings.
     sweeps: int = 200

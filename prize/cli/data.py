@@ -284,9 +284,10 @@ def list_cmd(ctx, as_json):
 @click.option("--preset", type=click.Choice(list(PRESET_NAMES)), default="tiny",
               show_default=True,
               help="tiny and small: law 1 (the original); tiny-twin and small-twin: law 3, "
-                   "calibrated on the Prize's ladder; medium and netflix: law 8 (law 3 "
-                   "with Netflix-sized drifts, smaller day offsets, no families and a "
-                   "choice of films that can be learnt).")
+                   "calibrated on the Prize's ladder; medium and netflix: law 9 (law 3 "
+                   "with Netflix-sized drifts, smaller day offsets, no families, a "
+                   "choice of films that can be learnt and the films' mean taste scale "
+                   "pinned).")
 @click.option("--law", type=click.Choice(list(LAW_NAMES)), default=None,
               help="Generate the preset's sizes under this version of the law (default: "
                    "the preset's own); data sets of an older law can be made again.")

@@ -97,12 +97,12 @@ about twice as well as popularity does, as on MovieLens 100K; under law 5, no be
 without the films chosen being likelier to please, and tells the stars' tastes in part.
 Law 7 (:data:`~prize.data.synth.law.LAW7`) is law 6 with 45% of the choice's user side
 from the stars' taste rather than 30%, which brings the conditional RBM, the model that
-learns the choice best, up to its rung. Law 8 (``medium``, ``netflix``;
+learns the choice best, up to its rung. Law 8 (``small-twin`` in the demo;
 :data:`~prize.data.synth.law.LAW8`) is law 7 with smaller day-specific user offsets
 (``sigma_day`` 0.32 rather than 0.37): the law's day offsets are independent of the films,
 so no static factor absorbs any of them as on Netflix, and under law 7 timeSVD++ gained
 about 2.1 points over SVD++ at every f where Netflix's gained 1.25-1.68. Law 9
-(:data:`~prize.data.synth.law.LAW9`) is law 8 with the films' taste scales rescaled so that
+(``medium``, ``netflix``; :data:`~prize.data.synth.law.LAW9`) is law 8 with the films' taste scales rescaled so that
 their mean, each film weighted by its expected ratings, is its expectation: as drawn, a
 few popular films from the log-normal's tails moved it by a quarter from seed to seed, and
 the reference's RMSE, with every rung's distance from it, followed.

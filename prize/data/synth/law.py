@@ -315,7 +315,8 @@ LAW8 = dataclasses.replace(
     # time-aware rung is Koren's baseline itself since, which lands on every seed run).
     sigma_day=0.32,
 )
-"""Law 7 with smaller day-specific user offsets (version 8; ``medium`` and ``netflix``)."""
+"""Law 7 with smaller day-specific user offsets (version 8; ``medium`` and ``netflix``
+until law 9; ``small-twin`` in ``make demo`` and ``make leaderboard``)."""
 
 LAW9 = dataclasses.replace(
     LAW8,
@@ -330,7 +331,8 @@ LAW9 = dataclasses.replace(
     # SVD f = 100 within 0.16 points (1.04) (docs/twin.md, "Why the seeds differ").
     item_scale_weighted=True,
 )
-"""Law 8 with the films' weighted mean taste scale pinned to its expectation (version 9)."""
+"""Law 8 with the films' weighted mean taste scale pinned to its expectation (version 9;
+``medium`` and ``netflix``)."""
 
 LAW_MODELS = {1: SynthModel(), 2: LAW2, 3: LAW3, 4: LAW4, 5: LAW5, 6: LAW6, 7: LAW7,
               8: LAW8, 9: LAW9}
@@ -388,14 +390,14 @@ PRESETS: dict[str, Preset] = {
                         activity_sigma=1.3, activity_min=3, model=LAW3),
     "small-twin": Preset("small-twin", n_users=10_000, n_movies=3_000, n_ratings=2_000_000,
                          activity_sigma=1.3, activity_min=5, model=LAW3),
-    # ~20M ratings, law 8.
+    # ~20M ratings, law 9.
     "medium": Preset("medium", n_users=100_000, n_movies=8_000, n_ratings=20_000_000,
-                     activity_sigma=1.3, activity_min=8, model=LAW8),
+                     activity_sigma=1.3, activity_min=8, model=LAW9),
     # The 2006 sizes: 100,480,507 training lines (probe included) + 2,817,131 qualifying;
     # quiz/test sizes are the Prize's own.
     "netflix": Preset("netflix", n_users=480_189, n_movies=17_770,
                       n_ratings=100_480_507 + 2_817_131, activity_sigma=1.3, activity_min=10,
-                      n_probe=1_408_395, n_quiz=1_408_342, n_test=1_408_789, model=LAW8),
+                      n_probe=1_408_395, n_quiz=1_408_342, n_test=1_408_789, model=LAW9),
 }
 
 
