@@ -102,10 +102,11 @@ learns the choice best, up to its rung. Law 8 (``small-twin`` in the demo;
 (``sigma_day`` 0.32 rather than 0.37): the law's day offsets are independent of the films,
 so no static factor absorbs any of them as on Netflix, and under law 7 timeSVD++ gained
 about 2.1 points over SVD++ at every f where Netflix's gained 1.25-1.68. Law 9
-(``medium``, ``netflix``; :data:`~prize.data.synth.law.LAW9`) is law 8 with the films' taste scales rescaled so that
-their mean, each film weighted by its expected ratings, is its expectation: as drawn, a
-few popular films from the log-normal's tails moved it by a quarter from seed to seed, and
-the reference's RMSE, with every rung's distance from it, followed.
+(``medium``, ``netflix``; :data:`~prize.data.synth.law.LAW9`) is law 8 with the films'
+taste scales rescaled so that their mean, each film weighted by its expected ratings, is
+its expectation: as drawn, a few popular films from the log-normal's tails moved it by a
+quarter from seed to seed, and the reference's RMSE, with every rung's distance from it,
+followed.
 
 The oracle (the data set's magic barrier)
 -----------------------------------------
