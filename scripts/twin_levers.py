@@ -228,7 +228,11 @@ def chosen_specs(upper: bool = False, residual: bool = False,
 
 
 def parse_overrides(items: list[str]) -> dict:
+    """``FIELD=VALUE`` pairs of :class:`SynthModel` (``law`` excepted), read as ``prize train
+    --set`` reads its values (TOML: ``true``, ``0.5``) and checked against the fields' types."""
+    from prize.config import build, parse_value
     from prize.data.synth.law import SynthModel
+    from prize.errors import ConfigError
 
     fields = {f.name for f in dataclasses.fields(SynthModel)} - {"law"}
     out = {}
@@ -237,14 +241,12 @@ def parse_overrides(items: list[str]) -> dict:
         if not sep or key not in fields:
             raise SystemExit(f"{item!r}: expected FIELD=VALUE with FIELD one of "
                              f"{', '.join(sorted(fields))}")
-        kind = type(getattr(SynthModel(), key))
-        if kind is bool:  # bool("false") is True
-            if value.lower() not in ("true", "false", "1", "0"):
-                raise SystemExit(f"{item!r}: {key} takes true or false")
-            out[key] = value.lower() in ("true", "1")
-        else:
-            out[key] = kind(value)
-    return out
+        out[key] = parse_value(value, None)
+    try:
+        model = build(SynthModel, out, source="twin_levers.py")
+    except ConfigError as e:
+        raise SystemExit(str(e)) from None
+    return {k: getattr(model, k) for k in out}
 
 
 def main(argv: list[str] | None = None) -> dict:

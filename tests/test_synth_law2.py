@@ -546,11 +546,14 @@ def test_twin_levers_reads_law_fields_with_their_types(twin_levers):
     got = mod.parse_overrides(["factor_decay=0.5", "n_factors=64"])
     assert got == {"factor_decay": 0.5, "n_factors": 64}
     assert isinstance(got["n_factors"], int)
-    # A switch reads true/false (bool("false") would be True).
+    # Values read as TOML, as `prize train --set` reads them: a switch is true or false
+    # (bool("false") would be True), and a value of the wrong type is refused.
     assert mod.parse_overrides(["item_scale_weighted=false"]) == {"item_scale_weighted": False}
-    assert mod.parse_overrides(["item_scale_weighted=True"]) == {"item_scale_weighted": True}
-    with pytest.raises(SystemExit, match="true or false"):
-        mod.parse_overrides(["item_scale_weighted=yes please"])
+    assert mod.parse_overrides(["item_scale_weighted=true"]) == {"item_scale_weighted": True}
+    assert isinstance(mod.parse_overrides(["gamma=1"])["gamma"], float)
+    for bad in (["item_scale_weighted=yes please"], ["n_factors=1.5"]):
+        with pytest.raises(SystemExit, match="SynthModel"):
+            mod.parse_overrides(bad)
     for bad in (["law=3"], ["no_such_field=1"], ["gamma"]):
         with pytest.raises(SystemExit, match="FIELD=VALUE"):
             mod.parse_overrides(bad)

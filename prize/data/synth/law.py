@@ -933,11 +933,14 @@ def simulate(preset: str | Preset = "tiny", *, seed: int = 0, noise_scale: float
     a = _factor_scales(m)
     Q = r_movie.standard_normal((I, f)) * a
     P = r_user.standard_normal((U, f)) * a
+    target = r_pop.permutation(_target_counts(p))  # each film's expected ratings
     item_scale = np.zeros(0)
     if m.item_scale_log_sd > 0:  # its own stream, drawn only when used: old laws keep their bits
         sd = float(m.item_scale_log_sd)
         z = np.random.default_rng(ss.spawn(1)[0]).standard_normal(I)
         item_scale = np.exp(sd * z - sd * sd)
+        if m.item_scale_weighted:  # the weighted mean at its expectation, exp(-sd^2 / 2)
+            item_scale *= math.exp(-sd * sd / 2) / np.average(item_scale, weights=target)
     Pc = P
     if m.choice_taste_share < 1:  # its own stream, drawn only when used
         share = float(m.choice_taste_share)
@@ -945,10 +948,6 @@ def simulate(preset: str | Preset = "tiny", *, seed: int = 0, noise_scale: float
         Pc = math.sqrt(share) * P + math.sqrt(1 - share) * G
         del G
     cap = m.tilt_cap * np.sqrt((Pc * Pc) @ (a * a))
-    target = r_pop.permutation(_target_counts(p))
-    if len(item_scale) and m.item_scale_weighted:
-        sd = float(m.item_scale_log_sd)
-        item_scale *= math.exp(-sd * sd / 2) / np.average(item_scale, weights=target)
     bar.stage(f"{p.name}: calibrating film popularity")
     Qc = _choice_tastes(Q, a, float(m.choice_turn))
     log_pop = _calibrate_popularity(target, n, Pc, cap, Qc, m)
