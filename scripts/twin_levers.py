@@ -7,8 +7,8 @@ overridden, trains six rungs as ``scripts/bench_twin.py`` pins them (biases, glo
 effects, the data set's reference (``knn-cinematch-proxy``; ``knn-cinematch-plain`` from
 law 4 on), Bell & Koren's kNN on global-effect
 residuals, SVD at f = 10 and 100; ``--upper`` adds SVD++ and timeSVD++ at f = 10 and 100,
-``--residual`` Bell & Koren's kNN on the residuals of SVD f = 100)
-and prints each rung's quiz RMSE improvement over the reference beside the Prize's
+``--residual`` Bell & Koren's kNN on the residuals of SVD f = 100, ``--f200`` the f = 200
+rungs) and prints each rung's quiz RMSE improvement over the reference beside the Prize's
 (:func:`prize.leaderboard.report.ladder`, as the report computes it), then the probe
 ladder of global effects and the star histogram beside Netflix's. About a minute a
 variant on one core, two with ``--upper``. ``--time-ladders`` adds the two published
@@ -50,6 +50,10 @@ LOWER_RUNGS = ("baseline-biases", "baseline-global_effects", "knn-interp-ge", "m
 UPPER_RUNGS = ("svdpp-f10", "svdpp-f100", "timesvdpp-f10", "timesvdpp-f100")
 #: With ``--residual``, Bell & Koren's kNN on the residuals of SVD f = 100 too.
 RESIDUAL_RUNGS = ("knn-interp-on-mf-f100",)
+#: With ``--f200``, the f = 200 rung of each factor model trained (SVD; with ``--upper``
+#: SVD++ and timeSVD++ too): what the f = 100 -> 200 step gains.
+F200_RUNGS = ("mf-f200",)
+F200_UPPER_RUNGS = ("svdpp-f200", "timesvdpp-f200")
 
 
 #: Bell & Koren's global effects on the Netflix probe (2007, table 1; the docstring of
@@ -215,14 +219,15 @@ def _ladder_lines(title: str, labels, twin, netflix) -> list[str]:
 
 
 def chosen_specs(upper: bool = False, residual: bool = False,
-                 reference: str | None = None) -> list:
+                 reference: str | None = None, f200: bool = False) -> list:
     """``bench_twin.py``'s specs of the rungs a run trains, in its order (a base before the
     kNN on its residuals), with the data set's ``reference`` (default: the shipped proxy);
     the MF keeps its training predictions only for ``residual``."""
     from bench_twin import REFERENCE, specs  # this folder is the script's sys.path[0]
 
     wanted = (*LOWER_RUNGS, reference or REFERENCE, *(UPPER_RUNGS if upper else ()),
-              *(RESIDUAL_RUNGS if residual else ()))
+              *(RESIDUAL_RUNGS if residual else ()), *(F200_RUNGS if f200 else ()),
+              *(F200_UPPER_RUNGS if f200 and upper else ()))
     return [dataclasses.replace(s, keep_train=s.keep_train and residual)
             for s in specs("cpu", None) if s.name in wanted]
 
@@ -262,6 +267,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="also SVD++ and timeSVD++ at f = 10 and 100")
     ap.add_argument("--residual", action="store_true",
                     help="also kNN on the residuals of SVD f = 100")
+    ap.add_argument("--f200", action="store_true",
+                    help="also SVD at f = 200 (with --upper SVD++ and timeSVD++ too)")
     ap.add_argument("--time-ladders", action="store_true",
                     help="also Bell & Koren's global effects one by one and Koren's "
                          "time-aware baselines, beside Netflix's")
@@ -306,7 +313,7 @@ def main(argv: list[str] | None = None) -> dict:
     records = [train(ds, store, s.family, config=s.config, overrides=list(s.set), name=s.name,
                      force=True, allow_worse=True, keep_train=s.keep_train,
                      residuals_of=s.residuals_of)
-               for s in chosen_specs(args.upper, args.residual, reference)]
+               for s in chosen_specs(args.upper, args.residual, reference, args.f200)]
     rows = [r for r in ladder(records, reference) if r["predictor"] is not None]
     # Bell & Koren's probe ladder: global mean, movie mean, user + movie biases, global effects.
     steps = [train(ds, store, "baseline", config=c, name=f"baseline-{c}", force=True,

@@ -577,6 +577,12 @@ def test_twin_levers_trains_the_residual_rung_after_its_base(twin_levers):
     assert knn.residuals_of == "mf-f100" and names.index("mf-f100") < names.index(knn.name)
     assert [s.name for s in res if s.keep_train] == ["mf-f100"]
     assert set(names) == lower | set(mod.RESIDUAL_RUNGS)
+    # --f200 adds the f = 200 rungs of the families trained, each after its f = 100.
+    assert {s.name for s in mod.chosen_specs(f200=True)} == lower | set(mod.F200_RUNGS)
+    both = [s.name for s in mod.chosen_specs(upper=True, f200=True)]
+    assert set(both) >= {"mf-f200", "svdpp-f200", "timesvdpp-f200"}
+    assert all(both.index(n.replace("200", "100")) < both.index(n) for n in both
+               if n.endswith("-f200"))
 
 
 def test_twin_ladder_pins_the_threads_of_its_mf_rungs(twin_levers):
