@@ -561,7 +561,8 @@ def test_twin_levers_reads_law_fields_with_their_types(twin_levers):
 
 def test_twin_levers_trains_the_residual_rung_after_its_base(twin_levers):
     """``--residual`` adds kNN on the residuals of MF f = 100, after that MF, which then
-    keeps its training predictions (as bench_twin.py pins it); without it, no MF keeps them."""
+    keeps its training predictions (as bench_twin.py pins it); without it, no MF keeps them.
+    ``--f200`` adds the f = 200 rungs, each after its f = 100."""
     mod = twin_levers
     lower = {*mod.LOWER_RUNGS, "knn-cinematch-proxy"}  # with the default reference
     plain = mod.chosen_specs()
