@@ -17,7 +17,9 @@ of the two, which it trains too (the linear blend has both among its inputs).
 The twin's percentages are on quiz RMSE of the probe-round predictors (trained without
 probe), as the issue's table; the blends are fitted on probe (the toolkit's protocol).
 Everything lives under ``--home`` (default: a folder under /tmp), so reruns reuse the
-generated data and the trained predictors.
+generated data and the trained predictors. ``--summarize A.json B.json ...`` trains nothing:
+it puts earlier runs' ``--json`` tables side by side (each rung per run, the mean, the mean
+distance from Netflix's and the spread), as the issue's check over several seeds reads them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -115,6 +118,69 @@ def render(rows, checks, ref: float, title: str, reference: str = REFERENCE) -> 
     return lines + orderings_markdown(checks)
 
 
+def run_label(table: dict, path: str) -> str:
+    """A column's label in ``--summarize``: the run's seed (from its title), else its file."""
+    m = re.search(r"seed (\d+)", table.get("title", ""))
+    return f"seed {m.group(1)}" if m else Path(path).stem
+
+
+def summarize(tables: list[dict], labels: list[str]) -> tuple[list[str], dict]:
+    """Several runs' ``--json`` tables side by side (one column per run, in the order given):
+    each rung's points over the reference per run (✗ past a point from Netflix's), their
+    mean, the mean distance and the spread (largest minus smallest); then each run's
+    reference and oracle quiz RMSE, rungs within a point and orderings held. Returns the
+    markdown lines and the same as a dict (``--json``)."""
+    if not tables:
+        raise SystemExit("--summarize needs at least one JSON table")
+    rungs: dict[str, dict] = {}
+    for k, t in enumerate(tables):
+        for r in t["rungs"]:
+            row = rungs.setdefault(r["rung"], {"rung": r["rung"], "netflix_pct": r["netflix_pct"],
+                                               "twin_pct": [None] * len(tables)})
+            row["twin_pct"][k] = r["twin_pct"]
+    for row in rungs.values():
+        got = [v for v in row["twin_pct"] if v is not None]
+        row["mean"] = sum(got) / len(got) if got else None
+        row["mean_distance"] = None if not got else row["mean"] - row["netflix_pct"]
+        row["spread"] = max(got) - min(got) if got else None
+        row["within_1pp"] = sum(abs(v - row["netflix_pct"]) <= 1.0 for v in got)
+    runs = [{"label": lab, "title": t.get("title"), "reference": t.get("reference"),
+             "reference_quiz_rmse": t.get("reference_quiz_rmse"),
+             "oracle_quiz_rmse": t.get("oracle_quiz_rmse"),
+             "within_1pp": t["within_1pp"], "rungs": len(t["rungs"]),
+             "orderings_held": sum(bool(o["holds"]) for o in t["orderings"]),
+             "orderings": len(t["orderings"]),
+             "minutes": (t.get("seconds") or {}).get("total", 0) / 60}
+            for t, lab in zip(tables, labels, strict=True)]
+
+    def pts(v, netflix):
+        return "" if v is None else f"{v:+.2f}" + (" ✗" if abs(v - netflix) > 1.0 else "")
+
+    def num(v, fmt):
+        return "" if v is None else format(v, fmt)
+
+    lines = ["| rung | Netflix | " + " | ".join(labels) + " | mean | mean distance | spread |",
+             "|---|---:|" + "---:|" * len(labels) + "---:|---:|---:|"]
+    for row in rungs.values():
+        lines.append(f"| {row['rung']} | {row['netflix_pct']:+.2f} | "
+                     + " | ".join(pts(v, row["netflix_pct"]) for v in row["twin_pct"])
+                     + f" | {num(row['mean'], '+.2f')} | {num(row['mean_distance'], '+.2f')}"
+                     f" | {num(row['spread'], '.2f')} |")
+    for key, label, fmt in (("reference_quiz_rmse", "reference's quiz RMSE", ".4f"),
+                            ("oracle_quiz_rmse", "oracle's quiz RMSE", ".4f")):
+        vals = [r[key] for r in runs]
+        got = [v for v in vals if v is not None]
+        lines.append(f"| {label} | | " + " | ".join(num(v, fmt) for v in vals)
+                     + f" | {num(sum(got) / len(got) if got else None, fmt)} | | "
+                     f"{num(max(got) - min(got) if got else None, fmt)} |")
+    lines.append("| rungs within a point | | "
+                 + " | ".join(f"{r['within_1pp']}/{r['rungs']}" for r in runs)
+                 + f" | {sum(r['within_1pp'] for r in runs)}/{sum(r['rungs'] for r in runs)} | | |")
+    lines.append("| orderings held | | "
+                 + " | ".join(f"{r['orderings_held']}/{r['orderings']}" for r in runs) + " | | | |")
+    return lines, {"runs": runs, "rungs": list(rungs.values())}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="medium")
@@ -133,7 +199,18 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="also write the markdown table here")
     ap.add_argument("--json", action="store_true",
                     help="print the rungs, orderings and timings as JSON instead")
+    ap.add_argument("--summarize", nargs="+", metavar="JSON", default=None,
+                    help="train nothing: put the --json tables of earlier runs side by side "
+                         "(each rung per run, mean, mean distance and spread)")
     args = ap.parse_args(argv)
+    if args.summarize:
+        tables = [json.loads(Path(p).read_text()) for p in args.summarize]
+        lines, out = summarize(tables, [run_label(t, p) for t, p in
+                                        zip(tables, args.summarize, strict=True)])
+        if args.out:
+            Path(args.out).write_text("\n".join(lines) + "\n")
+        print(json.dumps(out, indent=2) if args.json else "\n".join(lines))
+        return 0
 
     from prize.blend.run import run_blend
     from prize.data.dataset import open_dataset

@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -815,3 +816,51 @@ def test_choice_ranking_lifts_only_where_the_choice_carries_taste(twin_levers, t
     # 2,000 users: an NDCG@20 is known to a few per cent (slack 0.1 on the ratio)
     assert abs(none - 1) < 0.1
     assert law6 > none + 0.3
+
+
+def _bench_table(title, within, pcts, ref):
+    """A ``bench_twin.py --json`` table with two rungs (Netflix +4.50 and +5.59)."""
+    rungs = [{"rung": rung, "netflix_pct": net, "twin_pct": twin, "distance": twin - net,
+              "within_1pp": abs(twin - net) <= 1.0}
+             for (rung, net), twin in zip((("item kNN", 4.50), ("kNN on MF residuals", 5.59)),
+                                          pcts, strict=True)]
+    return {"title": title, "reference": "knn-cinematch-plain", "reference_quiz_rmse": ref,
+            "oracle_quiz_rmse": 0.64, "rungs": rungs, "within_1pp": within,
+            "orderings": [{"ordering": "a", "holds": True}, {"ordering": "b", "holds": False}],
+            "seconds": {"total": 1800.0}}
+
+
+def test_bench_twin_summarize_puts_runs_side_by_side(twin_levers, tmp_path):
+    """``bench_twin.py --summarize A.json B.json``: one column per run (labelled by the seed
+    in its title), each rung's mean, mean distance from Netflix's and spread; a run more
+    than a point away is marked; nothing is trained."""
+    import bench_twin  # on sys.path through the twin_levers fixture
+
+    a = _bench_table("medium (law 9, seed 3, noise 1.0), 2026-12-07", 2, (4.90, 5.10), 0.92)
+    b = _bench_table("medium (law 9, seed 4, noise 1.0), 2026-12-07", 1, (5.30, 4.40), 0.91)
+    lines, out = bench_twin.summarize([a, b], [bench_twin.run_label(a, "x.json"),
+                                               bench_twin.run_label(b, "y.json")])
+    assert lines[0].startswith("| rung | Netflix | seed 3 | seed 4 | mean")
+    knn, mf = out["rungs"]
+    assert knn["mean"] == pytest.approx(5.10) and knn["spread"] == pytest.approx(0.40)
+    assert knn["mean_distance"] == pytest.approx(0.60) and knn["within_1pp"] == 2
+    assert mf["within_1pp"] == 1 and mf["spread"] == pytest.approx(0.70)
+    row = next(line for line in lines if line.startswith("| kNN on MF residuals"))
+    assert "+4.40 ✗" in row and "+5.10 |" in row
+    assert [r["within_1pp"] for r in out["runs"]] == [2, 1]
+    assert any(line.startswith("| rungs within a point | | 2/2 | 1/2 | 3/4") for line in lines)
+    assert bench_twin.run_label({"title": "no seed"}, "/x/run7.json") == "run7"
+    # from the command line, on files, as JSON
+    paths = []
+    for name, t in (("a", a), ("b", b)):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(t))
+    run = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_twin.py"),
+                          "--summarize", *map(str, paths), "--json",
+                          "--out", str(tmp_path / "t.md")],
+                         capture_output=True, text=True, cwd=REPO, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout)
+    assert [r["label"] for r in got["runs"]] == ["seed 3", "seed 4"]
+    assert (tmp_path / "t.md").read_text().splitlines()[0] == lines[0]
