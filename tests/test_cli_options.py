@@ -67,8 +67,11 @@ def test_a_taken_name_is_refused_before_the_input_is_read(toy, home, tmp_path):
 
 
 def test_the_synth_preset_choices_are_the_generator_presets():
-    from prize.cli.data import LAW_NAMES, PRESET_NAMES
+    from prize.cli.data import LAW_NAMES, PRESET_LAWS, PRESET_NAMES, _preset_help
     from prize.data.synth import LAWS, PRESETS
 
     assert set(PRESET_NAMES) == set(PRESETS)
     assert LAW_NAMES == tuple(map(str, LAWS))
+    # --preset's help names each preset's law as the generator has it
+    assert PRESET_LAWS == {name: p.model.law for name, p in PRESETS.items()}
+    assert "medium and netflix: law 9" in _preset_help()

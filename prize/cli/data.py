@@ -35,9 +35,12 @@ def probe_rule_option(f):
              "many ratings drawn uniformly at random (random), as the u1..u5 test files "
              "were.")(f)
 force_option = click.option("--force", is_flag=True, help="Replace a dataset of the same name.")
-#: The presets of :mod:`prize.data.synth` (a test keeps them equal), named here so that
-#: `prize --help` need not import the generator's numba kernels.
-PRESET_NAMES = ("tiny", "small", "tiny-twin", "small-twin", "medium", "netflix")
+#: The presets of :mod:`prize.data.synth` and the law each is generated under (a test keeps
+#: them equal), named here so that `prize --help` need not import the generator's numba
+#: kernels.
+PRESET_LAWS = {"tiny": 1, "small": 1, "tiny-twin": 3, "small-twin": 3, "medium": 9,
+               "netflix": 9}
+PRESET_NAMES = tuple(PRESET_LAWS)
 #: The versions of its law, likewise (``prize.data.synth.LAWS``).
 LAW_NAMES = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
 skip_option = click.option("--skip-bad-lines", is_flag=True,
@@ -277,17 +280,23 @@ def list_cmd(ctx, as_json):
         for d in r["datasets"]))
 
 
+def _preset_help() -> str:
+    """``--preset``'s help: the presets grouped by the law they are generated under."""
+    laws: dict[int, list[str]] = {}
+    for name, law in PRESET_LAWS.items():
+        laws.setdefault(law, []).append(name)
+    return ("; ".join(f"{' and '.join(names)}: law {law}" for law, names in laws.items())
+            + " (1: the original; 2 and later: calibrated on the Prize's ladder, "
+              "docs/twin.md).")
+
+
 @data.command("synth", epilog=examples(
     'prize data synth --preset small-twin --seed 0 --out raw/synth-small-twin',
     'prize data synth --preset tiny --noise-scale 1.4 --out raw/noisy --force',
     'prize data synth --preset medium --law 2 --out raw/medium-law2'))
 @click.option("--preset", type=click.Choice(list(PRESET_NAMES)), default="tiny",
               show_default=True,
-              help="tiny and small: law 1 (the original); tiny-twin and small-twin: law 3, "
-                   "calibrated on the Prize's ladder; medium and netflix: law 9 (law 3 "
-                   "with Netflix-sized drifts, smaller day offsets, no families, a "
-                   "choice of films that can be learnt and the films' mean taste scale "
-                   "pinned).")
+              help=_preset_help())
 @click.option("--law", type=click.Choice(list(LAW_NAMES)), default=None,
               help="Generate the preset's sizes under this version of the law (default: "
                    "the preset's own); data sets of an older law can be made again.")
