@@ -329,10 +329,9 @@ LAW9 = dataclasses.replace(
     # strongest near -1 on SVD++ f = 200. Pinned to its expectation, on medium-lite seeds 6
     # and 7 (the extremes) the reference's quiz RMSE comes within 0.006 (0.040 as drawn),
     # SVD f = 100 within 0.16 points (1.04) (docs/twin.md, "Why the seeds differ"). On
-    # `medium` seeds 0-4, 6 and 7 the references' quiz RMSE spans 0.0082 (law 8: 0.0331),
-    # but the rungs still spread by up to 0.86 points: 17, 17, 14, 17, 17, 17 and 17 of 17
-    # land (law 8: 17, 17, 17, 16, 16, 17 and 15), seed 2's SVD++ and kNN on MF's residuals
-    # missing.
+    # `medium` seeds 0-7 the references' quiz RMSE spans 0.0103 (law 8: 0.0331), but the
+    # rungs still spread by up to 0.86 points: 133 of 136 land (law 8: 132), every seed's 17
+    # but seed 2's 14 (its SVD++ and kNN on MF's residuals miss).
     item_scale_weighted=True,
 )
 """Law 8 with the films' weighted mean taste scale pinned to its expectation (version 9;
