@@ -124,6 +124,14 @@ def run_label(table: dict, path: str) -> str:
     return f"seed {m.group(1)}" if m else Path(path).stem
 
 
+def run_labels(tables: list[dict], paths: list[str]) -> list[str]:
+    """The columns' labels: :func:`run_label` of each, with its file's path added where two
+    would read the same (the same seed under two laws, say)."""
+    labels = [run_label(t, p) for t, p in zip(tables, paths, strict=True)]
+    return [f"{lab} ({p})" if labels.count(lab) > 1 else lab
+            for lab, p in zip(labels, paths, strict=True)]
+
+
 def summarize(tables: list[dict], labels: list[str]) -> tuple[list[str], dict]:
     """Several runs' ``--json`` tables side by side (one column per run, in the order given):
     each rung's points over the reference per run (✗ past a point from Netflix's), their
@@ -205,8 +213,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.summarize:
         tables = [json.loads(Path(p).read_text()) for p in args.summarize]
-        lines, out = summarize(tables, [run_label(t, p) for t, p in
-                                        zip(tables, args.summarize, strict=True)])
+        lines, out = summarize(tables, run_labels(tables, args.summarize))
         if args.out:
             Path(args.out).write_text("\n".join(lines) + "\n")
         print(json.dumps(out, indent=2) if args.json else "\n".join(lines))

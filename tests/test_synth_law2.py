@@ -850,6 +850,9 @@ def test_bench_twin_summarize_puts_runs_side_by_side(twin_levers, tmp_path):
     assert [r["within_1pp"] for r in out["runs"]] == [2, 1]
     assert any(line.startswith("| rungs within a point | | 2/2 | 1/2 | 3/4") for line in lines)
     assert bench_twin.run_label({"title": "no seed"}, "/x/run7.json") == "run7"
+    # the same seed twice (under two laws, say): the files tell the columns apart
+    assert bench_twin.run_labels([a, a], ["l8.json", "l9.json"]) == ["seed 3 (l8.json)",
+                                                                      "seed 3 (l9.json)"]
     # from the command line, on files, as JSON
     paths = []
     for name, t in (("a", a), ("b", b)):
