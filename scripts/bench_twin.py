@@ -132,26 +132,32 @@ def run_labels(tables: list[dict], paths: list[str]) -> list[str]:
             for lab, p in zip(labels, paths, strict=True)]
 
 
+def _mean_spread(values) -> tuple[float | None, float | None]:
+    """The mean and the spread (largest minus smallest) of the values that are not None."""
+    got = [v for v in values if v is not None]
+    return (sum(got) / len(got), max(got) - min(got)) if got else (None, None)
+
+
 def summarize(tables: list[dict], labels: list[str]) -> tuple[list[str], dict]:
     """Several runs' ``--json`` tables side by side (one column per run, in the order given):
-    each rung's points over the reference per run (✗ past a point from Netflix's), their
-    mean, the mean distance and the spread (largest minus smallest); then each run's
-    reference and oracle quiz RMSE, rungs within a point and orderings held. Returns the
-    markdown lines and the same as a dict (``--json``)."""
+    each rung's points over the reference per run (✗ where the run's table has it outside
+    the window of :func:`prize.leaderboard.report.ladder`), their mean, the mean distance
+    and the spread (largest minus smallest); then each run's reference and oracle quiz RMSE,
+    rungs within a point and orderings held. Returns the markdown lines and the same as a
+    dict (``--json``)."""
     if not tables:
         raise SystemExit("--summarize needs at least one JSON table")
     rungs: dict[str, dict] = {}
     for k, t in enumerate(tables):
         for r in t["rungs"]:
             row = rungs.setdefault(r["rung"], {"rung": r["rung"], "netflix_pct": r["netflix_pct"],
-                                               "twin_pct": [None] * len(tables)})
-            row["twin_pct"][k] = r["twin_pct"]
+                                               "twin_pct": [None] * len(tables),
+                                               "within": [None] * len(tables)})
+            row["twin_pct"][k], row["within"][k] = r["twin_pct"], r["within_1pp"]
     for row in rungs.values():
-        got = [v for v in row["twin_pct"] if v is not None]
-        row["mean"] = sum(got) / len(got) if got else None
-        row["mean_distance"] = None if not got else row["mean"] - row["netflix_pct"]
-        row["spread"] = max(got) - min(got) if got else None
-        row["within_1pp"] = sum(abs(v - row["netflix_pct"]) <= 1.0 for v in got)
+        row["mean"], row["spread"] = _mean_spread(row["twin_pct"])
+        row["mean_distance"] = None if row["mean"] is None else row["mean"] - row["netflix_pct"]
+        row["within_1pp"] = sum(w is True for w in row["within"])
     runs = [{"label": lab, "title": t.get("title"), "reference": t.get("reference"),
              "reference_quiz_rmse": t.get("reference_quiz_rmse"),
              "oracle_quiz_rmse": t.get("oracle_quiz_rmse"),
@@ -161,26 +167,25 @@ def summarize(tables: list[dict], labels: list[str]) -> tuple[list[str], dict]:
              "minutes": (t.get("seconds") or {}).get("total", 0) / 60}
             for t, lab in zip(tables, labels, strict=True)]
 
-    def pts(v, netflix):
-        return "" if v is None else f"{v:+.2f}" + (" ✗" if abs(v - netflix) > 1.0 else "")
-
     def num(v, fmt):
         return "" if v is None else format(v, fmt)
+
+    def pts(v, within):
+        return num(v, "+.2f") + (" ✗" if within is False else "")
 
     lines = ["| rung | Netflix | " + " | ".join(labels) + " | mean | mean distance | spread |",
              "|---|---:|" + "---:|" * len(labels) + "---:|---:|---:|"]
     for row in rungs.values():
         lines.append(f"| {row['rung']} | {row['netflix_pct']:+.2f} | "
-                     + " | ".join(pts(v, row["netflix_pct"]) for v in row["twin_pct"])
+                     + " | ".join(map(pts, row["twin_pct"], row["within"]))
                      + f" | {num(row['mean'], '+.2f')} | {num(row['mean_distance'], '+.2f')}"
                      f" | {num(row['spread'], '.2f')} |")
-    for key, label, fmt in (("reference_quiz_rmse", "reference's quiz RMSE", ".4f"),
-                            ("oracle_quiz_rmse", "oracle's quiz RMSE", ".4f")):
+    for key, label in (("reference_quiz_rmse", "reference's quiz RMSE"),
+                       ("oracle_quiz_rmse", "oracle's quiz RMSE")):
         vals = [r[key] for r in runs]
-        got = [v for v in vals if v is not None]
-        lines.append(f"| {label} | | " + " | ".join(num(v, fmt) for v in vals)
-                     + f" | {num(sum(got) / len(got) if got else None, fmt)} | | "
-                     f"{num(max(got) - min(got) if got else None, fmt)} |")
+        mean, spread = _mean_spread(vals)
+        lines.append(f"| {label} | | " + " | ".join(num(v, ".4f") for v in vals)
+                     + f" | {num(mean, '.4f')} | | {num(spread, '.4f')} |")
     lines.append("| rungs within a point | | "
                  + " | ".join(f"{r['within_1pp']}/{r['rungs']}" for r in runs)
                  + f" | {sum(r['within_1pp'] for r in runs)}/{sum(r['rungs'] for r in runs)} | | |")
