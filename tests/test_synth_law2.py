@@ -630,6 +630,28 @@ def test_progress2007_holds_the_rungs_bench_twin_measures(twin_levers):
     assert {s.name for s in rungs if s.keep_train} == {"mf-f100", "rbm-conditional"}
 
 
+def test_ladder_factor_entries_start_with_the_same_initial_interaction():
+    """progress2007's factor entries on the ``ladder`` configs start their tastes at an SD
+    that shrinks like f^(-1/4), so that the initial p_u^T q_i (variance f SD^4) is as large
+    at every f as at f = 10 (docs/twin.md, "The tastes' initial scale"): at a fixed SD the
+    factors a light user never trains stay noise, more of it the larger f, and the f = 100
+    -> 200 steps tied or went back."""
+    from prize.models import make_predictor
+    from prize.runs.sets import load_set
+
+    by_family: dict[str, dict[int, float]] = {}
+    for s in load_set("progress2007").predictors:
+        if s.config != "ladder" or s.family not in ("mf", "svdpp", "timesvdpp"):
+            continue
+        c = make_predictor(s.family, s.config, s.set)[0].config
+        if c.n_factors > 0:
+            by_family.setdefault(s.family, {})[c.n_factors] = c.n_factors * c.init_std ** 4
+    for family, var in by_family.items():
+        assert set(var) >= {10, 100, 200}, family
+        for f, v in var.items():
+            assert v == pytest.approx(var[10], rel=0.01), (family, f)
+
+
 def test_the_time_aware_rung_is_korens_baseline(twin_levers):
     """The rung whose published figure is Koren's time-aware baseline (0.9555, with
     c_u(t)) is that model: timeSVD++ with no factors and no frequency biases, every time
