@@ -646,6 +646,7 @@ def test_ladder_factor_entries_start_with_the_same_initial_interaction():
         c = make_predictor(s.family, s.config, s.set)[0].config
         if c.n_factors > 0:
             by_family.setdefault(s.family, {})[c.n_factors] = c.n_factors * c.init_std ** 4
+    assert set(by_family) == {"mf", "svdpp", "timesvdpp"}
     for family, var in by_family.items():
         assert set(var) >= {10, 100, 200}, family
         for f, v in var.items():
